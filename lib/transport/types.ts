@@ -1,0 +1,142 @@
+import type { EventEmitter } from 'node:events';
+import type { ConnectionOptions as TlsOptions } from 'node:tls';
+import type { CodecLimits } from '../protocol/constants.js';
+import type { MessageFrame } from '../protocol/types.js';
+import type { ProtocolError } from '../protocol/errors.js';
+import type { TransportError } from '../errors.js';
+
+/**
+ * One connection to one T-Server. Two implementations pass one conformance suite
+ * (test/transport/conformance.test.ts): `native` (the addon's I/O thread) and `node` (net/tls + TS codec).
+ * All timestamps are monotonic milliseconds from {@link monotonicMs} (`uv_hrtime` clock).
+ */
+export interface TransportOptions {
+  host: string;
+  port: number;
+  /** Deadline for the TCP (and TLS) connect. Default 2000 ms. */
+  connectTimeoutMs?: number;
+  /**
+   * ADDP on our side: after `timeoutMs` with no byte received, send a poll; if still nothing after another
+   * `timeoutMs`, the connection is lost (`ERR_ADDP_TIMEOUT`). `false` disables it. Default `{ timeoutMs: 1000 }`.
+   * Polls from the peer are always answered, by the transport itself (never reaching JS frames).
+   */
+  addp?: { timeoutMs: number } | false;
+  /** TCP keepalive (Linux: idle, interval and count; node transport: idle only). Default idle 1000, interval 1000, count 3. */
+  keepAlive?: { idleMs: number; intervalMs: number; count: number } | false;
+  /** TCP_USER_TIMEOUT (Linux, native only; ignored elsewhere). Default 3000 ms. 0 disables. */
+  userTimeoutMs?: number;
+  /** TCP_NODELAY. Default true. */
+  noDelay?: boolean;
+  /** Codec limits (max frame size, depth, attributes). */
+  limits?: CodecLimits;
+  /**
+   * Bytes read from the socket but not yet taken by JS. Past this bound the transport stops reading and
+   * emits `backpressure`; it never grows without limit. Default 32 MiB.
+   */
+  maxQueuedBytes?: number;
+  /** TLS options; forces the node transport (the addon does not do TLS). */
+  tls?: TlsOptions;
+}
+
+/** Timestamps of one connection's life, monotonic ms. */
+export interface TransportTimestamps {
+  connectStartAt: number;
+  connectedAt?: number;
+  firstByteAt?: number;
+  /** When the failure that ended the connection was detected (EOF, RST, ADDP deadline, error). */
+  lossDetectedAt?: number;
+  closedAt?: number;
+}
+
+/** Why a transport closed. */
+export type CloseReason =
+  | 'local'          // close()/destroy() from our side
+  | 'peer-closed'    // orderly EOF from the peer
+  | 'peer-reset'     // ECONNRESET / EPIPE
+  | 'addp-timeout'   // silent peer: no byte within the ADDP deadline
+  | 'connect-timeout'
+  | 'connect-refused'
+  | 'protocol-error' // the peer sent a frame that breaks docs/protocol.md
+  | 'queue-overflow' // hard memory cap reached
+  | 'error';         // any other socket error (ETIMEDOUT from TCP_USER_TIMEOUT/keepalive, EHOSTUNREACH, …)
+
+/** Payload of the `close` event; emitted exactly once per transport. */
+export interface CloseInfo {
+  reason: CloseReason;
+  /** Absent for `local`. */
+  error?: TransportError | ProtocolError;
+  timestamps: TransportTimestamps;
+}
+
+/**
+ * A batch of message frames, read lazily. Materializing a frame (`frame(i)`) builds objects; `type(i)`
+ * and `seq(i)` read the index only. A batch is valid only during the `frames` listener call unless
+ * materialized (the native transport reuses its memory after the listener returns).
+ */
+export interface FrameBatch {
+  readonly count: number;
+  /** Monotonic ms when the first byte of this batch was read. */
+  readonly receivedAt: number;
+  /** TMessageType id of frame i. */
+  type(i: number): number;
+  /** EventSequenceNumber of frame i, or -1 if it has none. */
+  seq(i: number): number;
+  /** ReferenceID of frame i, or -1 if it has none. */
+  ref(i: number): number;
+  /** Frame i as a decoded message. */
+  frame(i: number): MessageFrame;
+}
+
+/** Bounds of the hot-standby window (see {@link Transport.hold}). */
+export interface WindowOptions {
+  maxFrames: number;
+  maxBytes: number;
+}
+
+/** What {@link Transport.release} found in the window. */
+export interface ReleaseResult {
+  /** Held frames with seq > afterSeq, in order. */
+  batch: FrameBatch;
+  /** Highest sequence number evicted from the window for lack of room, or -1. */
+  evictedUpTo: number;
+  /** Lowest sequence number that ever entered the window since hold(), or -1. */
+  firstSeenSeq: number;
+}
+
+/** Events of a transport. */
+export interface TransportEvents {
+  /** TCP (and TLS) connected. */
+  connect: [at: number];
+  /** One or more message frames, in order. ADDP frames never appear here. */
+  frames: [batch: FrameBatch];
+  /** Reading paused (queue full) or resumed. */
+  backpressure: [info: { paused: boolean; queuedBytes: number }];
+  /** The connection ended or never opened. Exactly once; nothing is emitted after it. */
+  close: [info: CloseInfo];
+}
+
+/** One connection to one server. */
+export interface Transport extends EventEmitter<TransportEvents> {
+  readonly kind: 'native' | 'node';
+  readonly timestamps: Readonly<TransportTimestamps>;
+  /** True between `connect` and `close`. */
+  readonly connected: boolean;
+  /** Start connecting; resolves on `connect`, rejects with a TransportError if the connection fails first. */
+  connect(): Promise<void>;
+  /** Queue one encoded frame. Throws TransportError `ERR_TRANSPORT_CLOSED` when not connected. */
+  send(frame: Uint8Array): void;
+  /**
+   * Hot-standby backup mode: frames carrying an EventSequenceNumber are kept in a bounded window (oldest
+   * evicted first) instead of being emitted; frames without one are still emitted.
+   */
+  hold(window: WindowOptions): void;
+  /** Leave hold mode: return held frames with seq > afterSeq; every later frame is emitted normally. */
+  release(afterSeq: number): Promise<ReleaseResult>;
+  /** Orderly close (flush queued writes, FIN). Resolves after `close`. */
+  close(): Promise<void>;
+  /** Abortive close (RST via SO_LINGER 0), used when failing away from a server. Resolves after `close`. */
+  destroy(): Promise<void>;
+}
+
+/** Creates a transport; `transport: 'auto' | 'native' | 'node'` picks the factory. */
+export type TransportFactory = (options: TransportOptions) => Transport;
