@@ -4,18 +4,8 @@
  */
 export { ProtocolError, type ProtocolErrorCode } from './protocol/errors.js';
 
-/** Base class: `code` is stable and meant for `switch`; the message is for people. */
-export class TServerHaError extends Error {
-  override name = 'TServerHaError';
-  readonly code: string;
-  /** True when the same operation may succeed if tried again (for example on the new primary). */
-  readonly retryable: boolean;
-  constructor(code: string, message: string, options?: { cause?: unknown; retryable?: boolean }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
-    this.retryable = options?.retryable ?? false;
-  }
-}
+export { TServerHaError } from './base-error.js';
+import { TServerHaError } from './base-error.js';
 
 /** Invalid options given to a constructor or function (`ERR_INVALID_CONFIG`). */
 export class ConfigError extends TServerHaError {
@@ -45,5 +35,84 @@ export class TransportError extends TServerHaError {
   constructor(code: TransportErrorCode, message: string, options?: { cause?: unknown; syscallCode?: string }) {
     super(code, message, { cause: options?.cause, retryable: true });
     this.syscallCode = options?.syscallCode;
+  }
+}
+
+/** A request got no reply before its deadline (`ERR_REQUEST_TIMEOUT`). Retryable: the server may be slow. */
+export class RequestTimeoutError extends TServerHaError {
+  override name = 'RequestTimeoutError';
+  constructor(
+    readonly request: string,
+    readonly timeoutMs: number,
+    /** Whether the request had been written to a server (it may have been processed). */
+    readonly sent: boolean,
+  ) {
+    super('ERR_REQUEST_TIMEOUT', `${request} got no reply within ${timeoutMs} ms (${sent ? 'sent, outcome unknown' : 'never sent: no usable server'})`, { retryable: true });
+  }
+}
+
+/**
+ * The server a request was sent to was lost (or stopped being primary) before it answered, and the request
+ * was not marked idempotent, so it was not re-sent (`ERR_SWITCHOVER`). The server may or may not have
+ * processed it; retry if that is safe for the application.
+ */
+export class SwitchoverError extends TServerHaError {
+  override name = 'SwitchoverError';
+  constructor(readonly request: string, readonly endpoint: string, cause?: unknown) {
+    super('ERR_SWITCHOVER', `${request} was sent to ${endpoint}, which was lost before it answered`, { cause, retryable: true });
+  }
+}
+
+/** The server answered a request with EventError (`ERR_SERVER`); `errorCode`/`errorMessage` are the server's. */
+export class ServerError extends TServerHaError {
+  override name = 'ServerError';
+  constructor(
+    readonly request: string,
+    /** The server's ErrorCode attribute. */
+    readonly errorCode: number,
+    /** The server's ErrorMessage attribute. */
+    readonly errorMessage: string,
+  ) {
+    super('ERR_SERVER', `${request} failed on the server: ${errorMessage} (ErrorCode ${errorCode})`);
+  }
+}
+
+/** The pair was closed, or not opened yet (`ERR_CLOSED`). */
+export class ClosedError extends TServerHaError {
+  override name = 'ClosedError';
+  constructor(message = 'the pair is closed') {
+    super('ERR_CLOSED', message);
+  }
+}
+
+/** The caller's AbortSignal fired (`ERR_ABORTED`); `cause` is the signal's reason. */
+export class AbortedError extends TServerHaError {
+  override name = 'AbortedError';
+  constructor(what: string, reason: unknown) {
+    super('ERR_ABORTED', `${what} was aborted`, { cause: reason });
+  }
+}
+
+/** Too many requests waiting for a usable server (`ERR_QUEUE_FULL`): `maxPendingRequests` reached. */
+export class QueueFullError extends TServerHaError {
+  override name = 'QueueFullError';
+  constructor(limit: number) {
+    super('ERR_QUEUE_FULL', `${limit} requests are already pending; refusing more (maxPendingRequests)`, { retryable: true });
+  }
+}
+
+/** The handshake with a server failed or timed out (`ERR_HANDSHAKE`). */
+export class HandshakeError extends TServerHaError {
+  override name = 'HandshakeError';
+  constructor(endpoint: string, detail: string, cause?: unknown) {
+    super('ERR_HANDSHAKE', `handshake with ${endpoint} failed: ${detail}`, { cause, retryable: true });
+  }
+}
+
+/** An endpoint's circuit breaker is open: it failed too often recently (`ERR_BREAKER_OPEN`). */
+export class BreakerOpenError extends TServerHaError {
+  override name = 'BreakerOpenError';
+  constructor(endpoint: string) {
+    super('ERR_BREAKER_OPEN', `circuit breaker for ${endpoint} is open`, { retryable: true });
   }
 }

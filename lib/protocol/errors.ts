@@ -1,3 +1,5 @@
+import { TServerHaError } from '../base-error.js';
+
 /**
  * Protocol error codes, identical in TypeScript and C++ (native/codec/codec.h, docs/protocol.md).
  * The numeric `errno` is what the native codec reports; the string `code` is what applications match on.
@@ -35,18 +37,17 @@ export function protocolCodeOf(errno: number): ProtocolErrorCode {
  * A frame that breaks docs/protocol.md. Fatal for the connection it came from: the stream can no longer
  * be trusted.
  */
-export class ProtocolError extends Error {
-  override readonly name = 'ProtocolError';
+export class ProtocolError extends TServerHaError {
+  override name = 'ProtocolError';
   /** Stable code, e.g. `ERR_TRUNCATED`. */
-  readonly code: ProtocolErrorCode;
+  declare readonly code: ProtocolErrorCode;
   /** The same code as a number (the native codec's value, and the ErrorCode reported to peers). */
   readonly errno: number;
   /** Byte offset in the input where the bad frame starts, when known. */
   readonly offset: number | undefined;
 
   constructor(code: ProtocolErrorCode, detail: string, offset?: number) {
-    super(`${code}: ${detail}`);
-    this.code = code;
+    super(code, `${code}: ${detail}`);
     this.errno = ProtocolErrno[code];
     this.offset = offset;
   }

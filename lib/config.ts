@@ -1,0 +1,218 @@
+import type { ConnectionOptions as TlsOptions } from 'node:tls';
+import { ConfigError } from './errors.js';
+import type { CodecLimits } from './protocol/constants.js';
+
+/** Where one T-Server listens. */
+export interface EndpointAddress {
+  host: string;
+  port: number;
+}
+
+/** Options of {@link TServerPair}. Every field but `name`, `primary`, `backup` has a default (README table). */
+export interface TServerPairOptions {
+  /** Names the pair: the `Server` attribute of every normalized event. */
+  name: string;
+  /** The server configured as primary. Which one really is primary is what the servers say (ServerRole). */
+  primary: EndpointAddress;
+  /** The server configured as backup. */
+  backup: EndpointAddress;
+  /** `hot`: both connected, backup stream buffered; `warm`: one connection at a time. Default `hot`. */
+  mode?: 'warm' | 'hot';
+  /** ApplicationName sent in RequestRegisterClient. Default `tserver-ha`. */
+  applicationName?: string;
+  /** DNs registered on every (re)connect and switchover. More can be added with `registerAddress()`. */
+  dns?: readonly string[];
+  /** RegisterMode for DN registrations. Default `share`. */
+  registerMode?: 'share' | 'private' | 'monitor';
+  /** ADDP heartbeat; `false` disables. Default `{ timeoutMs: 500 }` (poll after 500 ms of silence, lost after 1 s). */
+  addp?: { timeoutMs: number; remoteTimeoutMs?: number } | false;
+  /** TCP connect deadline. Default 1000 ms. */
+  connectTimeoutMs?: number;
+  /** Deadline for RequestRegisterClient → EventServerInfo + link status + DN registrations. Default 2000 ms. */
+  handshakeTimeoutMs?: number;
+  /** Default deadline of `request()`. Default 2000 ms. */
+  requestTimeoutMs?: number;
+  /** Reconnect schedule (p-retry, exponential, randomized ×1..2). */
+  retry?: { minDelayMs?: number; maxDelayMs?: number; factor?: number };
+  /** Per-endpoint circuit breaker (opossum); `false` disables. */
+  breaker?: { errorThresholdPercentage?: number; volumeThreshold?: number; resetTimeoutMs?: number; rollingWindowMs?: number } | false;
+  /** Which transport: `auto` (native when the addon loaded and no TLS), `native`, or `node`. Default `auto`. */
+  transport?: 'auto' | 'native' | 'node';
+  /** TLS to the servers (forces the node transport). */
+  tls?: TlsOptions;
+  /** Hot standby: bounds of the backup window. Default 100 000 frames, 64 MiB. */
+  window?: { maxFrames?: number; maxBytes?: number };
+  /** Hot standby: move delivery to the backup when the primary's CTI link drops and the backup's is up. Default true. */
+  switchOnLinkDown?: boolean;
+  /** Requests waiting for a usable server or a reply, at most. Default 10 000. */
+  maxPendingRequests?: number;
+  /** TCP keepalive. Default idle 1000 ms, interval 1000 ms, count 3. */
+  keepAlive?: { idleMs: number; intervalMs: number; count: number } | false;
+  /** TCP_USER_TIMEOUT (native transport, Linux). Default 3000 ms. */
+  userTimeoutMs?: number;
+  /** Codec limits. */
+  limits?: CodecLimits;
+}
+
+/** Options with every default filled in and validated. */
+export interface ResolvedPairOptions {
+  name: string;
+  primary: EndpointAddress;
+  backup: EndpointAddress;
+  mode: 'warm' | 'hot';
+  applicationName: string;
+  dns: string[];
+  registerMode: number;
+  addp: { timeoutMs: number; remoteTimeoutMs: number } | false;
+  connectTimeoutMs: number;
+  handshakeTimeoutMs: number;
+  requestTimeoutMs: number;
+  retry: { minDelayMs: number; maxDelayMs: number; factor: number };
+  breaker: { errorThresholdPercentage: number; volumeThreshold: number; resetTimeoutMs: number; rollingWindowMs: number } | false;
+  transport: 'auto' | 'native' | 'node';
+  tls: TlsOptions | undefined;
+  window: { maxFrames: number; maxBytes: number };
+  switchOnLinkDown: boolean;
+  maxPendingRequests: number;
+  keepAlive: { idleMs: number; intervalMs: number; count: number } | false;
+  userTimeoutMs: number;
+  limits: CodecLimits;
+}
+
+/** The defaults, published in the README beside Genesys' own. */
+export const DEFAULTS = {
+  mode: 'hot',
+  applicationName: 'tserver-ha',
+  registerMode: 'share',
+  addp: { timeoutMs: 500 },
+  connectTimeoutMs: 1000,
+  handshakeTimeoutMs: 2000,
+  requestTimeoutMs: 2000,
+  retry: { minDelayMs: 100, maxDelayMs: 5000, factor: 2 },
+  breaker: { errorThresholdPercentage: 50, volumeThreshold: 5, resetTimeoutMs: 10_000, rollingWindowMs: 10_000 },
+  transport: 'auto',
+  window: { maxFrames: 100_000, maxBytes: 64 * 1024 * 1024 },
+  switchOnLinkDown: true,
+  maxPendingRequests: 10_000,
+  keepAlive: { idleMs: 1000, intervalMs: 1000, count: 3 },
+  userTimeoutMs: 3000,
+} as const;
+
+const REGISTER_MODES = { share: 0, private: 1, monitor: 2 } as const;
+
+function fail(path: string, want: string, got: unknown): never {
+  throw new ConfigError(`option ${path} must be ${want}, got ${typeof got === 'string' ? JSON.stringify(got) : String(got)}`);
+}
+
+function int(path: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) fail(path, `an integer in [${min}, ${max}]`, v);
+  return v;
+}
+
+function num(path: string, v: unknown, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) fail(path, `a number in [${min}, ${max}]`, v);
+  return v;
+}
+
+function oneOf<T extends string>(path: string, v: unknown, allowed: readonly T[]): T {
+  if (!allowed.includes(v as T)) fail(path, `one of ${allowed.map((a) => `'${a}'`).join(', ')}`, v);
+  return v as T;
+}
+
+function address(path: string, v: unknown): EndpointAddress {
+  if (typeof v !== 'object' || v === null) fail(path, 'an object { host, port }', v);
+  const { host, port } = v as EndpointAddress;
+  if (typeof host !== 'string' || host.length === 0) fail(`${path}.host`, 'a non-empty string', host);
+  return { host, port: int(`${path}.port`, port, 1, 65535) };
+}
+
+function objectOr<T>(path: string, v: unknown, allowFalse: boolean): Partial<T> | false | undefined {
+  if (v === undefined) return undefined;
+  if (v === false && allowFalse) return false;
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(path, allowFalse ? 'an object or false' : 'an object', v);
+  return v as Partial<T>;
+}
+
+/** Validate options and fill in defaults. Throws {@link ConfigError} naming the bad option. */
+export function resolvePairOptions(o: TServerPairOptions): ResolvedPairOptions {
+  if (typeof o !== 'object' || o === null) throw new ConfigError('options must be an object');
+  if (typeof o.name !== 'string' || o.name.length === 0) fail('name', 'a non-empty string', o.name);
+  const primary = address('primary', o.primary);
+  const backup = address('backup', o.backup);
+  if (primary.host === backup.host && primary.port === backup.port) {
+    throw new ConfigError('options primary and backup name the same host:port');
+  }
+  const mode = oneOf('mode', o.mode ?? DEFAULTS.mode, ['warm', 'hot']);
+  const applicationName = o.applicationName ?? DEFAULTS.applicationName;
+  if (typeof applicationName !== 'string' || applicationName.length === 0) fail('applicationName', 'a non-empty string', applicationName);
+  const dns = [...(o.dns ?? [])];
+  dns.forEach((d, i) => {
+    if (typeof d !== 'string' || d.length === 0) fail(`dns[${i}]`, 'a non-empty string', d);
+  });
+
+  const addpIn = objectOr<{ timeoutMs: number; remoteTimeoutMs: number }>('addp', o.addp, true);
+  let addp: ResolvedPairOptions['addp'] = false;
+  if (addpIn !== false) {
+    const timeoutMs = int('addp.timeoutMs', addpIn?.timeoutMs ?? DEFAULTS.addp.timeoutMs, 10, 3_600_000);
+    addp = { timeoutMs, remoteTimeoutMs: int('addp.remoteTimeoutMs', addpIn?.remoteTimeoutMs ?? timeoutMs * 2, 10, 3_600_000) };
+  }
+
+  const r = objectOr<ResolvedPairOptions['retry']>('retry', o.retry, false) || {};
+  const retry = {
+    // A zero delay with unlimited retries is a busy loop (p-retry lesson): 1 ms is the floor.
+    minDelayMs: int('retry.minDelayMs', r.minDelayMs ?? DEFAULTS.retry.minDelayMs, 1, 3_600_000),
+    maxDelayMs: int('retry.maxDelayMs', r.maxDelayMs ?? DEFAULTS.retry.maxDelayMs, 1, 3_600_000),
+    factor: num('retry.factor', r.factor ?? DEFAULTS.retry.factor, 1, 10),
+  };
+  if (retry.maxDelayMs < retry.minDelayMs) throw new ConfigError('option retry.maxDelayMs must be >= retry.minDelayMs');
+
+  const b = objectOr<Exclude<ResolvedPairOptions['breaker'], false>>('breaker', o.breaker, true);
+  const breaker: ResolvedPairOptions['breaker'] = b === false ? false : {
+    errorThresholdPercentage: num('breaker.errorThresholdPercentage', b?.errorThresholdPercentage ?? DEFAULTS.breaker.errorThresholdPercentage, 1, 100),
+    // volumeThreshold 0 lets a single failure trip the breaker (opossum #217): at least 1.
+    volumeThreshold: int('breaker.volumeThreshold', b?.volumeThreshold ?? DEFAULTS.breaker.volumeThreshold, 1, 1_000_000),
+    resetTimeoutMs: int('breaker.resetTimeoutMs', b?.resetTimeoutMs ?? DEFAULTS.breaker.resetTimeoutMs, 1, 3_600_000),
+    rollingWindowMs: int('breaker.rollingWindowMs', b?.rollingWindowMs ?? DEFAULTS.breaker.rollingWindowMs, 100, 3_600_000),
+  };
+
+  const w = objectOr<ResolvedPairOptions['window']>('window', o.window, false) || {};
+  const window = {
+    maxFrames: int('window.maxFrames', w.maxFrames ?? DEFAULTS.window.maxFrames, 1, 100_000_000),
+    maxBytes: int('window.maxBytes', w.maxBytes ?? DEFAULTS.window.maxBytes, 1024, 2 ** 40),
+  };
+
+  const ka = objectOr<{ idleMs: number; intervalMs: number; count: number }>('keepAlive', o.keepAlive, true);
+  const keepAlive = ka === false ? false : {
+    idleMs: int('keepAlive.idleMs', ka?.idleMs ?? DEFAULTS.keepAlive.idleMs, 1, 3_600_000),
+    intervalMs: int('keepAlive.intervalMs', ka?.intervalMs ?? DEFAULTS.keepAlive.intervalMs, 1, 3_600_000),
+    count: int('keepAlive.count', ka?.count ?? DEFAULTS.keepAlive.count, 1, 127),
+  };
+
+  const transport = oneOf('transport', o.transport ?? DEFAULTS.transport, ['auto', 'native', 'node']);
+  if (o.tls !== undefined && transport === 'native') throw new ConfigError("option tls needs transport 'node' or 'auto' (the addon does not do TLS)");
+  if (o.switchOnLinkDown !== undefined && typeof o.switchOnLinkDown !== 'boolean') fail('switchOnLinkDown', 'a boolean', o.switchOnLinkDown);
+
+  return {
+    name: o.name,
+    primary,
+    backup,
+    mode,
+    applicationName,
+    dns,
+    registerMode: REGISTER_MODES[oneOf('registerMode', o.registerMode ?? DEFAULTS.registerMode, ['share', 'private', 'monitor'])],
+    addp,
+    connectTimeoutMs: int('connectTimeoutMs', o.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs, 1, 3_600_000),
+    handshakeTimeoutMs: int('handshakeTimeoutMs', o.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs, 1, 3_600_000),
+    requestTimeoutMs: int('requestTimeoutMs', o.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs, 1, 3_600_000),
+    retry,
+    breaker,
+    transport,
+    tls: o.tls,
+    window,
+    switchOnLinkDown: o.switchOnLinkDown ?? DEFAULTS.switchOnLinkDown,
+    maxPendingRequests: int('maxPendingRequests', o.maxPendingRequests ?? DEFAULTS.maxPendingRequests, 1, 10_000_000),
+    keepAlive,
+    userTimeoutMs: int('userTimeoutMs', o.userTimeoutMs ?? DEFAULTS.userTimeoutMs, 0, 3_600_000),
+    limits: o.limits ?? {},
+  };
+}

@@ -1,0 +1,322 @@
+import { EventEmitter } from 'node:events';
+import type CircuitBreaker from 'opossum';
+import type { ResolvedPairOptions, EndpointAddress } from '../config.js';
+import { BreakerOpenError, HandshakeError, ServerError, TransportError, type TServerHaError } from '../errors.js';
+import { monotonicMs } from '../clock.js';
+import { Attr, MessageType, messageName } from '../protocol/ids.js';
+import { encodeMessage, type AttributeInput } from '../protocol/encoder.js';
+import { getAttr } from '../protocol/message.js';
+import type { MessageFrame } from '../protocol/types.js';
+import type { CloseInfo, FrameBatch, Transport, TransportOptions, WindowOptions } from '../transport/types.js';
+import { createBreaker } from './breaker.js';
+
+/** Name of an endpoint as configured (which one is really primary is the servers' word). */
+export type EndpointName = 'primary' | 'backup';
+/** Connection state of one endpoint. */
+export type EndpointState = 'idle' | 'connecting' | 'registering' | 'open' | 'closed';
+/** Role as the server reports it. */
+export type RoleName = 'primary' | 'backup' | 'unknown';
+/** CTI link state as the server reports it. */
+export type LinkState = 'up' | 'down' | 'unknown';
+
+/** What the handshake learned about the server. */
+export interface SessionInfo {
+  role: RoleName;
+  link: LinkState;
+  sessionId: bigint | undefined;
+  serverVersion: string | undefined;
+  /** EventSequenceNumber in EventServerInfo: the server's last switch event at handshake. */
+  serverSeq: number;
+  /** Highest EventSequenceNumber of the EventRegistered replies: every later event is delivered live. */
+  registeredSeq: number;
+  connectedAt: number;
+  openAt: number;
+}
+
+/** One call waiting for its reply on this endpoint. */
+export interface PendingCall {
+  readonly name: string;
+  /** Settle with the reply frame, a ServerError, or (lost = true) the error that ended the connection. */
+  settle(result: MessageFrame | TServerHaError, lost: boolean): void;
+}
+
+/** Hooks an endpoint needs from its owner; kept narrow so the endpoint knows nothing of pairs. */
+export interface EndpointContext {
+  options: ResolvedPairOptions;
+  nextRef(): number;
+  createTransport(options: TransportOptions): Transport;
+  /** A server event (not a reply, not link/role bookkeeping) from this endpoint. */
+  onEvent(ep: Endpoint, batch: FrameBatch, i: number): void;
+}
+
+/** Events of an endpoint, consumed by the pair. */
+export interface EndpointEvents {
+  /** The session opened (handshake and registrations done). */
+  open: [session: SessionInfo];
+  /** An open session ended. */
+  lost: [info: CloseInfo];
+  /** The server's role changed. */
+  role: [role: RoleName, previous: RoleName];
+  /** The server reported its CTI link state (every report; the pair emits only changes). */
+  link: [up: boolean, frame: MessageFrame];
+}
+
+function roleOf(v: unknown): RoleName {
+  return v === 0 ? 'primary' : v === 1 ? 'backup' : 'unknown';
+}
+
+function seqOf(frame: MessageFrame): number {
+  const v = getAttr(frame, Attr.EventSequenceNumber);
+  return typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? v : -1;
+}
+
+/**
+ * The state machine of one T-Server connection: connecting → registering → open → closed, the handshake,
+ * DN registration, reply correlation by ReferenceID, and a circuit breaker around attempts. It never
+ * reconnects by itself: the pair owns the schedule, because only the pair knows whether the other server
+ * is the better next try.
+ */
+export class Endpoint extends EventEmitter<EndpointEvents> {
+  state: EndpointState = 'idle';
+  role: RoleName = 'unknown';
+  link: LinkState = 'unknown';
+  session: SessionInfo | undefined;
+  /** Bumped per connection; callbacks of an older connection are ignored (MongoDB's "generation"). */
+  generation = 0;
+  private transport: Transport | undefined;
+  private readonly pending = new Map<number, PendingCall>();
+  private readonly breaker: CircuitBreaker<[], SessionInfo> | undefined;
+  private nextAttempt: { dns: readonly string[]; hold: WindowOptions | null } = { dns: [], hold: null };
+  private linkWaiter: ((up: boolean) => void) | undefined;
+
+  constructor(
+    readonly name: EndpointName,
+    readonly address: EndpointAddress,
+    private readonly ctx: EndpointContext,
+  ) {
+    super();
+    const b = ctx.options.breaker;
+    if (b) this.breaker = createBreaker(() => this.attempt(), b, `${ctx.options.name}/${name}`);
+  }
+
+  /** `host:port`, for messages. */
+  get label(): string {
+    return `${this.name} (${this.address.host}:${this.address.port})`;
+  }
+
+  /** Breaker state for `pair.state`. */
+  get breakerState(): 'closed' | 'open' | 'half-open' | 'disabled' {
+    if (!this.breaker) return 'disabled';
+    return this.breaker.opened ? 'open' : this.breaker.halfOpen ? 'half-open' : 'closed';
+  }
+
+  /** The transport of the current connection, while there is one. */
+  get currentTransport(): Transport | undefined {
+    return this.transport;
+  }
+
+  /**
+   * One connection attempt: connect, handshake, register `dns`. With `hold`, the transport buffers
+   * sequence-numbered events from the first byte (hot-standby backup). Rejects with BreakerOpenError
+   * without touching the network while the breaker is open.
+   */
+  async open(dns: readonly string[], hold: WindowOptions | null): Promise<SessionInfo> {
+    this.nextAttempt = { dns, hold };
+    if (!this.breaker) return this.attempt();
+    try {
+      return await this.breaker.fire();
+    } catch (err) {
+      if ((err as { code?: string }).code === 'EOPENBREAKER') throw new BreakerOpenError(this.label);
+      throw err;
+    }
+  }
+
+  private async attempt(): Promise<SessionInfo> {
+    const { dns, hold } = this.nextAttempt;
+    const o = this.ctx.options;
+    const gen = ++this.generation;
+    const t = this.ctx.createTransport({
+      host: this.address.host,
+      port: this.address.port,
+      connectTimeoutMs: o.connectTimeoutMs,
+      addp: o.addp ? { timeoutMs: o.addp.timeoutMs } : false,
+      keepAlive: o.keepAlive,
+      userTimeoutMs: o.userTimeoutMs,
+      limits: o.limits,
+      tls: o.tls,
+    });
+    this.transport = t;
+    this.state = 'connecting';
+    this.role = 'unknown';
+    this.link = 'unknown';
+    t.on('frames', (batch) => {
+      if (gen === this.generation) this.onFrames(batch);
+    });
+    t.once('close', (info) => {
+      if (gen === this.generation) this.onClose(info);
+    });
+    if (hold) t.hold(hold);
+
+    const deadline = setTimeout(() => void t.destroy(), o.connectTimeoutMs + o.handshakeTimeoutMs);
+    try {
+      await t.connect();
+      const connectedAt = t.timestamps.connectedAt ?? monotonicMs();
+      this.state = 'registering';
+      const linkReported = new Promise<boolean>((resolve) => (this.linkWaiter = resolve));
+      const info = await this.call(MessageType.RequestRegisterClient, {
+        ApplicationName: o.applicationName,
+        Extensions: o.addp ? { 'addp-timeout': o.addp.timeoutMs, 'addp-remote-timeout': o.addp.remoteTimeoutMs } : {},
+      });
+      if (info.type !== MessageType.EventServerInfo) {
+        throw new HandshakeError(this.label, `expected EventServerInfo, got ${messageName(info.type)}`);
+      }
+      this.role = roleOf(getAttr(info, Attr.ServerRole));
+      const sid = getAttr(info, Attr.SessionID);
+      const up = await linkReported;
+      this.link = up ? 'up' : 'down';
+      let registeredSeq = seqOf(info);
+      const replies = await Promise.all(dns.map((dn) => this.registerAddress(dn)));
+      for (const r of replies) registeredSeq = Math.max(registeredSeq, seqOf(r));
+      this.session = {
+        role: this.role,
+        link: this.link,
+        sessionId: typeof sid === 'bigint' ? sid : typeof sid === 'number' ? BigInt(sid) : undefined,
+        serverVersion: (getAttr(info, Attr.ServerVersion) as string | undefined) ?? undefined,
+        serverSeq: seqOf(info),
+        registeredSeq,
+        connectedAt,
+        openAt: monotonicMs(),
+      };
+      this.state = 'open';
+      this.emit('open', this.session);
+      return this.session;
+    } catch (err) {
+      // The attempt failed: make sure this connection is gone before the next one starts.
+      if (gen === this.generation) await t.destroy();
+      if (err instanceof TransportError || err instanceof HandshakeError) throw err;
+      throw new HandshakeError(this.label, (err as Error).message, err);
+    } finally {
+      clearTimeout(deadline);
+      this.linkWaiter = undefined;
+    }
+  }
+
+  /** Register one DN on the current connection; resolves with EventRegistered. */
+  registerAddress(dn: string): Promise<MessageFrame> {
+    return this.call(MessageType.RequestRegisterAddress, {
+      ThisDN: dn,
+      RegisterMode: this.ctx.options.registerMode,
+      AddressType: 1,
+    });
+  }
+
+  /** Unregister one DN on the current connection. */
+  unregisterAddress(dn: string): Promise<MessageFrame> {
+    return this.call(MessageType.RequestUnregisterAddress, { ThisDN: dn });
+  }
+
+  /** Send a request and wait for its reply (handshake and registrations; no deadline of its own). */
+  call(type: number, attrs: AttributeInput): Promise<MessageFrame> {
+    return new Promise((resolve, reject) => {
+      const ref = this.ctx.nextRef();
+      const name = messageName(type);
+      try {
+        this.send(ref, encodeMessage(type, { ...attrs, ReferenceID: ref }), {
+          name,
+          settle: (r) => (r instanceof Error ? reject(r) : resolve(r)),
+        });
+      } catch (err) {
+        reject(err);
+      }
+    });
+  }
+
+  /** Write an encoded request whose ReferenceID is `ref`; `call` is settled by its reply or by the loss of the connection. */
+  send(ref: number, bytes: Uint8Array, call: PendingCall): void {
+    const t = this.transport;
+    if (!t || (this.state !== 'open' && this.state !== 'registering')) {
+      throw new TransportError('ERR_TRANSPORT_CLOSED', `${this.label} is not connected`);
+    }
+    t.send(bytes);
+    this.pending.set(ref, call);
+  }
+
+  /** Forget a call (its deadline passed or it was aborted); a late reply is then dropped. */
+  forget(ref: number): boolean {
+    return this.pending.delete(ref);
+  }
+
+  /** Number of calls awaiting a reply. */
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  /** Hot standby: buffer sequence-numbered events again (this endpoint stops being the source). */
+  hold(window: WindowOptions): void {
+    this.transport?.hold(window);
+  }
+
+  /** Close the current connection; `abortive` resets it (failing away from a server). */
+  async close(abortive = false): Promise<void> {
+    const t = this.transport;
+    if (!t) return;
+    if (abortive) await t.destroy();
+    else await t.close();
+  }
+
+  private onFrames(batch: FrameBatch): void {
+    for (let i = 0; i < batch.count; i++) {
+      const ref = batch.ref(i);
+      if (ref >= 0) {
+        const call = this.pending.get(ref);
+        if (call) {
+          this.pending.delete(ref);
+          const frame = batch.frame(i);
+          if (frame.type === MessageType.EventError) {
+            const code = getAttr(frame, Attr.ErrorCode);
+            const msg = getAttr(frame, Attr.ErrorMessage);
+            call.settle(new ServerError(call.name, typeof code === 'number' ? code : -1, typeof msg === 'string' ? msg : ''), false);
+          } else {
+            call.settle(frame, false);
+          }
+          continue;
+        }
+      }
+      const type = batch.type(i);
+      if (type === MessageType.EventLinkConnected || type === MessageType.EventLinkDisconnected) {
+        const up = type === MessageType.EventLinkConnected;
+        if (this.linkWaiter) {
+          this.linkWaiter(up);
+          this.linkWaiter = undefined;
+        }
+        if (this.state === 'open') {
+          this.link = up ? 'up' : 'down';
+          this.emit('link', up, batch.frame(i));
+        }
+        continue;
+      }
+      if (type === MessageType.EventPrimaryChanged || (type === MessageType.EventServerInfo && ref < 0)) {
+        const role = roleOf(getAttr(batch.frame(i), Attr.ServerRole));
+        if (role !== 'unknown' && role !== this.role) {
+          const prev = this.role;
+          this.role = role;
+          if (this.state === 'open') this.emit('role', role, prev);
+        }
+        continue;
+      }
+      this.ctx.onEvent(this, batch, i);
+    }
+  }
+
+  private onClose(info: CloseInfo): void {
+    const wasOpen = this.state === 'open';
+    this.state = 'closed';
+    this.transport = undefined;
+    const calls = [...this.pending.values()];
+    this.pending.clear();
+    const error = info.error ?? new TransportError('ERR_TRANSPORT_CLOSED', `${this.label} closed`);
+    for (const c of calls) c.settle(error, true);
+    if (this.linkWaiter) this.linkWaiter(false);
+    if (wasOpen) this.emit('lost', info);
+  }
+}

@@ -1,0 +1,194 @@
+import { ValueType } from '../protocol/constants.js';
+import { Attr, messageName } from '../protocol/ids.js';
+import { getAttr, listToObject, messageToObject, type PlainValue } from '../protocol/message.js';
+import type { KVPair, MessageFrame } from '../protocol/types.js';
+import type { CloseReason } from '../transport/types.js';
+import type { EndpointName, LinkState, RoleName } from '../endpoint/endpoint.js';
+import type { TServerHaError } from '../errors.js';
+
+/** Fields every normalized event carries besides the seed's attributes. */
+export interface NormalizedBase {
+  /** The pair's name (the seed's mandatory `Server` attribute). */
+  Server: string;
+  /** Which configured endpoint the event is about. */
+  source: EndpointName;
+  /** Monotonic ms (same clock as `process.hrtime`), when the client learned of it. */
+  timestamp: number;
+  /** The seed's optional `Extensions`, when the server sent any. */
+  Extensions?: { [key: string]: PlainValue };
+}
+
+/** Our session with a server opened (handshake done, DNs registered). Seed: Event M, Server M, Extensions O. */
+export interface EventServerConnected extends NormalizedBase {
+  Event: 'EventServerConnected';
+  /** The role the server reported. */
+  role: RoleName;
+}
+
+/** Our session with a server was lost (or closed by `pair.close()`). Seed: Event M, Server M, Extensions O. */
+export interface EventServerDisconnected extends NormalizedBase {
+  Event: 'EventServerDisconnected';
+  reason: CloseReason;
+  error?: TServerHaError | Error;
+}
+
+/** The server's CTI link to the switch is up. Seed: ApplicationName O, Event M, Server M, SessionID O, CustomerID O, time M, Extensions O. */
+export interface EventLinkConnected extends NormalizedBase {
+  Event: 'EventLinkConnected';
+  ApplicationName?: string;
+  SessionID?: bigint;
+  CustomerID?: string;
+  /** When the server says the link state took effect (TimeinSecs/TimeinuSecs), or when we heard of it. */
+  time: Date;
+}
+
+/** The server's CTI link to the switch is down. Seed adds ErrorCode O, ErrorMessage O. */
+export interface EventLinkDisconnected extends NormalizedBase {
+  Event: 'EventLinkDisconnected';
+  ApplicationName?: string;
+  SessionID?: bigint;
+  CustomerID?: string;
+  ErrorCode?: number;
+  ErrorMessage?: string;
+  time: Date;
+}
+
+/** Why the pair changed the server it delivers from. */
+export type SwitchoverReason = 'crash' | 'heartbeat-timeout' | 'link-down' | 'role-change' | 'protocol-error' | 'manual';
+
+/** A range of EventSequenceNumbers in which events for our DNs may have been lost (inclusive). */
+export interface SeqRange {
+  fromSeq: number;
+  toSeq: number;
+}
+
+/** The pair now delivers from, and routes to, another server. */
+export interface SwitchoverEvent {
+  Server: string;
+  from: EndpointName | null;
+  to: EndpointName;
+  reason: SwitchoverReason;
+  /** Monotonic ms when the failure was detected (transport loss, role or link report). */
+  detectedAt: number;
+  /** When events started flowing from `to`. */
+  deliveryResumedAt: number;
+  /** When `to` was confirmed primary and queued requests were sent to it. */
+  completedAt: number;
+  /** Events delivered from the backup's window to fill the gap (hot standby). */
+  replayed: number;
+  /** Events known to be possibly lost (also emitted as a `gap` event), or null. */
+  gap: SeqRange | null;
+}
+
+/** Events for our DNs with EventSequenceNumber in [fromSeq, toSeq] may never be delivered. */
+export interface GapEvent extends SeqRange {
+  Server: string;
+  source: EndpointName;
+  reason: 'switchover' | 'window-overflow' | 'reconnect';
+}
+
+/** Both servers claim to be primary. The pair keeps delivering from `keeping` only. */
+export interface SplitBrainEvent {
+  Server: string;
+  keeping: EndpointName;
+  ignoring: EndpointName;
+  timestamp: number;
+}
+
+/** A T-Server event (EventRouteRequest, call events, …) delivered once, in order. */
+export class TEvent {
+  private attrsCache: ReturnType<typeof messageToObject> | undefined;
+  constructor(
+    /** The decoded message. */
+    readonly message: MessageFrame,
+    /** The endpoint it came from. */
+    readonly source: EndpointName,
+    /** EventSequenceNumber, or -1. */
+    readonly seq: number,
+    /** Monotonic ms when its bytes were read. */
+    readonly receivedAt: number,
+  ) {}
+  /** Message name, e.g. `EventRouteRequest`. */
+  get Event(): string {
+    return messageName(this.message.type);
+  }
+  /** Genesys TMessageType id. */
+  get type(): number {
+    return this.message.type;
+  }
+  /** All attributes by Genesys name (built once, on first use). */
+  get attributes(): ReturnType<typeof messageToObject> {
+    return (this.attrsCache ??= messageToObject(this.message));
+  }
+  /** One attribute by id, without building the others. Lists come back as plain objects. */
+  get(id: number): PlainValue | undefined {
+    for (const a of this.message.attributes) {
+      if (a.id === id) return a.type === ValueType.List ? listToObject(a.value as KVPair[]) : (a.value as PlainValue);
+    }
+    return undefined;
+  }
+}
+
+/** Every public event of a pair, by name. */
+export interface PairEvents {
+  EventServerConnected: [e: EventServerConnected];
+  EventServerDisconnected: [e: EventServerDisconnected];
+  EventLinkConnected: [e: EventLinkConnected];
+  EventLinkDisconnected: [e: EventLinkDisconnected];
+  switchover: [e: SwitchoverEvent];
+  gap: [e: GapEvent];
+  splitBrain: [e: SplitBrainEvent];
+  event: [e: TEvent];
+  error: [err: Error];
+}
+
+/** What `pair.events()` yields: one union of every public event. */
+export type PairEventRecord = { [K in keyof PairEvents]: { type: K; data: PairEvents[K][0] } }[keyof PairEvents];
+
+/** Build EventLinkConnected/Disconnected from a server's link report, with the seed's attributes only. */
+export function linkEvent(server: string, source: EndpointName, up: boolean, frame: MessageFrame, timestamp: number): EventLinkConnected | EventLinkDisconnected {
+  const secs = getAttr(frame, Attr.TimeinSecs);
+  const usecs = getAttr(frame, Attr.TimeinuSecs);
+  const time = typeof secs === 'number' ? new Date(secs * 1000 + (typeof usecs === 'number' ? Math.floor(usecs / 1000) : 0)) : new Date();
+  const base: Record<string, unknown> = { Server: server, source, timestamp, time };
+  const app = getAttr(frame, Attr.ApplicationName);
+  if (typeof app === 'string') base.ApplicationName = app;
+  const sid = getAttr(frame, Attr.SessionID);
+  if (typeof sid === 'bigint') base.SessionID = sid;
+  else if (typeof sid === 'number') base.SessionID = BigInt(sid);
+  const cust = getAttr(frame, Attr.CustomerID);
+  if (typeof cust === 'string') base.CustomerID = cust;
+  const ext = getAttr(frame, Attr.Extensions);
+  if (Array.isArray(ext)) base.Extensions = listToObject(ext);
+  if (up) return { Event: 'EventLinkConnected', ...base } as EventLinkConnected;
+  const code = getAttr(frame, Attr.ErrorCode);
+  if (typeof code === 'number') base.ErrorCode = code;
+  const msg = getAttr(frame, Attr.ErrorMessage);
+  if (typeof msg === 'string') base.ErrorMessage = msg;
+  return { Event: 'EventLinkDisconnected', ...base } as EventLinkDisconnected;
+}
+
+/** State of one endpoint, as `pair.state` reports it. */
+export interface EndpointStatus {
+  address: string;
+  server: 'idle' | 'connecting' | 'registering' | 'open' | 'closed';
+  role: RoleName;
+  link: LinkState;
+  breaker: 'closed' | 'open' | 'half-open' | 'disabled';
+  pendingRequests: number;
+}
+
+/** Snapshot returned by `pair.state`. */
+export interface PairState {
+  name: string;
+  mode: 'warm' | 'hot';
+  open: boolean;
+  /** The endpoint events are delivered from, or null. */
+  source: EndpointName | null;
+  /** The endpoint requests go to (source, primary, link up), or null while none is usable. */
+  active: EndpointName | null;
+  /** Highest EventSequenceNumber delivered. */
+  lastSeq: number;
+  queuedRequests: number;
+  endpoints: Record<EndpointName, EndpointStatus>;
+}
