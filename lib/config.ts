@@ -32,6 +32,10 @@ export interface TServerPairOptions {
   handshakeTimeoutMs?: number;
   /** Default deadline of `request()`. Default 2000 ms. */
   requestTimeoutMs?: number;
+  /** `open()` rejects (and closes the pair) if no server is usable by then. Default 10 000 ms. */
+  openTimeoutMs?: number;
+  /** Warm standby: how long to stay on a server that says it is backup, waiting for its promotion, before trying the other. Default 3000 ms. */
+  warmBackupWaitMs?: number;
   /** Reconnect schedule (p-retry, exponential, randomized ×1..2). */
   retry?: { minDelayMs?: number; maxDelayMs?: number; factor?: number };
   /** Per-endpoint circuit breaker (opossum); `false` disables. */
@@ -67,6 +71,8 @@ export interface ResolvedPairOptions {
   connectTimeoutMs: number;
   handshakeTimeoutMs: number;
   requestTimeoutMs: number;
+  openTimeoutMs: number;
+  warmBackupWaitMs: number;
   retry: { minDelayMs: number; maxDelayMs: number; factor: number };
   breaker: { errorThresholdPercentage: number; volumeThreshold: number; resetTimeoutMs: number; rollingWindowMs: number } | false;
   transport: 'auto' | 'native' | 'node';
@@ -88,6 +94,8 @@ export const DEFAULTS = {
   connectTimeoutMs: 1000,
   handshakeTimeoutMs: 2000,
   requestTimeoutMs: 2000,
+  openTimeoutMs: 10_000,
+  warmBackupWaitMs: 3000,
   retry: { minDelayMs: 100, maxDelayMs: 5000, factor: 2 },
   breaker: { errorThresholdPercentage: 50, volumeThreshold: 5, resetTimeoutMs: 10_000, rollingWindowMs: 10_000 },
   transport: 'auto',
@@ -204,6 +212,8 @@ export function resolvePairOptions(o: TServerPairOptions): ResolvedPairOptions {
     connectTimeoutMs: int('connectTimeoutMs', o.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs, 1, 3_600_000),
     handshakeTimeoutMs: int('handshakeTimeoutMs', o.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs, 1, 3_600_000),
     requestTimeoutMs: int('requestTimeoutMs', o.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs, 1, 3_600_000),
+    openTimeoutMs: int('openTimeoutMs', o.openTimeoutMs ?? DEFAULTS.openTimeoutMs, 1, 3_600_000),
+    warmBackupWaitMs: int('warmBackupWaitMs', o.warmBackupWaitMs ?? DEFAULTS.warmBackupWaitMs, 1, 3_600_000),
     retry,
     breaker,
     transport,

@@ -31,6 +31,8 @@ export interface SessionInfo {
   registeredSeq: number;
   connectedAt: number;
   openAt: number;
+  /** The link report of the handshake (EventLinkConnected/Disconnected), for its attributes. */
+  linkFrame: MessageFrame | undefined;
 }
 
 /** One call waiting for its reply on this endpoint. */
@@ -87,7 +89,8 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
   private readonly pending = new Map<number, PendingCall>();
   private readonly breaker: CircuitBreaker<[], SessionInfo> | undefined;
   private nextAttempt: { dns: readonly string[]; hold: WindowOptions | null } = { dns: [], hold: null };
-  private linkWaiter: ((up: boolean) => void) | undefined;
+  private stopped = false;
+  private linkWaiter: ((report: { up: boolean; frame: MessageFrame | undefined }) => void) | undefined;
 
   constructor(
     readonly name: EndpointName,
@@ -121,6 +124,7 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
    * without touching the network while the breaker is open.
    */
   async open(dns: readonly string[], hold: WindowOptions | null): Promise<SessionInfo> {
+    if (this.stopped) throw new TransportError('ERR_TRANSPORT_CLOSED', `${this.label} is shut down`);
     this.nextAttempt = { dns, hold };
     if (!this.breaker) return this.attempt();
     try {
@@ -158,11 +162,16 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
     if (hold) t.hold(hold);
 
     const deadline = setTimeout(() => void t.destroy(), o.connectTimeoutMs + o.handshakeTimeoutMs);
+    const checkStopped = () => {
+      if (this.stopped) throw new TransportError('ERR_TRANSPORT_CLOSED', `${this.label} is shut down`);
+    };
     try {
+      checkStopped();
       await t.connect();
+      checkStopped();
       const connectedAt = t.timestamps.connectedAt ?? monotonicMs();
       this.state = 'registering';
-      const linkReported = new Promise<boolean>((resolve) => (this.linkWaiter = resolve));
+      const linkReported = new Promise<{ up: boolean; frame: MessageFrame | undefined }>((resolve) => (this.linkWaiter = resolve));
       const info = await this.call(MessageType.RequestRegisterClient, {
         ApplicationName: o.applicationName,
         Extensions: o.addp ? { 'addp-timeout': o.addp.timeoutMs, 'addp-remote-timeout': o.addp.remoteTimeoutMs } : {},
@@ -172,11 +181,12 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
       }
       this.role = roleOf(getAttr(info, Attr.ServerRole));
       const sid = getAttr(info, Attr.SessionID);
-      const up = await linkReported;
+      const { up, frame: linkFrame } = await linkReported;
       this.link = up ? 'up' : 'down';
       let registeredSeq = seqOf(info);
       const replies = await Promise.all(dns.map((dn) => this.registerAddress(dn)));
       for (const r of replies) registeredSeq = Math.max(registeredSeq, seqOf(r));
+      checkStopped();
       this.session = {
         role: this.role,
         link: this.link,
@@ -186,6 +196,7 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
         registeredSeq,
         connectedAt,
         openAt: monotonicMs(),
+        linkFrame,
       };
       this.state = 'open';
       this.emit('open', this.session);
@@ -256,12 +267,19 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
     this.transport?.hold(window);
   }
 
-  /** Close the current connection; `abortive` resets it (failing away from a server). */
-  async close(abortive = false): Promise<void> {
+  /** Reset the current connection (failing away from this server); the owner may open it again. */
+  async drop(): Promise<void> {
+    await this.transport?.destroy();
+  }
+
+  /** Close for good: an attempt in progress is abandoned and no new one starts. */
+  async shutdown(): Promise<void> {
+    this.stopped = true;
+    this.breaker?.shutdown();
     const t = this.transport;
     if (!t) return;
-    if (abortive) await t.destroy();
-    else await t.close();
+    if (this.state === 'open') await t.close();
+    else await t.destroy();
   }
 
   private onFrames(batch: FrameBatch): void {
@@ -286,7 +304,7 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
       if (type === MessageType.EventLinkConnected || type === MessageType.EventLinkDisconnected) {
         const up = type === MessageType.EventLinkConnected;
         if (this.linkWaiter) {
-          this.linkWaiter(up);
+          this.linkWaiter({ up, frame: batch.frame(i) });
           this.linkWaiter = undefined;
         }
         if (this.state === 'open') {
@@ -316,7 +334,7 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
     this.pending.clear();
     const error = info.error ?? new TransportError('ERR_TRANSPORT_CLOSED', `${this.label} closed`);
     for (const c of calls) c.settle(error, true);
-    if (this.linkWaiter) this.linkWaiter(false);
+    if (this.linkWaiter) this.linkWaiter({ up: false, frame: undefined });
     if (wasOpen) this.emit('lost', info);
   }
 }

@@ -1,0 +1,42 @@
+/**
+ * tserver-ha: one normalized event stream and one request path over a primary/backup T-Server pair.
+ * @packageDocumentation
+ */
+export { TServerPair, type PairStats } from './pair/pair.js';
+export type { RequestOptions } from './pair/requests.js';
+export {
+  TEvent,
+  type EventServerConnected,
+  type EventServerDisconnected,
+  type EventLinkConnected,
+  type EventLinkDisconnected,
+  type SwitchoverEvent,
+  type SwitchoverReason,
+  type GapEvent,
+  type SplitBrainEvent,
+  type SeqRange,
+  type PairEvents,
+  type PairEventRecord,
+  type PairState,
+  type EndpointStatus,
+} from './pair/events.js';
+export type { EndpointName, RoleName, LinkState, EndpointState } from './endpoint/endpoint.js';
+export { DEFAULTS, resolvePairOptions, type TServerPairOptions, type EndpointAddress, type ResolvedPairOptions } from './config.js';
+export {
+  TServerHaError,
+  ConfigError,
+  TransportError,
+  ProtocolError,
+  RequestTimeoutError,
+  SwitchoverError,
+  ServerError,
+  ClosedError,
+  AbortedError,
+  QueueFullError,
+  HandshakeError,
+  BreakerOpenError,
+  type TransportErrorCode,
+  type ProtocolErrorCode,
+} from './errors.js';
+export { MessageType, Attr, ServerRole, RegisterMode, RouteType, int32, int64, float64 } from './protocol/index.js';
+export { monotonicMs } from './clock.js';

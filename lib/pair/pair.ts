@@ -1,0 +1,444 @@
+import { EventEmitter, on } from 'node:events';
+import diagnostics from 'node:diagnostics_channel';
+import { resolvePairOptions, type ResolvedPairOptions, type TServerPairOptions } from '../config.js';
+import { ClosedError, TServerHaError } from '../errors.js';
+import { monotonicMs } from '../clock.js';
+import { Endpoint, type EndpointName, type SessionInfo } from '../endpoint/endpoint.js';
+import { encodeMessage, type AttributeInput } from '../protocol/encoder.js';
+import { Attr, messageId, messageName, type MessageName } from '../protocol/ids.js';
+import { ValueType } from '../protocol/constants.js';
+import type { Attribute, MessageFrame } from '../protocol/types.js';
+import { createTransport } from '../transport/index.js';
+import type { CloseInfo, CloseReason, FrameBatch } from '../transport/types.js';
+import { linkEvent, TEvent, type PairEventRecord, type PairEvents, type PairState, type SeqRange, type SwitchoverReason } from './events.js';
+import { Outbox } from './outbox.js';
+import { RequestBook, type RequestOptions } from './requests.js';
+import { isSplitBrain, pickSource } from './selection.js';
+import { Supervisor } from './supervisor.js';
+
+const ALL = Symbol('tserver-ha:all');
+const channels = {
+  switchover: diagnostics.channel('tserver-ha:switchover'),
+  gap: diagnostics.channel('tserver-ha:gap'),
+  server: diagnostics.channel('tserver-ha:server'),
+};
+
+function reasonOf(r: CloseReason): SwitchoverReason {
+  return r === 'addp-timeout' ? 'heartbeat-timeout' : r === 'protocol-error' ? 'protocol-error' : 'crash';
+}
+
+/** Counters, for dashboards and benchmarks. */
+export interface PairStats {
+  delivered: number;
+  duplicatesDropped: number;
+  replayed: number;
+  gaps: number;
+  switchovers: number;
+}
+
+interface Detection {
+  from: EndpointName | null;
+  reason: SwitchoverReason;
+  at: number;
+}
+
+/**
+ * A primary/backup T-Server pair in warm or hot standby, seen as one stream of events and one place to
+ * send requests. See docs/semantics.md for every rule it keeps.
+ *
+ * @example
+ * ```ts
+ * const pair = new TServerPair({ name: 'SIP_Pair', primary: { host: 'ts1', port: 7000 },
+ *   backup: { host: 'ts2', port: 7000 }, mode: 'hot', dns: ['7001'] });
+ * pair.on('event', (e) => { if (e.Event === 'EventRouteRequest') route(e); });
+ * await pair.open();
+ * ```
+ */
+export class TServerPair extends EventEmitter<PairEvents> implements AsyncDisposable {
+  /** Options after validation and defaults. */
+  readonly options: ResolvedPairOptions;
+  /** Counters since construction. */
+  readonly stats: PairStats = { delivered: 0, duplicatesDropped: 0, replayed: 0, gaps: 0, switchovers: 0 };
+  private readonly endpoints: Record<EndpointName, Endpoint>;
+  private readonly book: RequestBook;
+  private readonly outbox = new Outbox(this, ALL);
+  private readonly dns: Set<string>;
+  private readonly lifecycle = new AbortController();
+  private readonly supervisor: Supervisor;
+  private source: Endpoint | null = null;
+  private active: Endpoint | null = null;
+  private lastSeq = -1;
+  private refCounter = 0;
+  private opened = false;
+  private closed = false;
+  private closing: Promise<void> | undefined;
+  private switching = false;
+  private reevaluate = false;
+  private heldDuringSwitch: TEvent[] = [];
+  private detection: Detection | null = null;
+  private pendingSwitch: Omit<PairEvents['switchover'][0], 'completedAt'> | null = null;
+  private everHadSource = false;
+  private splitBrain = false;
+  private readyWaiters: { resolve(): void; reject(e: Error): void }[] = [];
+  private readonly linkReported: Record<EndpointName, 'up' | 'down' | 'unknown'> = { primary: 'unknown', backup: 'unknown' };
+
+  constructor(options: TServerPairOptions) {
+    super();
+    this.options = resolvePairOptions(options);
+    this.dns = new Set(this.options.dns);
+    this.book = new RequestBook(this.options.maxPendingRequests);
+    const ctx = {
+      options: this.options,
+      nextRef: () => this.nextRef(),
+      createTransport: (o: Parameters<typeof createTransport>[0]) => createTransport(o, this.options.transport),
+      onEvent: (ep: Endpoint, batch: FrameBatch, i: number) => this.onEvent(ep, batch, i),
+    };
+    this.endpoints = {
+      primary: new Endpoint('primary', this.options.primary, ctx),
+      backup: new Endpoint('backup', this.options.backup, ctx),
+    };
+    for (const ep of Object.values(this.endpoints)) {
+      ep.on('open', (s) => this.onOpen(ep, s));
+      ep.on('lost', (info) => this.onLost(ep, info));
+      ep.on('role', () => this.evaluate('role-change', monotonicMs()));
+      ep.on('link', (up, frame) => this.onLink(ep, up, frame));
+    }
+    this.supervisor = new Supervisor(this.options, this.endpoints, this.lifecycle.signal, () => [...this.dns]);
+  }
+
+  /** Snapshot of where the pair stands. */
+  get state(): PairState {
+    const status = (ep: Endpoint) => ({
+      address: `${ep.address.host}:${ep.address.port}`,
+      server: ep.state,
+      role: ep.role,
+      link: ep.link,
+      breaker: ep.breakerState,
+      pendingRequests: ep.pendingCount,
+    });
+    return {
+      name: this.options.name,
+      mode: this.options.mode,
+      open: this.opened && !this.closed,
+      source: this.source?.name ?? null,
+      active: this.active?.name ?? null,
+      lastSeq: this.lastSeq,
+      queuedRequests: this.book.queued,
+      endpoints: { primary: status(this.endpoints.primary), backup: status(this.endpoints.backup) },
+    };
+  }
+
+  /**
+   * Connect (both servers in hot standby, one in warm) and resolve once a primary with a live CTI link is
+   * usable. Rejects with `ERR_OPEN_TIMEOUT` after `openTimeoutMs`, closing the pair.
+   */
+  async open(): Promise<void> {
+    if (this.closed) throw new ClosedError();
+    if (this.opened) throw new TServerHaError('ERR_ALREADY_OPEN', 'open() was already called');
+    this.opened = true;
+    const ready = new Promise<void>((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
+    this.supervisor.start();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new TServerHaError('ERR_OPEN_TIMEOUT', `no usable server in ${this.options.name} within ${this.options.openTimeoutMs} ms`, { retryable: true })),
+        this.options.openTimeoutMs,
+      );
+    });
+    try {
+      await Promise.race([ready, timeout]);
+    } catch (err) {
+      await this.close();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Close both connections. Pending requests reject with ClosedError; resolves when sockets are closed. */
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  /** `await using pair = new TServerPair(...)` closes it at scope exit. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private async doClose(): Promise<void> {
+    this.closed = true;
+    this.lifecycle.abort();
+    const err = new ClosedError();
+    this.book.rejectAll(err);
+    for (const w of this.readyWaiters.splice(0)) w.reject(err);
+    await Promise.all(Object.values(this.endpoints).map((ep) => ep.shutdown()));
+    await this.supervisor.stopped();
+    this.source = null;
+    this.active = null;
+  }
+
+  /**
+   * Send a request to the active primary and resolve with its reply (or reject with a typed error before
+   * the deadline). Queued while no server is usable; see {@link RequestOptions} for switchovers.
+   * @param name message name (`'RequestRouteCall'`) or TMessageType id
+   */
+  request(name: MessageName | number, attributes: AttributeInput | readonly Attribute[], options: RequestOptions = {}): Promise<MessageFrame> {
+    if (this.closed || !this.opened) return Promise.reject(new ClosedError(this.closed ? 'the pair is closed' : 'call open() first'));
+    const type = messageId(name);
+    const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs;
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) return Promise.reject(new TypeError('timeoutMs must be a positive number'));
+    const ref = this.nextRef();
+    let bytes: Uint8Array;
+    try {
+      bytes = Array.isArray(attributes)
+        ? encodeMessage(type, [...(attributes as Attribute[]).filter((a) => a.id !== Attr.ReferenceID), { id: Attr.ReferenceID, type: ValueType.Int32, value: ref }])
+        : encodeMessage(type, { ...(attributes as AttributeInput), ReferenceID: ref });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.book.submit(ref, messageName(type), bytes, { timeoutMs, idempotent: options.idempotent ?? false, signal: options.signal }, this.active ?? undefined);
+  }
+
+  /**
+   * Add a DN to the registration set, replayed on every (re)connect and switchover. Resolves when the
+   * active server (if any) confirmed it; rejects with ServerError if it refused.
+   */
+  async registerAddress(dn: string): Promise<void> {
+    if (typeof dn !== 'string' || dn.length === 0) throw new TypeError('dn must be a non-empty string');
+    this.dns.add(dn);
+    await this.onOpenEndpoints((ep) => ep.registerAddress(dn));
+  }
+
+  /** Remove a DN from the registration set and unregister it where connected. */
+  async unregisterAddress(dn: string): Promise<void> {
+    this.dns.delete(dn);
+    await this.onOpenEndpoints((ep) => ep.unregisterAddress(dn));
+  }
+
+  /** Every public event, in order, as `{ type, data }`, until `signal` aborts or the pair closes. */
+  async *events(options: { signal?: AbortSignal } = {}): AsyncGenerator<PairEventRecord> {
+    const signal = options.signal ? AbortSignal.any([options.signal, this.lifecycle.signal]) : this.lifecycle.signal;
+    if (signal.aborted) return;
+    try {
+      for await (const [type, data] of on(this, ALL, { signal })) yield { type, data } as PairEventRecord;
+    } catch (err) {
+      if ((err as Error).name !== 'AbortError') throw err;
+    }
+  }
+
+  /** Move delivery (and requests, once it is primary) to the other server now, reason `manual`. */
+  switchover(): void {
+    if (!this.opened || this.closed) throw new ClosedError();
+    const from = this.source;
+    const to = from === this.endpoints.primary ? this.endpoints.backup : this.endpoints.primary;
+    this.detection = { from: from?.name ?? null, reason: 'manual', at: monotonicMs() };
+    if (this.options.mode === 'warm' || to.state !== 'open') {
+      // One connection at a time: drop this one; the supervisor tries the other first.
+      if (from) void from.drop();
+      return;
+    }
+    void this.switchTo(to);
+  }
+
+  private async onOpenEndpoints(fn: (ep: Endpoint) => Promise<unknown>): Promise<void> {
+    const eps = Object.values(this.endpoints).filter((ep) => ep.state === 'open');
+    const results = await Promise.allSettled(eps.map(fn));
+    const activeIdx = eps.indexOf(this.active as Endpoint);
+    const r = results[activeIdx >= 0 ? activeIdx : 0];
+    if (r && r.status === 'rejected') throw r.reason;
+  }
+
+  private nextRef(): number {
+    this.refCounter = this.refCounter >= 0x7fffffff ? 1 : this.refCounter + 1;
+    return this.refCounter;
+  }
+
+  private publish<K extends keyof PairEvents>(name: K, payload: PairEvents[K][0]): void {
+    this.outbox.push(name, payload);
+  }
+
+  private onOpen(ep: Endpoint, s: SessionInfo): void {
+    if (this.closed) return;
+    const at = monotonicMs();
+    this.publish('EventServerConnected', { Event: 'EventServerConnected', Server: this.options.name, source: ep.name, timestamp: at, role: s.role });
+    channels.server.publish({ pair: this.options.name, endpoint: ep.name, connected: true, at });
+    if (s.linkFrame) this.reportLink(ep, s.link === 'up', s.linkFrame);
+    this.evaluate(this.detection?.reason ?? 'crash', this.detection?.at ?? at);
+  }
+
+  private onLost(ep: Endpoint, info: CloseInfo): void {
+    const at = info.timestamps.lossDetectedAt ?? monotonicMs();
+    this.linkReported[ep.name] = 'unknown';
+    this.publish('EventServerDisconnected', {
+      Event: 'EventServerDisconnected', Server: this.options.name, source: ep.name, timestamp: at, reason: info.reason,
+      ...(info.error ? { error: info.error } : {}),
+    });
+    channels.server.publish({ pair: this.options.name, endpoint: ep.name, connected: false, at, reason: info.reason });
+    if (this.closed) return;
+    if (ep === this.source) {
+      this.detection = { from: ep.name, reason: this.detection?.reason === 'manual' ? 'manual' : reasonOf(info.reason), at };
+      this.source = null;
+    }
+    if (ep === this.active) this.active = null;
+    this.evaluate(this.detection?.reason ?? reasonOf(info.reason), at);
+  }
+
+  private onLink(ep: Endpoint, up: boolean, frame: MessageFrame): void {
+    this.reportLink(ep, up, frame);
+    this.evaluate(up ? 'role-change' : 'link-down', monotonicMs());
+  }
+
+  /** Emit EventLinkConnected/Disconnected only when this endpoint's reported link state changes. */
+  private reportLink(ep: Endpoint, up: boolean, frame: MessageFrame): void {
+    const state = up ? 'up' : 'down';
+    if (this.linkReported[ep.name] === state) return;
+    this.linkReported[ep.name] = state;
+    const e = linkEvent(this.options.name, ep.name, up, frame, monotonicMs());
+    if (e.Event === 'EventLinkConnected') this.publish('EventLinkConnected', e);
+    else this.publish('EventLinkDisconnected', e);
+  }
+
+  /** Decide where to deliver from and route to, after anything changed. */
+  private evaluate(reason: SwitchoverReason, at: number): void {
+    if (this.closed) return;
+    if (this.switching) {
+      this.reevaluate = true;
+      return;
+    }
+    const eps = Object.values(this.endpoints);
+    const split = isSplitBrain(eps);
+    const best = pickSource(eps, this.source?.name ?? null, this.options.switchOnLinkDown);
+    if (split && !this.splitBrain && best) {
+      const other = best === 'primary' ? 'backup' : 'primary';
+      this.publish('splitBrain', { Server: this.options.name, keeping: best, ignoring: other, timestamp: at });
+    }
+    this.splitBrain = split;
+    if (best === null) {
+      this.updateActive();
+      return;
+    }
+    const target = this.endpoints[best];
+    if (target !== this.source) {
+      if (this.source && !this.detection) this.detection = { from: this.source.name, reason, at };
+      void this.switchTo(target);
+    } else {
+      this.updateActive();
+    }
+  }
+
+  /** Make `ep` the delivery source: replay its window (hot) and report any gap. */
+  private async switchTo(ep: Endpoint): Promise<void> {
+    this.switching = true;
+    const from = this.source;
+    const detection = this.detection ?? { from: from?.name ?? null, reason: 'role-change' as SwitchoverReason, at: monotonicMs() };
+    this.detection = null;
+    if (from && from !== ep && from.state === 'open' && this.options.mode === 'hot') from.hold(this.options.window);
+    this.source = ep;
+    this.active = null;
+    const gen = ep.generation;
+    let replayed = 0;
+    let gapTo = -1;
+    try {
+      const t = ep.currentTransport;
+      if (this.options.mode === 'hot' && t) {
+        const r = await t.release(this.lastSeq);
+        if (this.source !== ep || ep.generation !== gen || this.closed) return;
+        gapTo = r.evictedUpTo;
+        for (let i = 0; i < r.batch.count; i++) {
+          if (this.deliver(ep, r.batch, i)) replayed++;
+        }
+      }
+    } catch {
+      // The connection went away during release; its loss is handled by onLost → evaluate.
+      if (this.source === ep) this.source = null;
+      return;
+    } finally {
+      this.switching = false;
+    }
+    const registeredSeq = ep.session?.registeredSeq ?? -1;
+    gapTo = Math.max(gapTo, registeredSeq);
+    let gap: SeqRange | null = null;
+    if (this.everHadSource && this.lastSeq >= 0 && gapTo > this.lastSeq) {
+      gap = { fromSeq: this.lastSeq + 1, toSeq: gapTo };
+      this.stats.gaps++;
+      this.publish('gap', { Server: this.options.name, source: ep.name, reason: this.options.mode === 'hot' ? 'switchover' : 'reconnect', ...gap });
+      channels.gap.publish({ pair: this.options.name, ...gap });
+      // Nothing at or below gapTo will arrive from this server: move past it.
+      this.lastSeq = gapTo;
+    }
+    this.stats.replayed += replayed;
+    const held = this.heldDuringSwitch;
+    this.heldDuringSwitch = [];
+    for (const e of held) this.deliverEvent(e);
+    if (this.everHadSource) {
+      this.pendingSwitch = {
+        Server: this.options.name,
+        from: detection.from,
+        to: ep.name,
+        reason: detection.reason,
+        detectedAt: detection.at,
+        deliveryResumedAt: monotonicMs(),
+        replayed,
+        gap,
+      };
+    }
+    this.everHadSource = true;
+    if (this.reevaluate) {
+      this.reevaluate = false;
+      this.evaluate('role-change', monotonicMs());
+    } else {
+      this.updateActive();
+    }
+  }
+
+  /** The source becomes the request target once it is primary with a live link. */
+  private updateActive(): void {
+    const s = this.source;
+    const usable = s && s.state === 'open' && s.role === 'primary' && s.link === 'up' ? s : null;
+    if (usable === this.active) return;
+    this.active = usable;
+    if (!usable) return;
+    this.book.dispatch(usable);
+    for (const w of this.readyWaiters.splice(0)) w.resolve();
+    if (this.pendingSwitch) {
+      const e = { ...this.pendingSwitch, completedAt: monotonicMs() };
+      this.pendingSwitch = null;
+      this.stats.switchovers++;
+      this.publish('switchover', e);
+      channels.switchover.publish(e);
+    }
+  }
+
+  private onEvent(ep: Endpoint, batch: FrameBatch, i: number): void {
+    if (ep !== this.source) return;
+    if (this.switching) {
+      this.heldDuringSwitch.push(new TEvent(batch.frame(i), ep.name, batch.seq(i), batch.receivedAt));
+      return;
+    }
+    this.deliver(ep, batch, i);
+  }
+
+  /** Deliver frame i unless its sequence number was already delivered. */
+  private deliver(ep: Endpoint, batch: FrameBatch, i: number): boolean {
+    const seq = batch.seq(i);
+    if (seq >= 0 && seq <= this.lastSeq) {
+      this.stats.duplicatesDropped++;
+      return false;
+    }
+    this.deliverEvent(new TEvent(batch.frame(i), ep.name, seq, batch.receivedAt));
+    return true;
+  }
+
+  private deliverEvent(e: TEvent): void {
+    if (e.seq >= 0) {
+      if (e.seq <= this.lastSeq) {
+        this.stats.duplicatesDropped++;
+        return;
+      }
+      this.lastSeq = e.seq;
+    }
+    this.stats.delivered++;
+    this.publish('event', e);
+  }
+}

@@ -1,0 +1,116 @@
+import pRetry from 'p-retry';
+import type { ResolvedPairOptions } from '../config.js';
+import type { Endpoint, EndpointName } from '../endpoint/endpoint.js';
+
+/**
+ * The reconnect schedules. Hot standby: each endpoint keeps itself connected (first retry immediate, then
+ * jittered exponential backoff). Warm standby: one connection; after a loss the first attempt goes to the
+ * other server at once, then attempts alternate with backoff. Each attempt passes the endpoint's breaker.
+ */
+export class Supervisor {
+  private loops: Promise<void>[] = [];
+
+  constructor(
+    private readonly opts: ResolvedPairOptions,
+    private readonly endpoints: Record<EndpointName, Endpoint>,
+    private readonly signal: AbortSignal,
+    private readonly dns: () => string[],
+  ) {}
+
+  start(): void {
+    if (this.opts.mode === 'hot') {
+      this.loops = [this.hot(this.endpoints.primary), this.hot(this.endpoints.backup)];
+    } else {
+      this.loops = [this.warm()];
+    }
+  }
+
+  /** Resolves when every loop has ended (after the signal aborted). */
+  async stopped(): Promise<void> {
+    await Promise.allSettled(this.loops);
+  }
+
+  private retry() {
+    return {
+      retries: Number.POSITIVE_INFINITY,
+      minTimeout: this.opts.retry.minDelayMs,
+      maxTimeout: this.opts.retry.maxDelayMs,
+      factor: this.opts.retry.factor,
+      // p-retry stretches each delay by ×1..2: clients of one failed server spread out instead of
+      // reconnecting in lockstep (ioredis v5's storms).
+      randomize: true,
+      signal: this.signal,
+    };
+  }
+
+  private async hot(ep: Endpoint): Promise<void> {
+    while (!this.signal.aborted) {
+      try {
+        await pRetry(() => ep.open(this.dns(), this.opts.window), this.retry());
+      } catch {
+        return; // only an abort ends p-retry with infinite retries
+      }
+      await this.untilLost(ep);
+    }
+  }
+
+  private async warm(): Promise<void> {
+    let first = this.endpoints.primary;
+    while (!this.signal.aborted) {
+      let n = 0;
+      let ep: Endpoint;
+      try {
+        ep = await pRetry(async () => {
+          const e = n++ % 2 === 0 ? first : this.other(first);
+          await e.open(this.dns(), null);
+          return e;
+        }, this.retry());
+      } catch {
+        return;
+      }
+      const lost = this.untilLost(ep);
+      if (ep.role === 'backup') void this.awaitPromotion(ep, lost);
+      await lost;
+      first = this.other(ep);
+    }
+  }
+
+  /**
+   * Warm standby connected to a server that says backup: wait a while for its promotion (the primary may
+   * be dead and the management layer about to promote it); if it stays backup, drop it and try the other.
+   */
+  private async awaitPromotion(ep: Endpoint, lost: Promise<void>): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    let onRole: (() => void) | undefined;
+    const outcome = await Promise.race([
+      lost.then(() => 'lost' as const),
+      new Promise<'promoted'>((resolve) => {
+        onRole = () => {
+          if (ep.role === 'primary') resolve('promoted');
+        };
+        ep.on('role', onRole);
+      }),
+      new Promise<'timeout'>((resolve) => (timer = setTimeout(resolve, this.opts.warmBackupWaitMs, 'timeout'))),
+    ]);
+    clearTimeout(timer);
+    if (onRole) ep.off('role', onRole);
+    if (outcome === 'timeout' && ep.role !== 'primary' && !this.signal.aborted) await ep.drop();
+  }
+
+  private other(ep: Endpoint): Endpoint {
+    return ep === this.endpoints.primary ? this.endpoints.backup : this.endpoints.primary;
+  }
+
+  private untilLost(ep: Endpoint): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        ep.off('lost', done);
+        this.signal.removeEventListener('abort', done);
+        resolve();
+      };
+      if (ep.state !== 'open' || this.signal.aborted) return resolve();
+      ep.on('lost', done);
+      this.signal.addEventListener('abort', done, { once: true });
+    });
+  }
+}
