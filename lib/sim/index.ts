@@ -1,0 +1,406 @@
+/**
+ * The T-Server simulator: a switch, a primary and a backup T-Server as real processes on loopback, and a
+ * management role (in this process) that promotes the backup like Solution Control Server would.
+ * See docs/simulator.md.
+ * @packageDocumentation
+ */
+import { EventEmitter } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError } from '../errors.js';
+import { ChildHandle, freePort } from './process.js';
+import { readCtiRuns, readOracle, type Oracle } from './oracle.js';
+import { FIRST_AGENT, FIRST_ROUTE_POINT, type SwitchConfig } from './switch.js';
+import type { TServerConfig } from './tserver.js';
+
+export { readOracle, compareWithOracle, readCtiRuns, type Oracle, type OracleEvent, type OracleNote, type OracleComparison } from './oracle.js';
+export { SimErrorCode } from './session.js';
+export { SIM_SERVER_VERSION } from './tserver.js';
+
+/** Options of {@link startSimulation}; every field optional. */
+export interface SimulationOptions {
+  /** Loopback address to bind (default `127.0.0.1`; `::1` works too). */
+  host?: string;
+  /** Hot or warm standby (default hot). */
+  mode?: 'hot' | 'warm';
+  /** Ports; 0 or absent = pick free ones. */
+  ports?: { switch?: number; primary?: number; backup?: number; primaryHa?: number; backupHa?: number };
+  /** Switch events per second (default 0: events only via `emit`). */
+  rate?: number;
+  /** Route points (default 4, DNs 7000…). */
+  routePoints?: number;
+  /** Agent DNs (default 8, DNs 5000…). */
+  agents?: number;
+  /** Calls in progress at once (default 16). */
+  concurrentCalls?: number;
+  /** Promote the backup automatically when the primary fails (default true). */
+  autoPromote?: boolean;
+  /** Wait before promoting, then re-check (like SCS disconnect-switchover-timeout). Default 500 ms. */
+  promotionDelayMs?: number;
+  /** A server whose process stops beating this long is considered hung (default 1000 ms). */
+  hangTimeoutMs?: number;
+  /** HA link silence that makes a server report its peer lost (default 1000 ms). */
+  haTimeoutMs?: number;
+  /** Servers poll silent clients and close them per the client's addp-remote-timeout (default false). */
+  addpEnforce?: boolean;
+  /** Largest frame a server accepts from a client (default 1 MiB). */
+  maxFrameSize?: number;
+  /** Directory for the oracle and CTI logs (default: a fresh temp dir, removed by stop()). */
+  dir?: string;
+}
+
+/** A server's address. */
+export interface Endpoint {
+  /** Stable name: `A` starts as primary, `B` as backup. */
+  name: 'A' | 'B';
+  host: string;
+  port: number;
+}
+
+/** Which server a fault targets: by current role, or by stable name. */
+export type ServerSelector = 'primary' | 'backup' | 'A' | 'B';
+
+/** Faults {@link Simulation.fault} injects (docs/simulator.md describes each). */
+export type Fault =
+  | { kind: 'kill'; server: ServerSelector }
+  | { kind: 'stop'; server: ServerSelector }
+  | { kind: 'cont'; server: ServerSelector }
+  | { kind: 'restart'; server: ServerSelector }
+  | { kind: 'silent'; server: ServerSelector; on?: boolean }
+  | { kind: 'link-down'; server: ServerSelector }
+  | { kind: 'link-up'; server: ServerSelector }
+  | { kind: 'switchover' }
+  | { kind: 'split-brain' }
+  | { kind: 'resolve-split-brain' }
+  | { kind: 'malformed'; server: ServerSelector; variant?: 'oversized' | 'bad-version' | 'bad-kind' | 'truncated' }
+  | { kind: 'latency'; server: ServerSelector; ms: number }
+  | { kind: 'refuse'; server: ServerSelector; on?: boolean };
+
+/** The fault kinds, for validation and help texts. */
+export const FAULT_KINDS = [
+  'kill', 'stop', 'cont', 'restart', 'silent', 'link-down', 'link-up', 'switchover', 'split-brain',
+  'resolve-split-brain', 'malformed', 'latency', 'refuse',
+] as const;
+
+/** A management-role decision, emitted as `'switchover'`. */
+export interface SwitchoverRecord {
+  from: 'A' | 'B';
+  to: 'A' | 'B';
+  reason: 'crash' | 'hang' | 'ha-link-lost' | 'manual';
+  detectedAt: number;
+  promotedAt: number;
+}
+
+/** A running simulation. */
+export interface Simulation {
+  readonly mode: 'hot' | 'warm';
+  readonly host: string;
+  /** The server that started as primary (A) and the one that started as backup (B). */
+  readonly primary: Endpoint;
+  readonly backup: Endpoint;
+  readonly switch: { host: string; port: number };
+  readonly dir: string;
+  /** Path of the oracle log (oracle.tsv). */
+  readonly oraclePath: string;
+  readonly routePoints: string[];
+  readonly agents: string[];
+  /** Child events (`event`), management decisions (`switchover`), `exit` of a child. */
+  readonly events: EventEmitter;
+  /** Current roles as the management role set them (0 primary, 1 backup). */
+  roles(): { A: 0 | 1; B: 0 | 1 };
+  /** Pids of the children (for tests that check nothing is left behind). */
+  pids(): { switch?: number; A?: number; B?: number };
+  /** Inject a fault; resolves with what the target reported. */
+  fault(f: Fault): Promise<unknown>;
+  /** Make the switch emit `count` scripted events now; resolves with the switch's status. */
+  emit(count: number): Promise<{ seq: number }>;
+  /** Change the switch's event rate (events/s; 0 stops generated traffic). */
+  setRate(rate: number): Promise<void>;
+  /** Status of the switch and both servers (a stopped or dead server shows its error). */
+  status(): Promise<Record<string, unknown>>;
+  /** Parse the oracle log as it is now. */
+  oracle(): Oracle;
+  /** Seq runs server `name` received on its CTI link (flushed every 200 ms). */
+  ctiRuns(name: 'A' | 'B'): [number, number][];
+  /** Stop every process (idempotent). */
+  stop(): Promise<void>;
+}
+
+function intOpt(name: string, v: number | undefined, def: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (v === undefined) return def;
+  if (!Number.isInteger(v) || v < min || v > max) throw new ConfigError(`${name} must be an integer in [${min}, ${max}], got ${v}`);
+  return v;
+}
+
+/** Validate options and fill defaults. Throws {@link ConfigError}. */
+export function resolveSimulationOptions(o: SimulationOptions = {}) {
+  const mode = o.mode ?? 'hot';
+  if (mode !== 'hot' && mode !== 'warm') throw new ConfigError(`mode must be hot or warm, got ${String(mode)}`);
+  const host = o.host ?? '127.0.0.1';
+  if (!['127.0.0.1', '::1', 'localhost'].includes(host)) throw new ConfigError(`host must be a loopback address, got ${host}`);
+  const ports = o.ports ?? {};
+  for (const [k, v] of Object.entries(ports)) intOpt(`ports.${k}`, v, 0, 0, 65535);
+  return {
+    mode,
+    host,
+    ports,
+    rate: intOpt('rate', o.rate, 0, 0, 10_000_000),
+    routePoints: intOpt('routePoints', o.routePoints, 4, 1, 10_000),
+    agents: intOpt('agents', o.agents, 8, 1, 100_000),
+    concurrentCalls: intOpt('concurrentCalls', o.concurrentCalls, 16, 1, 1_000_000),
+    autoPromote: o.autoPromote ?? true,
+    promotionDelayMs: intOpt('promotionDelayMs', o.promotionDelayMs, 500, 0, 600_000),
+    hangTimeoutMs: intOpt('hangTimeoutMs', o.hangTimeoutMs, 1000, 100, 600_000),
+    haTimeoutMs: intOpt('haTimeoutMs', o.haTimeoutMs, 1000, 100, 600_000),
+    addpEnforce: o.addpEnforce ?? false,
+    maxFrameSize: intOpt('maxFrameSize', o.maxFrameSize, 1024 * 1024, 64, 0xffffffff),
+    dir: o.dir,
+  };
+}
+
+const live = new Set<ChildHandle>();
+let exitHookInstalled = false;
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  // Children also exit on their own when our IPC channel closes; this makes it immediate.
+  process.on('exit', () => {
+    for (const c of live) c.killNow();
+  });
+}
+
+/** Start a switch, two T-Servers and the management role. */
+export async function startSimulation(options: SimulationOptions = {}): Promise<Simulation> {
+  const o = resolveSimulationOptions(options);
+  installExitHook();
+  const ownDir = o.dir === undefined;
+  const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'tserver-ha-sim-'));
+  const events = new EventEmitter();
+  const host = o.host === 'localhost' ? '127.0.0.1' : o.host;
+  const port = async (p: number | undefined) => (p ? p : freePort(host));
+  const ports = {
+    switch: await port(o.ports.switch),
+    A: await port(o.ports.primary),
+    B: await port(o.ports.backup),
+    haA: await port(o.ports.primaryHa),
+    haB: await port(o.ports.backupHa),
+  };
+  const children: { switch?: ChildHandle; A?: ChildHandle; B?: ChildHandle } = {};
+  const roles: { A: 0 | 1; B: 0 | 1 } = { A: 0, B: 1 };
+  let stopping = false;
+  const pendingPromotion = new Set<string>();
+
+  const onEvent = (name: string, ev: Record<string, unknown>) => {
+    events.emit('event', { source: name, ...ev });
+    if (stopping) return;
+    if (ev.event === 'exit' && (name === 'A' || name === 'B') && roles[name] === 0) suspect(name, 'crash');
+    if (ev.event === 'peer-lost' && (name === 'A' || name === 'B') && roles[name] === 1) suspect(other(name), 'ha-link-lost');
+  };
+  const other = (n: 'A' | 'B'): 'A' | 'B' => (n === 'A' ? 'B' : 'A');
+
+  const spawnServer = async (name: 'A' | 'B', role: 0 | 1) => {
+    const cfg: TServerConfig = {
+      name,
+      host,
+      clientPort: ports[name],
+      haPort: name === 'A' ? ports.haA : ports.haB,
+      peerHaPort: name === 'A' ? ports.haB : ports.haA,
+      switchPort: ports.switch,
+      role,
+      mode: o.mode,
+      addpEnforce: o.addpEnforce,
+      dir,
+      maxFrameSize: o.maxFrameSize,
+      clientBufferLimit: 64 * 1024 * 1024,
+      haTimeoutMs: o.haTimeoutMs,
+    };
+    const c = new ChildHandle(name, 'tserver-main.js', cfg, onEvent);
+    live.add(c);
+    c.proc.on('exit', () => live.delete(c));
+    children[name] = c;
+    roles[name] = role;
+    await c.ready;
+    return c;
+  };
+
+  /** Is server `name` failed in a way the management layer can see? */
+  const failed = (name: 'A' | 'B', reason: SwitchoverRecord['reason']): boolean => {
+    const c = children[name];
+    if (!c || c.exited) return true;
+    if (Date.now() - c.lastAlive > o.hangTimeoutMs) return true;
+    return reason === 'ha-link-lost' && haLost;
+  };
+  let haLost = false;
+
+  const promote = async (from: 'A' | 'B', reason: SwitchoverRecord['reason'], detectedAt: number) => {
+    const to = other(from);
+    const target = children[to];
+    if (!target || target.exited || roles[to] === 0) return;
+    roles[to] = 0;
+    roles[from] = 1;
+    await target.command({ op: 'role', role: 0 }).catch(() => {});
+    // The old primary learns it is backup when it can hear us (a stopped one: after SIGCONT).
+    const old = children[from];
+    if (old && !old.exited) old.command({ op: 'role', role: 1 }, 600_000).catch(() => {});
+    const rec: SwitchoverRecord = { from, to, reason, detectedAt, promotedAt: Date.now() };
+    events.emit('switchover', rec);
+  };
+
+  const suspect = (name: 'A' | 'B', reason: SwitchoverRecord['reason']) => {
+    if (!o.autoPromote || pendingPromotion.has(name) || roles[name] !== 0) return;
+    if (reason === 'ha-link-lost') haLost = true;
+    pendingPromotion.add(name);
+    const detectedAt = Date.now();
+    // disconnect-switchover-timeout: wait, re-check, then switch.
+    setTimeout(() => {
+      pendingPromotion.delete(name);
+      if (stopping || roles[name] !== 0) return;
+      const stillDown = reason === 'ha-link-lost' ? haLost || failed(name, reason) : failed(name, reason);
+      if (stillDown) void promote(name, reason, detectedAt);
+    }, o.promotionDelayMs).unref();
+  };
+
+  const watchdog = setInterval(() => {
+    for (const name of ['A', 'B'] as const) {
+      if (roles[name] === 0 && children[name] && !children[name]!.exited && Date.now() - children[name]!.lastAlive > o.hangTimeoutMs) {
+        suspect(name, 'hang');
+      }
+    }
+  }, 50);
+  watchdog.unref();
+  events.on('event', (ev: Record<string, unknown>) => {
+    if (ev.event === 'peer-connected') haLost = false;
+  });
+
+  const sw = new ChildHandle('switch', 'switch-main.js', {
+    host,
+    port: ports.switch,
+    rate: o.rate,
+    routePoints: o.routePoints,
+    agents: o.agents,
+    concurrentCalls: o.concurrentCalls,
+    dir,
+    linkBufferLimit: 64 * 1024 * 1024,
+  } satisfies SwitchConfig, onEvent);
+  live.add(sw);
+  sw.proc.on('exit', () => live.delete(sw));
+  children.switch = sw;
+
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    clearInterval(watchdog);
+    await Promise.all([children.A?.stop(), children.B?.stop(), children.switch?.stop()]);
+    if (ownDir) rmSync(dir, { recursive: true, force: true });
+  };
+
+  try {
+    await sw.ready;
+    await Promise.all([spawnServer('A', 0), spawnServer('B', 1)]);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+
+  const pick = (s: ServerSelector | undefined): 'A' | 'B' => {
+    if (s === 'A' || s === 'B') return s;
+    if (s === 'primary') return roles.A === 0 ? 'A' : 'B';
+    if (s === 'backup') return roles.A === 1 ? 'A' : 'B';
+    throw new ConfigError(`server must be primary, backup, A or B, got ${String(s)}`);
+  };
+  const child = (name: 'A' | 'B') => {
+    const c = children[name];
+    if (!c || c.exited) throw new ConfigError(`server ${name} is not running`);
+    return c;
+  };
+
+  const fault = async (f: Fault): Promise<unknown> => {
+    if (stopping) throw new ConfigError('simulation stopped');
+    switch (f.kind) {
+      case 'kill': {
+        const c = child(pick(f.server));
+        const gone = new Promise((r) => c.proc.once('exit', r));
+        c.signal('SIGKILL');
+        await gone;
+        return { killed: c.name, pid: c.pid };
+      }
+      case 'stop':
+      case 'cont': {
+        const c = child(pick(f.server));
+        c.signal(f.kind === 'stop' ? 'SIGSTOP' : 'SIGCONT');
+        return { server: c.name, signal: f.kind === 'stop' ? 'SIGSTOP' : 'SIGCONT' };
+      }
+      case 'restart': {
+        const name = pick(f.server);
+        if (children[name] && !children[name]!.exited) throw new ConfigError(`server ${name} is still running; kill it first`);
+        // A restarted server comes back as backup of whoever is primary now.
+        const role: 0 | 1 = roles[other(name)] === 0 && children[other(name)] && !children[other(name)]!.exited ? 1 : 0;
+        await spawnServer(name, role);
+        return { server: name, role };
+      }
+      case 'silent':
+        return child(pick(f.server)).command({ op: 'silent', on: f.on ?? true });
+      case 'link-down':
+      case 'link-up':
+        return sw.command({ op: 'link', server: pick(f.server), up: f.kind === 'link-up' });
+      case 'switchover': {
+        const from = pick('primary');
+        await promote(from, 'manual', Date.now());
+        return roles;
+      }
+      case 'split-brain': {
+        const b = pick('backup');
+        roles[b] = 0;
+        await child(b).command({ op: 'role', role: 0 });
+        return roles;
+      }
+      case 'resolve-split-brain': {
+        // Deterministic: A keeps primary when both claim it.
+        if (roles.A === 0 && roles.B === 0) {
+          roles.B = 1;
+          await child('B').command({ op: 'role', role: 1 });
+        }
+        return roles;
+      }
+      case 'malformed':
+        return child(pick(f.server)).command({ op: 'malformed', variant: f.variant ?? 'bad-version' });
+      case 'latency':
+        return child(pick(f.server)).command({ op: 'latency', ms: intOpt('latency ms', f.ms, 0, 0, 600_000) });
+      case 'refuse':
+        return child(pick(f.server)).command({ op: 'refuse', on: f.on ?? true });
+      default:
+        throw new ConfigError(`unknown fault kind ${String((f as { kind: unknown }).kind)}; known: ${FAULT_KINDS.join(', ')}`);
+    }
+  };
+
+  const ep = (name: 'A' | 'B'): Endpoint => ({ name, host, port: ports[name] });
+  return {
+    mode: o.mode,
+    host,
+    primary: ep('A'),
+    backup: ep('B'),
+    switch: { host, port: ports.switch },
+    dir,
+    oraclePath: join(dir, 'oracle.tsv'),
+    routePoints: Array.from({ length: o.routePoints }, (_, i) => String(FIRST_ROUTE_POINT + i)),
+    agents: Array.from({ length: o.agents }, (_, i) => String(FIRST_AGENT + i)),
+    events,
+    roles: () => ({ ...roles }),
+    pids: () => ({ switch: children.switch?.pid, A: children.A?.pid, B: children.B?.pid }),
+    fault,
+    emit: async (count) => (await sw.command({ op: 'emit', count })) as { seq: number },
+    setRate: async (rate) => {
+      await sw.command({ op: 'rate', rate: intOpt('rate', rate, 0, 0, 10_000_000) });
+    },
+    status: async () => {
+      const q = async (c: ChildHandle | undefined) =>
+        c && !c.exited ? c.command({ op: 'status' }, 1000).catch((e: Error) => ({ error: e.message })) : { error: 'not running' };
+      const [s, a, b] = await Promise.all([q(children.switch), q(children.A), q(children.B)]);
+      return { switch: s, A: a, B: b, roles: { ...roles } };
+    },
+    oracle: () => readOracle(join(dir, 'oracle.tsv')),
+    ctiRuns: (name) => readCtiRuns(join(dir, `cti-${name}.json`)),
+    stop,
+  };
+}

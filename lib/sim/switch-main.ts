@@ -1,0 +1,4 @@
+/** Child process entry: the simulated switch. */
+import { main } from './switch.js';
+
+main();

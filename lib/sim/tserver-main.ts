@@ -1,0 +1,4 @@
+/** Child process entry: one simulated T-Server. */
+import { main } from './tserver.js';
+
+main();

@@ -1,0 +1,465 @@
+/**
+ * A simulated T-Server process: CTI link to the switch, HA link to its peer, client sessions, and the
+ * faults that can be injected into it.
+ */
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import {
+  Attr,
+  MessageType,
+  ServerRole,
+  decodeBody,
+  encodeMessage,
+  getAttr,
+  resolveLimits,
+  type AttributeInput,
+  type MessageFrame,
+} from '../protocol/index.js';
+import { childConfig, runChild, toParent } from './child.js';
+import { Private, readEventHead } from './frames.js';
+import { HaLink } from './ha-link.js';
+import { Session, SimErrorCode, addpFromExtensions, type SessionHost } from './session.js';
+
+/** T-Server configuration (passed by the parent as JSON). */
+export interface TServerConfig {
+  name: 'A' | 'B';
+  host: string;
+  clientPort: number;
+  haPort: number;
+  peerHaPort: number;
+  switchPort: number;
+  role: 0 | 1;
+  mode: 'hot' | 'warm';
+  addpEnforce: boolean;
+  dir: string;
+  maxFrameSize: number;
+  clientBufferLimit: number;
+  haTimeoutMs: number;
+}
+
+/** ServerVersion the simulator reports. */
+export const SIM_SERVER_VERSION = '8.5.000.sim';
+
+interface Call {
+  dn: string;
+  routed: boolean;
+}
+
+const LIMITS = resolveLimits({ maxFrameSize: 16 * 1024 * 1024 });
+
+export class TServer implements SessionHost {
+  role: 0 | 1;
+  silent = false;
+  latencyMs = 0;
+  refusing = false;
+  readonly addpEnforce: boolean;
+  readonly clientBufferLimit: number;
+  private ctiUp = false;
+  private ctiSocket: net.Socket | undefined;
+  private ctiTail: Buffer | null = null;
+  lastSeq = 0;
+  syncDone = false;
+  private readonly sessionId = randomBytes(8).readBigInt64BE() & 0x7fffffffffffffffn;
+  private readonly startTime = Math.floor(Date.now() / 1000);
+  private readonly sessions = new Set<Session>();
+  private readonly dnIndex = new Map<string, Set<Session>>();
+  private readonly dirty = new Set<Session>();
+  readonly calls = new Map<bigint, Call>();
+  readonly syncedRegs = new Map<string, Set<string>>();
+  private listener: net.Server | undefined;
+  private readonly runs: [number, number][] = [];
+  private runsChanged = false;
+  readonly ha: HaLink;
+
+  constructor(readonly cfg: TServerConfig) {
+    this.role = cfg.role;
+    this.addpEnforce = cfg.addpEnforce;
+    this.clientBufferLimit = cfg.clientBufferLimit;
+    this.ha = new HaLink(this);
+  }
+
+  get mode() {
+    return this.cfg.mode;
+  }
+
+  /** Clients are served by a primary, and by a backup only in hot standby. */
+  get serving(): boolean {
+    return this.role === ServerRole.Primary || this.cfg.mode === 'hot';
+  }
+
+  /** Calls are tracked by a primary and a hot backup; a warm backup knows nothing of them. */
+  private get tracking(): boolean {
+    return this.serving;
+  }
+
+  /** Link state as clients see it: a hot backup reports the link only after "sync done". */
+  get linkReported(): boolean {
+    return this.ctiUp && (this.role === ServerRole.Primary || this.syncDone || !this.ha.connected);
+  }
+
+  start(): void {
+    this.connectCti();
+    this.ha.start();
+    this.updateListener();
+    setInterval(() => this.writeRuns(), 200).unref();
+  }
+
+  // ---- CTI link ----------------------------------------------------------------------------------
+
+  private connectCti(): void {
+    const s = net.connect({ host: this.cfg.host, port: this.cfg.switchPort });
+    this.ctiSocket = s;
+    s.setNoDelay(true);
+    s.on('connect', () => s.write(encodeMessage(Private.CtiHello, { ApplicationName: this.cfg.name })));
+    s.on('data', (chunk) => this.onCti(chunk));
+    s.on('error', () => {});
+    s.on('close', () => {
+      this.ctiTail = null;
+      if (this.ctiUp) {
+        this.ctiUp = false;
+        this.announceLink();
+        toParent({ t: 'event', event: 'cti-down', server: this.cfg.name, seq: this.lastSeq });
+      }
+      setTimeout(() => this.connectCti(), 100);
+    });
+  }
+
+  private onCti(chunk: Buffer): void {
+    let buf = chunk;
+    if (this.ctiTail) {
+      buf = Buffer.concat([this.ctiTail, chunk]);
+      this.ctiTail = null;
+    }
+    let pos = 0;
+    const mark = this.role === ServerRole.Backup;
+    const serving = this.serving;
+    const tracking = this.tracking;
+    while (buf.length - pos >= 4) {
+      const len = buf.readUInt32BE(pos);
+      const end = pos + 4 + len;
+      if (end > buf.length) break;
+      const head = readEventHead(buf, pos, end);
+      if (head) {
+        this.lastSeq = head.seq;
+        this.noteRun(head.seq);
+        if (tracking) {
+          if (head.type === MessageType.EventRouteRequest) {
+            this.calls.set(head.connId, { dn: head.dn, routed: this.ha.preRouted.size > 0 && this.ha.preRouted.delete(head.connId) });
+          }
+          else if (head.type === MessageType.EventReleased) this.calls.delete(head.connId);
+        }
+        if (serving) {
+          const subs = this.dnIndex.get(head.dn);
+          if (subs) {
+            for (const s of subs) {
+              if (mark) s.out.pushMarked(buf, pos, end);
+              else s.out.push(buf, pos, end);
+              this.dirty.add(s);
+            }
+          }
+        }
+      } else {
+        const f = decodeBody(buf, pos + 4, end, LIMITS, pos);
+        if (f.kind === 1 && f.type === Private.CtiLinkUp) {
+          this.lastSeq = Number(getAttr(f, Attr.EventSequenceNumber) ?? 0);
+          this.ctiUp = true;
+          this.announceLink();
+          toParent({ t: 'event', event: 'cti-up', server: this.cfg.name, seq: this.lastSeq });
+        }
+      }
+      pos = end;
+    }
+    if (pos < buf.length) this.ctiTail = Buffer.from(buf.subarray(pos));
+    this.flushDirty();
+  }
+
+  private noteRun(seq: number): void {
+    const last = this.runs[this.runs.length - 1];
+    if (last && last[1] === seq - 1) last[1] = seq;
+    else this.runs.push([seq, seq]);
+    this.runsChanged = true;
+  }
+
+  /** The seqs this server received on its CTI link, as [from, to] runs (docs/simulator.md). */
+  writeRuns(): void {
+    if (!this.runsChanged) return;
+    this.runsChanged = false;
+    writeFileSync(join(this.cfg.dir, `cti-${this.cfg.name}.json`), JSON.stringify(this.runs));
+  }
+
+  // ---- clients -----------------------------------------------------------------------------------
+
+  markDirty(s: Session): void {
+    if (this.dirty.size === 0) setImmediate(() => this.flushDirty());
+    this.dirty.add(s);
+  }
+
+  private flushDirty(): void {
+    for (const s of this.dirty) s.flush();
+    this.dirty.clear();
+  }
+
+  private linkEvent(): [number, AttributeInput] {
+    const now = Date.now();
+    const time = { TimeinSecs: Math.floor(now / 1000), TimeinuSecs: (now % 1000) * 1000 };
+    return this.linkReported
+      ? [MessageType.EventLinkConnected, { ApplicationName: `tserver-${this.cfg.name}`, SessionID: this.sessionId, ...time }]
+      : [
+          MessageType.EventLinkDisconnected,
+          { ApplicationName: `tserver-${this.cfg.name}`, SessionID: this.sessionId, ErrorCode: SimErrorCode.LinkDown, ErrorMessage: 'CTI link to the switch is down', ...time },
+        ];
+  }
+
+  /** Tell every registered client the current link state. */
+  announceLink(): void {
+    const [type, attrs] = this.linkEvent();
+    for (const s of this.sessions) if (s.registered) s.send(type, attrs);
+  }
+
+  sessionClosed(s: Session, reason: string): void {
+    this.sessions.delete(s);
+    this.dirty.delete(s);
+    for (const dn of s.dns) this.dnIndex.get(dn)?.delete(s);
+    if (this.role === ServerRole.Primary && s.appName) for (const dn of s.dns) this.ha.sendRegistration(s.appName, dn, false);
+    toParent({ t: 'event', event: 'client-closed', server: this.cfg.name, client: s.id, reason });
+  }
+
+  handleRequest(s: Session, f: MessageFrame): void {
+    if (s.isClosed) return;
+    const ref = getAttr(f, Attr.ReferenceID);
+    const refAttr = typeof ref === 'number' ? { ReferenceID: ref } : {};
+    if (f.type === MessageType.RequestRegisterClient) {
+      s.registered = true;
+      s.appName = String(getAttr(f, Attr.ApplicationName) ?? '');
+      const addp = addpFromExtensions(f);
+      s.startAddp(addp.remoteTimeout);
+      s.send(MessageType.EventServerInfo, {
+        ServerRole: this.role,
+        ServerVersion: SIM_SERVER_VERSION,
+        SessionID: this.sessionId,
+        ServerStartTime: this.startTime,
+        EventSequenceNumber: BigInt(this.lastSeq),
+        ...refAttr,
+        Extensions: { 'addp-timeout': addp.remoteTimeout, 'mode': this.cfg.mode },
+      });
+      const [type, attrs] = this.linkEvent();
+      s.send(type, attrs);
+      return;
+    }
+    if (!s.registered) return s.error(f, SimErrorCode.NotRegistered, 'client not registered: send RequestRegisterClient first');
+    switch (f.type) {
+      case MessageType.RequestRegisterAddress:
+      case MessageType.RequestUnregisterAddress: {
+        const dn = getAttr(f, Attr.ThisDN);
+        if (typeof dn !== 'string' || dn === '') return s.error(f, SimErrorCode.MissingAttribute, 'ThisDN missing');
+        const add = f.type === MessageType.RequestRegisterAddress;
+        if (add) {
+          s.dns.add(dn);
+          let set = this.dnIndex.get(dn);
+          if (!set) this.dnIndex.set(dn, (set = new Set()));
+          set.add(s);
+          s.send(MessageType.EventRegistered, { ThisDN: dn, ...refAttr, EventSequenceNumber: BigInt(this.lastSeq) });
+        } else {
+          s.dns.delete(dn);
+          this.dnIndex.get(dn)?.delete(s);
+          s.send(MessageType.EventUnregistered, { ThisDN: dn, ...refAttr });
+        }
+        if (this.role === ServerRole.Primary) this.ha.sendRegistration(s.appName, dn, add);
+        return;
+      }
+      case MessageType.RequestQueryServer:
+        return s.send(MessageType.EventAddressInfo, {
+          ServerVersion: SIM_SERVER_VERSION,
+          ServerRole: this.role,
+          EventSequenceNumber: BigInt(this.lastSeq),
+          ...refAttr,
+        });
+      case MessageType.RequestRouteCall: {
+        if (this.role !== ServerRole.Primary) return s.error(f, SimErrorCode.BackupRefused, 'this server is the backup: send requests to the primary');
+        if (!this.ctiUp) return s.error(f, SimErrorCode.LinkDown, 'CTI link to the switch is down');
+        const connId = getAttr(f, Attr.ConnID);
+        if (typeof connId !== 'bigint' && typeof connId !== 'number') return s.error(f, SimErrorCode.MissingAttribute, 'ConnID missing');
+        const call = this.calls.get(BigInt(connId));
+        if (!call) return s.error(f, SimErrorCode.CallNotFound, `call ${connId} not found (released, or unknown to this server)`);
+        if (call.routed) return s.error(f, SimErrorCode.CallAlreadyRouted, `call ${connId} already routed`);
+        call.routed = true;
+        this.ha.sendRouted(BigInt(connId));
+        const other = getAttr(f, Attr.OtherDN);
+        return s.send(MessageType.EventRouteUsed, { ThisDN: call.dn, ConnID: BigInt(connId), OtherDN: typeof other === 'string' ? other : '', ...refAttr });
+      }
+      default:
+        return s.error(f, SimErrorCode.UnknownRequest, `unknown request type ${f.type}`);
+    }
+  }
+
+  /** Registered DNs per ApplicationName (what the HA snapshot carries). */
+  registrationsByApp(): Map<string, Set<string>> {
+    const out = new Map<string, Set<string>>();
+    for (const s of this.sessions) {
+      if (!s.registered) continue;
+      let set = out.get(s.appName);
+      if (!set) out.set(s.appName, (set = new Set()));
+      for (const dn of s.dns) set.add(dn);
+    }
+    return out;
+  }
+
+  // ---- roles and faults ----------------------------------------------------------------------------
+
+  private updateListener(): void {
+    const want = this.serving && !this.refusing;
+    if (want && !this.listener) {
+      const l = net.createServer((sock) => {
+        if (this.refusing) return sock.destroy();
+        const s = new Session(sock, this, this.cfg.maxFrameSize);
+        this.sessions.add(s);
+      });
+      this.listener = l;
+      l.on('error', (err) => {
+        // The port was ours a moment ago; it can be in TIME_WAIT churn. Try again shortly.
+        if (this.listener === l) this.listener = undefined;
+        toParent({ t: 'event', event: 'listen-error', server: this.cfg.name, message: err.message });
+        setTimeout(() => this.updateListener(), 100);
+      });
+      l.listen({ host: this.cfg.host, port: this.cfg.clientPort, exclusive: true });
+    } else if (!want && this.listener) {
+      this.listener.close();
+      this.listener = undefined;
+    }
+  }
+
+  /** Become primary or backup (the management role decides; docs/simulator.md). */
+  setRole(role: 0 | 1): void {
+    if (role === this.role) return;
+    this.role = role;
+    if (role === ServerRole.Primary) {
+      for (const s of this.sessions) {
+        if (!s.registered) continue;
+        s.send(MessageType.EventPrimaryChanged, { ServerRole: role });
+        const [type, attrs] = this.linkEvent();
+        s.send(type, attrs);
+      }
+    } else {
+      this.syncDone = false;
+      if (this.cfg.mode === 'warm') {
+        // A warm backup serves nobody and knows no calls.
+        for (const s of [...this.sessions]) s.close('demoted to warm backup');
+        this.calls.clear();
+      } else {
+        for (const s of this.sessions) if (s.registered) s.send(MessageType.EventPrimaryChanged, { ServerRole: role });
+      }
+      this.ha.onBecameBackup();
+    }
+    this.updateListener();
+    toParent({ t: 'event', event: 'role', server: this.cfg.name, role });
+  }
+
+  setSilent(on: boolean): void {
+    this.silent = on;
+    for (const s of this.sessions) {
+      if (on) s.socket.pause();
+      else s.socket.resume();
+    }
+    this.ha.setSilent(on);
+    if (!on) this.flushDirty();
+    if (!on) for (const s of this.sessions) s.flush();
+  }
+
+  setRefusing(on: boolean): void {
+    this.refusing = on;
+    this.updateListener();
+  }
+
+  /** Send a bad frame to every client (a server-side bug the client must survive). */
+  sendMalformed(variant: string): number {
+    const bad = malformedFrame(variant);
+    let n = 0;
+    for (const s of this.sessions) {
+      s.sendRaw(bad);
+      n++;
+    }
+    return n;
+  }
+
+  status() {
+    return {
+      name: this.cfg.name,
+      role: this.role,
+      mode: this.cfg.mode,
+      ctiUp: this.ctiUp,
+      linkReported: this.linkReported,
+      lastSeq: this.lastSeq,
+      syncDone: this.syncDone,
+      haConnected: this.ha.connected,
+      clients: [...this.sessions].map((s) => ({ id: s.id, app: s.appName, registered: s.registered, dns: s.dns.size })),
+      syncedRegistrations: Object.fromEntries([...this.syncedRegs].map(([k, v]) => [k, [...v].sort()])),
+      calls: this.calls.size,
+      routedCalls: [...this.calls.values()].filter((c) => c.routed).length,
+      silent: this.silent,
+      latencyMs: this.latencyMs,
+      refusing: this.refusing,
+      listening: this.listener !== undefined,
+    };
+  }
+}
+
+/** Bytes of a bad frame of the given kind. */
+export function malformedFrame(variant: string): Buffer {
+  switch (variant) {
+    case 'oversized': {
+      const b = Buffer.alloc(16);
+      b.writeUInt32BE(0x7fffffff, 0);
+      b[4] = 1;
+      b[5] = 1;
+      return b;
+    }
+    case 'bad-version':
+      return Buffer.from([0, 0, 0, 2, 9, 1]);
+    case 'bad-kind':
+      return Buffer.from([0, 0, 0, 2, 1, 77]);
+    case 'truncated': {
+      // A message that claims 3 attributes and carries none.
+      const b = encodeMessage(MessageType.EventACK, {});
+      b.writeUInt16BE(3, 10);
+      return b;
+    }
+    default:
+      throw new Error(`unknown malformed variant ${variant} (oversized | bad-version | bad-kind | truncated)`);
+  }
+}
+
+/** Entry point of a T-Server child process. */
+export function main(): void {
+  const cfg = childConfig<TServerConfig>();
+  const ts = new TServer(cfg);
+  ts.start();
+  toParent({ t: 'ready', name: cfg.name });
+  runChild(
+    (cmd) => {
+      switch (cmd.op) {
+        case 'role':
+          ts.setRole(Number(cmd.role) as 0 | 1);
+          break;
+        case 'silent':
+          ts.setSilent(Boolean(cmd.on));
+          break;
+        case 'latency':
+          ts.latencyMs = Number(cmd.ms);
+          break;
+        case 'refuse':
+          ts.setRefusing(Boolean(cmd.on));
+          break;
+        case 'malformed':
+          return { clients: ts.sendMalformed(String(cmd.variant)) };
+        case 'status':
+          break;
+        default:
+          throw new Error(`tserver: unknown command ${cmd.op}`);
+      }
+      return ts.status();
+    },
+    () => ts.writeRuns(),
+  );
+}
