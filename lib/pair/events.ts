@@ -62,18 +62,21 @@ export interface SeqRange {
   toSeq: number;
 }
 
-/** The pair now delivers from, and routes to, another server. */
+/**
+ * The pair now delivers events from another server. Requests follow once that server is primary with a
+ * live link (`routable`, or a later `active` event).
+ */
 export interface SwitchoverEvent {
   Server: string;
   from: EndpointName | null;
   to: EndpointName;
   reason: SwitchoverReason;
-  /** Monotonic ms when the failure was detected (transport loss, role or link report). */
+  /** Monotonic ms when the failure was detected (transport loss, ADDP deadline, role or link report). */
   detectedAt: number;
-  /** When events started flowing from `to`. */
-  deliveryResumedAt: number;
-  /** When `to` was confirmed primary and queued requests were sent to it. */
+  /** When events started flowing from `to` (the backup's window replayed). */
   completedAt: number;
+  /** Whether `to` already takes requests (primary, link up); if not, an `active` event follows when it does. */
+  routable: boolean;
   /** Events delivered from the backup's window to fill the gap (hot standby). */
   replayed: number;
   /** Events known to be possibly lost (also emitted as a `gap` event), or null. */
@@ -85,6 +88,13 @@ export interface GapEvent extends SeqRange {
   Server: string;
   source: EndpointName;
   reason: 'switchover' | 'window-overflow' | 'reconnect';
+}
+
+/** The server requests go to changed: `endpoint` is primary with a live link, or null while none is. */
+export interface ActiveEvent {
+  Server: string;
+  endpoint: EndpointName | null;
+  timestamp: number;
 }
 
 /** Both servers claim to be primary. The pair keeps delivering from `keeping` only. */
@@ -136,6 +146,7 @@ export interface PairEvents {
   EventLinkConnected: [e: EventLinkConnected];
   EventLinkDisconnected: [e: EventLinkDisconnected];
   switchover: [e: SwitchoverEvent];
+  active: [e: ActiveEvent];
   gap: [e: GapEvent];
   splitBrain: [e: SplitBrainEvent];
   event: [e: TEvent];

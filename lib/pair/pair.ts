@@ -10,7 +10,7 @@ import { ValueType } from '../protocol/constants.js';
 import type { Attribute, MessageFrame } from '../protocol/types.js';
 import { createTransport } from '../transport/index.js';
 import type { CloseInfo, CloseReason, FrameBatch } from '../transport/types.js';
-import { linkEvent, TEvent, type PairEventRecord, type PairEvents, type PairState, type SeqRange, type SwitchoverReason } from './events.js';
+import { linkEvent, TEvent, type PairEventRecord, type PairEvents, type PairState, type SeqRange, type SwitchoverEvent, type SwitchoverReason } from './events.js';
 import { Outbox } from './outbox.js';
 import { RequestBook, type RequestOptions } from './requests.js';
 import { isSplitBrain, pickSource } from './selection.js';
@@ -76,8 +76,8 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
   private reevaluate = false;
   private heldDuringSwitch: TEvent[] = [];
   private detection: Detection | null = null;
-  private pendingSwitch: Omit<PairEvents['switchover'][0], 'completedAt'> | null = null;
   private everHadSource = false;
+  private everActive = false;
   private splitBrain = false;
   private readyWaiters: { resolve(): void; reject(e: Error): void }[] = [];
   private readonly linkReported: Record<EndpointName, 'up' | 'down' | 'unknown'> = { primary: 'unknown', backup: 'unknown' };
@@ -327,7 +327,10 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     }
   }
 
-  /** Make `ep` the delivery source: replay its window (hot) and report any gap. */
+  /**
+   * Make `ep` the delivery source. Order of what the application sees: `gap` (if any), `switchover`, the
+   * events replayed from `ep`'s window, then its live events. Never an event from two sources at once.
+   */
   private async switchTo(ep: Endpoint): Promise<void> {
     this.switching = true;
     const from = this.source;
@@ -337,17 +340,15 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     this.source = ep;
     this.active = null;
     const gen = ep.generation;
-    let replayed = 0;
-    let gapTo = -1;
+    let replay: FrameBatch | undefined;
+    let evictedUpTo = -1;
     try {
       const t = ep.currentTransport;
       if (this.options.mode === 'hot' && t) {
         const r = await t.release(this.lastSeq);
         if (this.source !== ep || ep.generation !== gen || this.closed) return;
-        gapTo = r.evictedUpTo;
-        for (let i = 0; i < r.batch.count; i++) {
-          if (this.deliver(ep, r.batch, i)) replayed++;
-        }
+        replay = r.batch;
+        evictedUpTo = r.evictedUpTo;
       }
     } catch {
       // The connection went away during release; its loss is handled by onLost → evaluate.
@@ -356,34 +357,42 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     } finally {
       this.switching = false;
     }
-    const registeredSeq = ep.session?.registeredSeq ?? -1;
-    gapTo = Math.max(gapTo, registeredSeq);
+    // Events up to the server's sequence number at our registration never reach us on this connection, and
+    // evicted ones are gone: if either is past what we delivered, that range may hold lost events.
+    const gapTo = Math.max(evictedUpTo, ep.session?.registeredSeq ?? -1);
     let gap: SeqRange | null = null;
     if (this.everHadSource && this.lastSeq >= 0 && gapTo > this.lastSeq) {
       gap = { fromSeq: this.lastSeq + 1, toSeq: gapTo };
       this.stats.gaps++;
       this.publish('gap', { Server: this.options.name, source: ep.name, reason: this.options.mode === 'hot' ? 'switchover' : 'reconnect', ...gap });
       channels.gap.publish({ pair: this.options.name, ...gap });
-      // Nothing at or below gapTo will arrive from this server: move past it.
       this.lastSeq = gapTo;
     }
-    this.stats.replayed += replayed;
-    const held = this.heldDuringSwitch;
-    this.heldDuringSwitch = [];
-    for (const e of held) this.deliverEvent(e);
-    if (this.everHadSource) {
-      this.pendingSwitch = {
+    let replayed = 0;
+    if (replay) for (let i = 0; i < replay.count; i++) if (replay.seq(i) > this.lastSeq) replayed++;
+    // Choosing among servers while opening is not a switchover: only a change after the pair was usable is.
+    if (this.everActive) {
+      const e: SwitchoverEvent = {
         Server: this.options.name,
         from: detection.from,
         to: ep.name,
         reason: detection.reason,
         detectedAt: detection.at,
-        deliveryResumedAt: monotonicMs(),
+        completedAt: monotonicMs(),
+        routable: ep.state === 'open' && ep.role === 'primary' && ep.link === 'up',
         replayed,
         gap,
       };
+      this.stats.switchovers++;
+      this.publish('switchover', e);
+      channels.switchover.publish(e);
     }
     this.everHadSource = true;
+    if (replay) for (let i = 0; i < replay.count; i++) this.deliver(ep, replay, i);
+    this.stats.replayed += replayed;
+    const held = this.heldDuringSwitch;
+    this.heldDuringSwitch = [];
+    for (const e of held) this.deliverEvent(e);
     if (this.reevaluate) {
       this.reevaluate = false;
       this.evaluate('role-change', monotonicMs());
@@ -398,16 +407,11 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     const usable = s && s.state === 'open' && s.role === 'primary' && s.link === 'up' ? s : null;
     if (usable === this.active) return;
     this.active = usable;
+    if (usable || this.everActive) this.publish('active', { Server: this.options.name, endpoint: usable?.name ?? null, timestamp: monotonicMs() });
     if (!usable) return;
+    this.everActive = true;
     this.book.dispatch(usable);
     for (const w of this.readyWaiters.splice(0)) w.resolve();
-    if (this.pendingSwitch) {
-      const e = { ...this.pendingSwitch, completedAt: monotonicMs() };
-      this.pendingSwitch = null;
-      this.stats.switchovers++;
-      this.publish('switchover', e);
-      channels.switchover.publish(e);
-    }
   }
 
   private onEvent(ep: Endpoint, batch: FrameBatch, i: number): void {

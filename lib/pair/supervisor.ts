@@ -1,6 +1,9 @@
-import pRetry from 'p-retry';
+import diagnostics from 'node:diagnostics_channel';
+import pRetry, { type RetryContext } from 'p-retry';
 import type { ResolvedPairOptions } from '../config.js';
 import type { Endpoint, EndpointName } from '../endpoint/endpoint.js';
+
+const attempts = diagnostics.channel('tserver-ha:attempt-failed');
 
 /**
  * The reconnect schedules. Hot standby: each endpoint keeps itself connected (first retry immediate, then
@@ -40,6 +43,9 @@ export class Supervisor {
       // reconnecting in lockstep (ioredis v5's storms).
       randomize: true,
       signal: this.signal,
+      onFailedAttempt: (ctx: RetryContext) => {
+        if (attempts.hasSubscribers) attempts.publish({ pair: this.opts.name, attempt: ctx.attemptNumber, error: ctx.error });
+      },
     };
   }
 

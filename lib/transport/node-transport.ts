@@ -8,7 +8,7 @@ import { checkLength, decodeBody, resolveLimits, type ResolvedLimits } from '../
 import { encodeAddp } from '../protocol/encoder.js';
 import { ProtocolError } from '../protocol/errors.js';
 import type { MessageFrame } from '../protocol/types.js';
-import { NodeFrameBatch, seqOf } from './frame-batch.js';
+import { NodeFrameBatch, refOf, seqOf } from './frame-batch.js';
 import { HoldWindow } from './hold-window.js';
 import type {
   CloseInfo, CloseReason, ReleaseResult, Transport, TransportEvents, TransportOptions, TransportTimestamps, WindowOptions,
@@ -235,7 +235,8 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
         const frame = decodeBody(buf, start, start + len, this.limits, pos);
         pos = start + len;
         if (frame.kind === FrameKind.Message) {
-          const seq = this.window ? seqOf(frame) : -1;
+          // Replies (with a ReferenceID) are never held, even when they carry a sequence number (EventRegistered).
+          const seq = this.window && refOf(frame) < 0 ? seqOf(frame) : -1;
           if (seq >= 0) this.window!.push(frame, seq, LENGTH_BYTES + len);
           else out.push(frame);
         } else if (frame.kind === FrameKind.AddpPoll) {
