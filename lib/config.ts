@@ -46,6 +46,8 @@ export interface TServerPairOptions {
   tls?: TlsOptions;
   /** Hot standby: bounds of the backup window. Default 100 000 frames, 64 MiB. */
   window?: { maxFrames?: number; maxBytes?: number };
+  /** Both servers claiming primary is reported (`splitBrain`) only if it lasts this long. Default 500 ms. */
+  splitBrainGraceMs?: number;
   /** Hot standby: move delivery to the backup when the primary's CTI link drops and the backup's is up. Default true. */
   switchOnLinkDown?: boolean;
   /** Requests waiting for a usable server or a reply, at most. Default 10 000. */
@@ -79,6 +81,7 @@ export interface ResolvedPairOptions {
   tls: TlsOptions | undefined;
   window: { maxFrames: number; maxBytes: number };
   switchOnLinkDown: boolean;
+  splitBrainGraceMs: number;
   maxPendingRequests: number;
   keepAlive: { idleMs: number; intervalMs: number; count: number } | false;
   userTimeoutMs: number;
@@ -101,6 +104,7 @@ export const DEFAULTS = {
   transport: 'auto',
   window: { maxFrames: 100_000, maxBytes: 64 * 1024 * 1024 },
   switchOnLinkDown: true,
+  splitBrainGraceMs: 500,
   maxPendingRequests: 10_000,
   keepAlive: { idleMs: 1000, intervalMs: 1000, count: 3 },
   userTimeoutMs: 3000,
@@ -220,6 +224,7 @@ export function resolvePairOptions(o: TServerPairOptions): ResolvedPairOptions {
     tls: o.tls,
     window,
     switchOnLinkDown: o.switchOnLinkDown ?? DEFAULTS.switchOnLinkDown,
+    splitBrainGraceMs: int('splitBrainGraceMs', o.splitBrainGraceMs ?? DEFAULTS.splitBrainGraceMs, 0, 3_600_000),
     maxPendingRequests: int('maxPendingRequests', o.maxPendingRequests ?? DEFAULTS.maxPendingRequests, 1, 10_000_000),
     keepAlive,
     userTimeoutMs: int('userTimeoutMs', o.userTimeoutMs ?? DEFAULTS.userTimeoutMs, 0, 3_600_000),

@@ -90,6 +90,7 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
   private readonly breaker: CircuitBreaker<[], SessionInfo> | undefined;
   private nextAttempt: { dns: readonly string[]; hold: WindowOptions | null } = { dns: [], hold: null };
   private stopped = false;
+  private linkFrame: MessageFrame | undefined;
   private linkWaiter: ((report: { up: boolean; frame: MessageFrame | undefined }) => void) | undefined;
 
   constructor(
@@ -153,6 +154,7 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
     this.state = 'connecting';
     this.role = 'unknown';
     this.link = 'unknown';
+    this.linkFrame = undefined;
     t.on('frames', (batch) => {
       if (gen === this.generation) this.onFrames(batch);
     });
@@ -181,8 +183,7 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
       }
       this.role = roleOf(getAttr(info, Attr.ServerRole));
       const sid = getAttr(info, Attr.SessionID);
-      const { up, frame: linkFrame } = await linkReported;
-      this.link = up ? 'up' : 'down';
+      await linkReported;
       let registeredSeq = seqOf(info);
       const replies = await Promise.all(dns.map((dn) => this.registerAddress(dn)));
       for (const r of replies) registeredSeq = Math.max(registeredSeq, seqOf(r));
@@ -196,7 +197,7 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
         registeredSeq,
         connectedAt,
         openAt: monotonicMs(),
-        linkFrame,
+        linkFrame: this.linkFrame,
       };
       this.state = 'open';
       this.emit('open', this.session);
@@ -303,14 +304,16 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
       const type = batch.type(i);
       if (type === MessageType.EventLinkConnected || type === MessageType.EventLinkDisconnected) {
         const up = type === MessageType.EventLinkConnected;
+        const frame = batch.frame(i);
+        // Track every report, also those that arrive while DNs are still registering; the pair hears
+        // of changes only once the session is open (the session carries the state at that moment).
+        this.link = up ? 'up' : 'down';
+        this.linkFrame = frame;
         if (this.linkWaiter) {
-          this.linkWaiter({ up, frame: batch.frame(i) });
+          this.linkWaiter({ up, frame });
           this.linkWaiter = undefined;
         }
-        if (this.state === 'open') {
-          this.link = up ? 'up' : 'down';
-          this.emit('link', up, batch.frame(i));
-        }
+        if (this.state === 'open') this.emit('link', up, frame);
         continue;
       }
       if (type === MessageType.EventPrimaryChanged || (type === MessageType.EventServerInfo && ref < 0)) {

@@ -79,6 +79,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
   private everHadSource = false;
   private everActive = false;
   private splitBrain = false;
+  private splitBrainTimer: NodeJS.Timeout | undefined;
   private readyWaiters: { resolve(): void; reject(e: Error): void }[] = [];
   private readonly linkReported: Record<EndpointName, 'up' | 'down' | 'unknown'> = { primary: 'unknown', backup: 'unknown' };
 
@@ -169,6 +170,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
   private async doClose(): Promise<void> {
     this.closed = true;
     this.lifecycle.abort();
+    clearTimeout(this.splitBrainTimer);
     const err = new ClosedError();
     this.book.rejectAll(err);
     for (const w of this.readyWaiters.splice(0)) w.reject(err);
@@ -280,7 +282,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
       this.detection = { from: ep.name, reason: this.detection?.reason === 'manual' ? 'manual' : reasonOf(info.reason), at };
       this.source = null;
     }
-    if (ep === this.active) this.active = null;
+    if (ep === this.active) this.setActive(null);
     this.evaluate(this.detection?.reason ?? reasonOf(info.reason), at);
   }
 
@@ -309,11 +311,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     const eps = Object.values(this.endpoints);
     const split = isSplitBrain(eps);
     const best = pickSource(eps, this.source?.name ?? null, this.options.switchOnLinkDown);
-    if (split && !this.splitBrain && best) {
-      const other = best === 'primary' ? 'backup' : 'primary';
-      this.publish('splitBrain', { Server: this.options.name, keeping: best, ignoring: other, timestamp: at });
-    }
-    this.splitBrain = split;
+    this.watchSplitBrain(split);
     if (best === null) {
       this.updateActive();
       return;
@@ -328,6 +326,28 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
   }
 
   /**
+   * Both servers saying primary for an instant is normal during a switchover (the new one is promoted
+   * before the old one hears it is demoted). Report split brain only if it lasts `splitBrainGraceMs`;
+   * delivery never depends on it — the current source is kept either way (selection is sticky).
+   */
+  private watchSplitBrain(split: boolean): void {
+    if (!split) {
+      clearTimeout(this.splitBrainTimer);
+      this.splitBrainTimer = undefined;
+      this.splitBrain = false;
+      return;
+    }
+    if (this.splitBrain || this.splitBrainTimer) return;
+    this.splitBrainTimer = setTimeout(() => {
+      this.splitBrainTimer = undefined;
+      if (this.closed || !isSplitBrain(Object.values(this.endpoints))) return;
+      this.splitBrain = true;
+      const keeping = this.source?.name ?? 'primary';
+      this.publish('splitBrain', { Server: this.options.name, keeping, ignoring: keeping === 'primary' ? 'backup' : 'primary', timestamp: monotonicMs() });
+    }, this.options.splitBrainGraceMs);
+  }
+
+  /**
    * Make `ep` the delivery source. Order of what the application sees: `gap` (if any), `switchover`, the
    * events replayed from `ep`'s window, then its live events. Never an event from two sources at once.
    */
@@ -338,13 +358,13 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     this.detection = null;
     if (from && from !== ep && from.state === 'open' && this.options.mode === 'hot') from.hold(this.options.window);
     this.source = ep;
-    this.active = null;
+    this.setActive(null);
     const gen = ep.generation;
     let replay: FrameBatch | undefined;
     let evictedUpTo = -1;
     try {
       const t = ep.currentTransport;
-      if (this.options.mode === 'hot' && t) {
+      if (t) {
         const r = await t.release(this.lastSeq);
         if (this.source !== ep || ep.generation !== gen || this.closed) return;
         replay = r.batch;
@@ -366,7 +386,6 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
       this.stats.gaps++;
       this.publish('gap', { Server: this.options.name, source: ep.name, reason: this.options.mode === 'hot' ? 'switchover' : 'reconnect', ...gap });
       channels.gap.publish({ pair: this.options.name, ...gap });
-      this.lastSeq = gapTo;
     }
     let replayed = 0;
     if (replay) for (let i = 0; i < replay.count; i++) if (replay.seq(i) > this.lastSeq) replayed++;
@@ -388,8 +407,11 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
       channels.switchover.publish(e);
     }
     this.everHadSource = true;
+    // Replay first: DNs registered early in the handshake have live events inside the gap range.
     if (replay) for (let i = 0; i < replay.count; i++) this.deliver(ep, replay, i);
     this.stats.replayed += replayed;
+    // Nothing at or below gapTo can arrive from this server any more.
+    if (gap) this.lastSeq = Math.max(this.lastSeq, gapTo);
     const held = this.heldDuringSwitch;
     this.heldDuringSwitch = [];
     for (const e of held) this.deliverEvent(e);
@@ -404,13 +426,16 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
   /** The source becomes the request target once it is primary with a live link. */
   private updateActive(): void {
     const s = this.source;
-    const usable = s && s.state === 'open' && s.role === 'primary' && s.link === 'up' ? s : null;
-    if (usable === this.active) return;
-    this.active = usable;
-    if (usable || this.everActive) this.publish('active', { Server: this.options.name, endpoint: usable?.name ?? null, timestamp: monotonicMs() });
-    if (!usable) return;
+    this.setActive(s && s.state === 'open' && s.role === 'primary' && s.link === 'up' ? s : null);
+  }
+
+  private setActive(ep: Endpoint | null): void {
+    if (ep === this.active) return;
+    this.active = ep;
+    if (ep || this.everActive) this.publish('active', { Server: this.options.name, endpoint: ep?.name ?? null, timestamp: monotonicMs() });
+    if (!ep) return;
     this.everActive = true;
-    this.book.dispatch(usable);
+    this.book.dispatch(ep);
     for (const w of this.readyWaiters.splice(0)) w.resolve();
   }
 

@@ -68,7 +68,8 @@ export class Supervisor {
       try {
         ep = await pRetry(async () => {
           const e = n++ % 2 === 0 ? first : this.other(first);
-          await e.open(this.dns(), null);
+          // Held from the first byte: events of DNs registered early arrive before the handshake ends.
+          await e.open(this.dns(), this.opts.window);
           return e;
         }, this.retry());
       } catch {

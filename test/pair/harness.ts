@@ -31,15 +31,14 @@ export async function rig(simOpts: SimulationOptions, pairOpts: Partial<TServerP
   });
   const log: PairEventRecord[] = [];
   const seqs: number[] = [];
-  void (async () => {
-    for await (const rec of pair.events()) {
-      if (rec.type === 'event') {
-        if (rec.data.seq >= 0) seqs.push(rec.data.seq);
-      } else {
-        log.push(rec);
-      }
-    }
-  })();
+  // Synchronous listeners (not pair.events()): the log must be current the moment pair.state changes.
+  const names = ['EventServerConnected', 'EventServerDisconnected', 'EventLinkConnected', 'EventLinkDisconnected', 'switchover', 'active', 'gap', 'splitBrain'] as const;
+  for (const name of names) {
+    (pair.on as (n: string, l: (d: unknown) => void) => void)(name, (data) => log.push({ type: name, data } as PairEventRecord));
+  }
+  pair.on('event', (e) => {
+    if (e.seq >= 0) seqs.push(e.seq);
+  });
   pair.on('error', () => {});
   return {
     sim,
@@ -61,10 +60,10 @@ export async function rig(simOpts: SimulationOptions, pairOpts: Partial<TServerP
 }
 
 /** Resolve when `pred` is true (polled), or reject after `ms`. */
-export async function until(pred: () => boolean, ms = 10_000, what = 'condition'): Promise<void> {
+export async function until(pred: () => boolean, ms = 10_000, what: string | (() => string) = 'condition'): Promise<void> {
   const end = Date.now() + ms;
   while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${typeof what === 'function' ? what() : what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
 }

@@ -1,0 +1,166 @@
+/**
+ * Table-driven failover scenarios against the simulator's real processes, in the spirit of MongoDB's SDAM
+ * spec tests: a fault, then the exact list of pair events expected after it, then the oracle's verdict.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Fault } from '../../lib/sim/index.js';
+import type { SwitchoverEvent, GapEvent, EventServerDisconnected } from '../../lib/pair/events.js';
+import { rig, sleep, until, type Rig } from './harness.js';
+import { transportsUnderTest } from './transports.js';
+
+interface Scenario {
+  name: string;
+  mode: 'hot' | 'warm';
+  fault: Fault;
+  /** A fault applied after `expect` was met (recovery), and events that must follow, in this order (others may interleave). */
+  then?: { fault: Fault; expect: string[] };
+  /** Exact pair events (not `event`) after the fault, as `type:endpoint`. */
+  expect: string[];
+  /** Checks on the typed payloads. */
+  switchover?: Partial<Pick<SwitchoverEvent, 'reason' | 'from' | 'to' | 'routable'>>;
+  disconnectReason?: EventServerDisconnected['reason'];
+  /** `exact`: zero lost and zero duplicated; `gap`: every loss inside a reported gap, zero duplicated. */
+  oracle: 'exact' | 'gap';
+}
+
+const scenarios: Scenario[] = [
+  {
+    name: 'hot: primary killed',
+    mode: 'hot',
+    fault: { kind: 'kill', server: 'primary' },
+    expect: ['EventServerDisconnected:primary', 'active:null', 'switchover:backup', 'active:backup'],
+    switchover: { reason: 'crash', from: 'primary', to: 'backup', routable: false },
+    disconnectReason: 'peer-closed',
+    oracle: 'exact',
+  },
+  {
+    name: 'hot: primary hung (SIGSTOP), found by ADDP',
+    mode: 'hot',
+    fault: { kind: 'stop', server: 'primary' },
+    expect: ['EventServerDisconnected:primary', 'active:null', 'switchover:backup', 'active:backup'],
+    switchover: { reason: 'heartbeat-timeout', from: 'primary', to: 'backup' },
+    disconnectReason: 'addp-timeout',
+    then: { fault: { kind: 'cont', server: 'A' }, expect: ['EventServerConnected:primary', 'EventLinkConnected:primary'] },
+    oracle: 'exact',
+  },
+  {
+    name: 'hot: CTI link of the primary down',
+    mode: 'hot',
+    fault: { kind: 'link-down', server: 'primary' },
+    expect: ['EventLinkDisconnected:primary', 'active:null', 'switchover:backup'],
+    switchover: { reason: 'link-down', from: 'primary', to: 'backup', routable: false },
+    then: { fault: { kind: 'link-up', server: 'A' }, expect: ['EventLinkConnected:primary', 'switchover:primary', 'active:primary'] },
+    oracle: 'exact',
+  },
+  {
+    name: 'hot: manual switchover by the management layer',
+    mode: 'hot',
+    fault: { kind: 'switchover' },
+    expect: ['active:null', 'switchover:backup', 'active:backup'],
+    switchover: { reason: 'role-change', from: 'primary', to: 'backup' },
+    oracle: 'exact',
+  },
+  {
+    name: 'hot: backup killed',
+    mode: 'hot',
+    fault: { kind: 'kill', server: 'backup' },
+    expect: ['EventServerDisconnected:backup'],
+    oracle: 'exact',
+  },
+  {
+    name: 'hot: split brain',
+    mode: 'hot',
+    fault: { kind: 'split-brain' },
+    expect: ['splitBrain'],
+    oracle: 'exact',
+  },
+  {
+    name: 'hot: primary sends a malformed frame',
+    mode: 'hot',
+    fault: { kind: 'malformed', server: 'primary', variant: 'bad-kind' },
+    expect: ['EventServerDisconnected:primary', 'active:null', 'switchover:backup', 'EventServerConnected:primary', 'EventLinkConnected:primary', 'switchover:primary', 'active:primary'],
+    switchover: { reason: 'protocol-error', from: 'primary', to: 'backup', routable: false },
+    disconnectReason: 'protocol-error',
+    oracle: 'exact',
+  },
+  {
+    name: 'warm: primary killed',
+    mode: 'warm',
+    fault: { kind: 'kill', server: 'primary' },
+    expect: ['EventServerDisconnected:primary', 'active:null', 'EventServerConnected:backup', 'EventLinkConnected:backup', 'gap:backup', 'switchover:backup', 'active:backup'],
+    switchover: { reason: 'crash', from: 'primary', to: 'backup', routable: true },
+    oracle: 'gap',
+  },
+];
+
+let r: Rig | undefined;
+afterEach(async () => {
+  await r?.stop();
+  r = undefined;
+});
+
+function isSubsequence(want: string[], got: string[]): boolean {
+  let i = 0;
+  for (const g of got) if (g === want[i]) i++;
+  return i === want.length;
+}
+
+const settle = (names: string[], got: () => string[]) => until(() => got().length >= names.length, 15_000, names.join(', '));
+
+describe.each(transportsUnderTest())('failover scenarios (%s transport)', (transport) => {
+  it.each(scenarios.map((s) => [s.name, s] as const))('%s', async (_name, sc) => {
+    r = await rig(
+      { mode: sc.mode, rate: 3000, promotionDelayMs: 200, hangTimeoutMs: 1000 },
+      { transport, addp: { timeoutMs: 150 }, splitBrainGraceMs: 200, warmBackupWaitMs: 500 },
+    );
+    const rr = r;
+    await rr.pair.open().catch((err) => {
+      throw new Error(`open failed: ${err}; state ${JSON.stringify(rr.pair.state)} timeline ${rr.timeline().join(' ')}`);
+    });
+    // Steady state first: both servers (hot) up with their CTI links reported, the primary active.
+    await until(() => {
+      const st = rr.pair.state;
+      const up = (e: typeof st.endpoints.primary) => e.server === 'open' && e.link === 'up';
+      return st.active === 'primary' && up(st.endpoints.primary) && (sc.mode === 'warm' || up(st.endpoints.backup));
+    }, 10_000, () => `steady state; state ${JSON.stringify(rr.pair.state)} timeline ${rr.timeline().join(' ')}`);
+    await until(() => rr.seqs.length > 100, 10_000, 'traffic');
+    const firstSeq = rr.seqs[0]!;
+    const mark = rr.log.length;
+    const after = () => rr.timeline().slice(mark);
+    if (process.env.DEBUG_TIMELINE) console.log(sc.name, "before", rr.timeline());
+    await rr.sim.fault(sc.fault);
+    await settle(sc.expect, after);
+    await sleep(300); // anything unexpected has time to show up
+    if (!sc.then) expect(after()).toEqual(sc.expect);
+    else expect(after().slice(0, sc.expect.length)).toEqual(sc.expect);
+    const sw = rr.log.slice(mark).find((e) => e.type === 'switchover')?.data as SwitchoverEvent | undefined;
+    if (sc.switchover) expect(sw).toMatchObject(sc.switchover);
+    if (sc.disconnectReason) {
+      const d = rr.log.slice(mark).find((e) => e.type === 'EventServerDisconnected')!.data as EventServerDisconnected;
+      expect(d.reason).toBe(sc.disconnectReason);
+    }
+    if (sc.then) {
+      const mark2 = rr.log.length;
+      await rr.sim.fault(sc.then.fault);
+      await until(() => isSubsequence(sc.then!.expect, rr.timeline().slice(mark2)), 15_000, sc.then.expect.join(', '));
+    }
+    // Let traffic flow after the fault, then stop it and compare with the switch's own log.
+    const n = rr.seqs.length;
+    await until(() => rr.seqs.length > n + 100, 10_000, 'traffic after the fault');
+    await rr.sim.setRate(0);
+    await sleep(300);
+    const cmp = rr.check({ afterSeq: firstSeq - 1, upToSeq: rr.seqs[rr.seqs.length - 1]! });
+    expect(cmp.duplicated).toEqual([]);
+    const gaps = rr.log.filter((e) => e.type === 'gap').map((e) => e.data as GapEvent);
+    if (sc.oracle === 'exact') {
+      expect(cmp.lost).toEqual([]);
+      expect(gaps).toEqual([]);
+    } else {
+      const outside = cmp.lost.filter((s) => !gaps.some((g) => s >= g.fromSeq && s <= g.toSeq));
+      if (outside.length && process.env.DEBUG_TIMELINE) console.log("gaps", gaps, "lost", cmp.lost.length, "outside", outside, "cti", JSON.stringify(rr.sim.ctiRuns("A")), JSON.stringify(rr.sim.ctiRuns("B")), rr.timeline());
+      expect(outside).toEqual([]);
+      expect(gaps.length).toBeGreaterThan(0);
+    }
+    expect(rr.pair.state.queuedRequests).toBe(0);
+  });
+});
