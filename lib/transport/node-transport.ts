@@ -55,6 +55,8 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
   private closeTimer: NodeJS.Timeout | null = null;
   // Read side.
   private tail: Buffer | null = null;
+  /** Stream offset of `tail`'s first byte (for ProtocolError offsets). */
+  private consumed = 0;
   private window: HoldWindow | null = null;
   // ADDP.
   private addpTimer: NodeJS.Timeout | null = null;
@@ -229,10 +231,10 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
     try {
       while (buf.length - pos >= LENGTH_BYTES) {
         // Checked on the 4 length bytes alone: an oversized frame is refused before its body arrives.
-        const len = checkLength(buf.readUInt32BE(pos), this.limits, pos);
+        const len = checkLength(buf.readUInt32BE(pos), this.limits, this.consumed + pos);
         if (buf.length - pos - LENGTH_BYTES < len) break;
         const start = pos + LENGTH_BYTES;
-        const frame = decodeBody(buf, start, start + len, this.limits, pos);
+        const frame = decodeBody(buf, start, start + len, this.limits, this.consumed + pos);
         pos = start + len;
         if (frame.kind === FrameKind.Message) {
           const seq = this.window ? seqOf(frame) : -1;
@@ -240,7 +242,7 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
           else out.push(frame);
         } else if (frame.kind === FrameKind.AddpPoll) {
           this.write(encodeAddp(frame.token, true));
-          if (this.state !== 'open') return;
+          if (this.state !== 'open') return; // the write overflowed the queue
         }
         // ADDP replies only prove life, which every byte already does.
       }
@@ -248,6 +250,7 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
       if (!(err instanceof ProtocolError)) throw err;
       error = err;
     }
+    this.consumed += pos;
     if (!error && pos < buf.length) {
       // Copy so a few tail bytes never pin a 64 KiB read buffer.
       this.tail = Buffer.from(buf.subarray(pos));

@@ -21,6 +21,12 @@ const KINDS: KindUnderTest[] = [
   { kind: 'native', create: (o) => createTransport(o, 'native'), skipReason: nativeSkipReason },
 ];
 
+const hasIpv6 = await new Promise<boolean>((resolve) => {
+  const s = net.createServer();
+  s.once('error', () => resolve(false));
+  s.listen(0, '::1', () => s.close(() => resolve(true)));
+});
+
 const requireNative = process.env.TSERVER_HA_NATIVE === 'require';
 
 /** A port nobody listens on: bound, then closed. */
@@ -49,8 +55,15 @@ for (const k of KINDS) {
   }
   describe.skipIf(reason !== undefined)(`transport conformance: ${k.kind}${reason ? ` — SKIPPED: ${reason}` : ''}`, () => {
     const cleanups: Array<() => Promise<unknown> | unknown> = [];
+    const recorders: Recorder[] = [];
     afterEach(async () => {
       for (const c of cleanups.splice(0).reverse()) await c();
+      // Invariants for every transport of every case: after destroy(), exactly one close, nothing after it.
+      for (const r of recorders.splice(0)) {
+        expect(r.closes).toHaveLength(1);
+        expect(r.eventsAfterClose).toBe(0);
+        expect(r.t.connected).toBe(false);
+      }
     });
 
     async function peer(options: PeerOptions = {}): Promise<TestPeer> {
@@ -62,7 +75,9 @@ for (const k of KINDS) {
     function transport(o: TransportOptions): { t: Transport; rec: Recorder } {
       const t = k.create({ connectTimeoutMs: 2000, addp: false, ...o });
       cleanups.push(() => t.destroy());
-      return { t, rec: new Recorder(t) };
+      const rec = new Recorder(t);
+      recorders.push(rec);
+      return { t, rec };
     }
 
     async function connected(p: TestPeer, o: Partial<TransportOptions> = {}) {
@@ -167,6 +182,8 @@ for (const k of KINDS) {
       const info = await within(bad.rec.closed, 5000, 'close');
       expect(info.reason).toBe('protocol-error');
       expect(info.error!.code).toBe('ERR_BAD_VERSION');
+      const offset = (info.error as ProtocolError).offset;
+      expect(offset === undefined || offset === ok.length).toBe(true); // stream offset of the bad frame
       expect(info.timestamps.lossDetectedAt).toBeDefined();
       expect(bad.rec.frames.map((f) => getAttr(f, Attr.ReferenceID))).toEqual([5]);
       expect(bad.t.connected).toBe(false);
@@ -174,6 +191,13 @@ for (const k of KINDS) {
       good.t.send(register(21));
       await good.rec.waitFrame((f) => getAttr(f, Attr.ReferenceID) === 21);
       expect(good.t.connected).toBe(true);
+    });
+
+    it.skipIf(!hasIpv6)(`IPv6 loopback (::1)${hasIpv6 ? '' : ' — SKIPPED: ::1 not available'}`, async () => {
+      const p = await peer({ host: '::1' });
+      const { t, rec } = await connected(p, { host: '::1' });
+      t.send(register(2));
+      await rec.waitFrame((f) => f.type === MessageType.EventLinkConnected);
     });
 
     it('connect timeout against a listener whose accept queue is full', async () => {
