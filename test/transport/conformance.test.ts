@@ -428,10 +428,20 @@ for (const k of KINDS) {
       async () => {
         const certs = makeCerts();
         const p = await peer({ tls: { key: certs.key, cert: certs.cert } });
-        const { t, rec } = await connected(p, { tls: { ca: certs.ca } });
+        const { t, rec, pc } = await connected(p, { tls: { ca: certs.ca } });
         t.send(register(5));
         await rec.waitFrame((f) => f.type === MessageType.EventLinkConnected);
         expect(rec.batches[0]!.ref(0)).toBe(5);
+        pc.socket.on('error', () => {});
+        await t.destroy(); // abortive under TLS too
+        expect(await within(pc.ended, 5000, 'peer sees the reset')).toBe('error');
+
+        const orderly = await connected(p, { tls: { ca: certs.ca } });
+        orderly.t.send(register(6));
+        await orderly.rec.waitFrame((f) => f.type === MessageType.EventLinkConnected);
+        await orderly.t.close();
+        expect(await within(orderly.pc.ended, 5000, 'peer sees FIN')).toBe('end');
+        expect(orderly.rec.closes.map((c) => c.reason)).toEqual(['local']);
 
         // Same server, no trusted CA: verification fails, connect() rejects, close reports it.
         const bad = transport({ host: '127.0.0.1', port: p.port, tls: {} });
