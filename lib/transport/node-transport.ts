@@ -8,8 +8,9 @@ import { checkLength, decodeBody, resolveLimits, type ResolvedLimits } from '../
 import { encodeAddp } from '../protocol/encoder.js';
 import { ProtocolError } from '../protocol/errors.js';
 import type { MessageFrame } from '../protocol/types.js';
-import { NodeFrameBatch, seqOf } from './frame-batch.js';
+import { NodeFrameBatch } from './frame-batch.js';
 import { HoldWindow } from './hold-window.js';
+import { scanBody, type ScanResult } from './scan.js';
 import type {
   CloseInfo, CloseReason, ReleaseResult, Transport, TransportEvents, TransportOptions, TransportTimestamps, WindowOptions,
 } from './types.js';
@@ -58,6 +59,7 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
   /** Stream offset of `tail`'s first byte (for ProtocolError offsets). */
   private consumed = 0;
   private window: HoldWindow | null = null;
+  private readonly scan: ScanResult = { kind: 0, type: 0, seq: -1, token: 0 };
   // ADDP.
   private addpTimer: NodeJS.Timeout | null = null;
   private lastRxAt = 0;
@@ -144,7 +146,7 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
     if (!w) return Promise.resolve({ batch: new NodeFrameBatch([], monotonicMs()), evictedUpTo: -1, firstSeenSeq: -1 });
     // Synchronous on purpose: frames read after this call are emitted by later I/O callbacks, which run
     // only after the caller's continuation (a microtask) has taken this batch.
-    return Promise.resolve(w.drain(afterSeq, monotonicMs()));
+    return Promise.resolve(w.drain(afterSeq, monotonicMs(), (b) => decodeBody(b, LENGTH_BYTES, b.length, this.limits, 0) as MessageFrame));
   }
 
   close(): Promise<void> {
@@ -234,12 +236,20 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
         const len = checkLength(buf.readUInt32BE(pos), this.limits, this.consumed + pos);
         if (buf.length - pos - LENGTH_BYTES < len) break;
         const start = pos + LENGTH_BYTES;
-        const frame = decodeBody(buf, start, start + len, this.limits, this.consumed + pos);
+        const at = this.consumed + pos;
         pos = start + len;
+        if (this.window) {
+          // Hot standby: validate without building objects; held frames are decoded only if released.
+          const s = scanBody(buf, start, start + len, this.limits, at, this.scan);
+          if (s.kind === FrameKind.Message) {
+            if (s.seq >= 0) this.window.push(Buffer.from(buf.subarray(start - LENGTH_BYTES, start + len)), s.seq);
+            else out.push(decodeBody(buf, start, start + len, this.limits, at) as MessageFrame);
+            continue;
+          }
+        }
+        const frame = decodeBody(buf, start, start + len, this.limits, at);
         if (frame.kind === FrameKind.Message) {
-          const seq = this.window ? seqOf(frame) : -1;
-          if (seq >= 0) this.window!.push(frame, seq, LENGTH_BYTES + len);
-          else out.push(frame);
+          out.push(frame);
         } else if (frame.kind === FrameKind.AddpPoll) {
           this.write(encodeAddp(frame.token, true));
           if (this.state !== 'open') return; // the write overflowed the queue
