@@ -19,6 +19,13 @@ const DEFAULT_QUEUE = 32 * 1024 * 1024;
 /** How long an orderly close() waits for queued writes to drain before it aborts. */
 const CLOSE_FLUSH_MS = 2000;
 
+/** A pooled copy of buf[start, end) (Buffer.allocUnsafe uses the shared pool for small frames). */
+function copyOf(buf: Buffer, start: number, end: number): Buffer {
+  const b = Buffer.allocUnsafe(end - start);
+  buf.copy(b, 0, start, end);
+  return b;
+}
+
 type State = 'idle' | 'connecting' | 'open' | 'closing' | 'closed';
 
 function positiveInt(name: string, v: unknown): number {
@@ -242,7 +249,7 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
           // Hot standby: validate without building objects; held frames are decoded only if released.
           const s = scanBody(buf, start, start + len, this.limits, at, this.scan);
           if (s.kind === FrameKind.Message) {
-            if (s.seq >= 0) this.window.push(Buffer.from(buf.subarray(start - LENGTH_BYTES, start + len)), s.seq);
+            if (s.seq >= 0) this.window.push(copyOf(buf, start - LENGTH_BYTES, start + len), s.seq);
             else out.push(decodeBody(buf, start, start + len, this.limits, at) as MessageFrame);
             continue;
           }
