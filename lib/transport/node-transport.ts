@@ -153,7 +153,11 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
     if (!w) return Promise.resolve({ batch: new NodeFrameBatch([], monotonicMs()), evictedUpTo: -1, firstSeenSeq: -1 });
     // Synchronous on purpose: frames read after this call are emitted by later I/O callbacks, which run
     // only after the caller's continuation (a microtask) has taken this batch.
-    return Promise.resolve(w.drain(afterSeq, monotonicMs(), (b) => decodeBody(b, LENGTH_BYTES, b.length, this.limits, 0) as MessageFrame));
+    try {
+      return Promise.resolve(w.drain(afterSeq, monotonicMs(), (b) => decodeBody(b, LENGTH_BYTES, b.length, this.limits, 0) as MessageFrame));
+    } catch (err) {
+      return Promise.reject(err); // unreachable in practice: held frames were validated on arrival
+    }
   }
 
   close(): Promise<void> {
