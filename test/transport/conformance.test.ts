@@ -341,6 +341,23 @@ for (const k of KINDS) {
       expect(b.rec.closes.map((c) => c.reason)).toEqual(['local']);
     });
 
+    it('destroy() from inside a frames listener: no later frames, one local close', async () => {
+      const p = await peer();
+      const { t, rec, pc } = await connected(p);
+      let calls = 0;
+      t.on('frames', () => {
+        calls++;
+        void t.destroy();
+      });
+      for (let s = 1; s <= 200; s++) pc.sendEvent(s);
+      await within(rec.closed, 5000, 'close');
+      await sleep(100);
+      expect(calls).toBe(1);
+      expect(rec.batches).toHaveLength(1);
+      expect(rec.closes.map((c) => c.reason)).toEqual(['local']);
+      expect(rec.eventsAfterClose).toBe(0);
+    });
+
     it('answers ADDP polls from the peer, never surfaces ADDP frames, polls a quiet peer itself', async () => {
       const p = await peer();
       const { rec, pc } = await connected(p, { addp: { timeoutMs: 100 } });
