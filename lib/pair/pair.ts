@@ -15,6 +15,8 @@ import { Outbox } from './outbox.js';
 import { RequestBook, type RequestOptions } from './requests.js';
 import { isSplitBrain, pickSource } from './selection.js';
 import { Supervisor } from './supervisor.js';
+import { Sequencer } from './sequencer.js';
+import { SplitBrainWatch } from './split-brain.js';
 
 const ALL = Symbol('tserver-ha:all');
 const channels = {
@@ -58,7 +60,10 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
   /** Options after validation and defaults. */
   readonly options: ResolvedPairOptions;
   /** Counters since construction. */
-  readonly stats: PairStats = { delivered: 0, duplicatesDropped: 0, replayed: 0, gaps: 0, switchovers: 0 };
+  get stats(): PairStats {
+    return { ...this.counters, delivered: this.seq.delivered, duplicatesDropped: this.seq.duplicatesDropped };
+  }
+  private readonly counters = { replayed: 0, gaps: 0, switchovers: 0 };
   private readonly endpoints: Record<EndpointName, Endpoint>;
   private readonly book: RequestBook;
   private readonly outbox = new Outbox(this, ALL);
@@ -67,19 +72,17 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
   private readonly supervisor: Supervisor;
   private source: Endpoint | null = null;
   private active: Endpoint | null = null;
-  private lastSeq = -1;
   private refCounter = 0;
   private opened = false;
   private closed = false;
   private closing: Promise<void> | undefined;
   private switching = false;
   private reevaluate = false;
-  private heldDuringSwitch: TEvent[] = [];
   private detection: Detection | null = null;
   private everHadSource = false;
   private everActive = false;
-  private splitBrain = false;
-  private splitBrainTimer: NodeJS.Timeout | undefined;
+  private readonly splitBrain: SplitBrainWatch;
+  private readonly seq: Sequencer;
   private readyWaiters: { resolve(): void; reject(e: Error): void }[] = [];
   private readonly linkReported: Record<EndpointName, 'up' | 'down' | 'unknown'> = { primary: 'unknown', backup: 'unknown' };
 
@@ -104,6 +107,15 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
       ep.on('role', () => this.evaluate('role-change', monotonicMs()));
       ep.on('link', (up, frame) => this.onLink(ep, up, frame));
     }
+    this.seq = new Sequencer((e) => this.publish('event', e));
+    this.splitBrain = new SplitBrainWatch(
+      this.options.splitBrainGraceMs,
+      () => !this.closed && isSplitBrain(Object.values(this.endpoints)),
+      () => {
+        const keeping = this.source?.name ?? 'primary';
+        this.publish('splitBrain', { Server: this.options.name, keeping, ignoring: keeping === 'primary' ? 'backup' : 'primary', timestamp: monotonicMs() });
+      },
+    );
     this.supervisor = new Supervisor(this.options, this.endpoints, this.lifecycle.signal, () => [...this.dns]);
   }
 
@@ -123,7 +135,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
       open: this.opened && !this.closed,
       source: this.source?.name ?? null,
       active: this.active?.name ?? null,
-      lastSeq: this.lastSeq,
+      lastSeq: this.seq.lastSeq,
       queuedRequests: this.book.queued,
       endpoints: { primary: status(this.endpoints.primary), backup: status(this.endpoints.backup) },
     };
@@ -170,7 +182,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
   private async doClose(): Promise<void> {
     this.closed = true;
     this.lifecycle.abort();
-    clearTimeout(this.splitBrainTimer);
+    this.splitBrain.stop();
     const err = new ClosedError();
     this.book.rejectAll(err);
     for (const w of this.readyWaiters.splice(0)) w.reject(err);
@@ -311,7 +323,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     const eps = Object.values(this.endpoints);
     const split = isSplitBrain(eps);
     const best = pickSource(eps, this.source?.name ?? null, this.options.switchOnLinkDown);
-    this.watchSplitBrain(split);
+    this.splitBrain.update(split);
     if (best === null) {
       this.updateActive();
       return;
@@ -326,33 +338,12 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
   }
 
   /**
-   * Both servers saying primary for an instant is normal during a switchover (the new one is promoted
-   * before the old one hears it is demoted). Report split brain only if it lasts `splitBrainGraceMs`;
-   * delivery never depends on it — the current source is kept either way (selection is sticky).
-   */
-  private watchSplitBrain(split: boolean): void {
-    if (!split) {
-      clearTimeout(this.splitBrainTimer);
-      this.splitBrainTimer = undefined;
-      this.splitBrain = false;
-      return;
-    }
-    if (this.splitBrain || this.splitBrainTimer) return;
-    this.splitBrainTimer = setTimeout(() => {
-      this.splitBrainTimer = undefined;
-      if (this.closed || !isSplitBrain(Object.values(this.endpoints))) return;
-      this.splitBrain = true;
-      const keeping = this.source?.name ?? 'primary';
-      this.publish('splitBrain', { Server: this.options.name, keeping, ignoring: keeping === 'primary' ? 'backup' : 'primary', timestamp: monotonicMs() });
-    }, this.options.splitBrainGraceMs);
-  }
-
-  /**
    * Make `ep` the delivery source. Order of what the application sees: `gap` (if any), `switchover`, the
    * events replayed from `ep`'s window, then its live events. Never an event from two sources at once.
    */
   private async switchTo(ep: Endpoint): Promise<void> {
     this.switching = true;
+    this.seq.pause();
     const from = this.source;
     const detection = this.detection ?? { from: from?.name ?? null, reason: 'role-change' as SwitchoverReason, at: monotonicMs() };
     this.detection = null;
@@ -362,33 +353,45 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     const gen = ep.generation;
     let replay: FrameBatch | undefined;
     let evictedUpTo = -1;
+    let ok = false;
     try {
       const t = ep.currentTransport;
       if (t) {
-        const r = await t.release(this.lastSeq);
-        if (this.source !== ep || ep.generation !== gen || this.closed) return;
+        const r = await t.release(this.seq.lastSeq);
         replay = r.batch;
         evictedUpTo = r.evictedUpTo;
       }
+      ok = this.source === ep && ep.generation === gen && !this.closed;
     } catch {
-      // The connection went away during release; its loss is handled by onLost → evaluate.
-      if (this.source === ep) this.source = null;
-      return;
+      // The connection went away during release; its loss is reported by onLost.
     } finally {
       this.switching = false;
     }
+    if (!ok) {
+      // Without its window, the live events held from this connection cannot be ordered: drop them
+      // (the connection is gone) and decide again.
+      this.seq.discard();
+      if (this.source === ep) this.source = null;
+      this.reevaluate = false;
+      // The failure that started this switchover is still the one to report on the next.
+      const d = (this.detection as Detection | null) ?? detection;
+      this.detection = d;
+      this.evaluate(d.reason, d.at);
+      return;
+    }
+    const lastSeq = this.seq.lastSeq;
     // Events up to the server's sequence number at our registration never reach us on this connection, and
     // evicted ones are gone: if either is past what we delivered, that range may hold lost events.
     const gapTo = Math.max(evictedUpTo, ep.session?.registeredSeq ?? -1);
     let gap: SeqRange | null = null;
-    if (this.everHadSource && this.lastSeq >= 0 && gapTo > this.lastSeq) {
-      gap = { fromSeq: this.lastSeq + 1, toSeq: gapTo };
-      this.stats.gaps++;
+    if (this.everHadSource && lastSeq >= 0 && gapTo > lastSeq) {
+      gap = { fromSeq: lastSeq + 1, toSeq: gapTo };
+      this.counters.gaps++;
       this.publish('gap', { Server: this.options.name, source: ep.name, reason: this.options.mode === 'hot' ? 'switchover' : 'reconnect', ...gap });
       channels.gap.publish({ pair: this.options.name, ...gap });
     }
     let replayed = 0;
-    if (replay) for (let i = 0; i < replay.count; i++) if (replay.seq(i) > this.lastSeq) replayed++;
+    if (replay) for (let i = 0; i < replay.count; i++) if (replay.seq(i) > lastSeq) replayed++;
     // Choosing among servers while opening is not a switchover: only a change after the pair was usable is.
     if (this.everActive) {
       const e: SwitchoverEvent = {
@@ -402,19 +405,16 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
         replayed,
         gap,
       };
-      this.stats.switchovers++;
+      this.counters.switchovers++;
       this.publish('switchover', e);
       channels.switchover.publish(e);
     }
     this.everHadSource = true;
     // Replay first: DNs registered early in the handshake have live events inside the gap range.
-    if (replay) for (let i = 0; i < replay.count; i++) this.deliver(ep, replay, i);
-    this.stats.replayed += replayed;
+    if (replay) this.counters.replayed += this.seq.replay(ep.name, replay);
     // Nothing at or below gapTo can arrive from this server any more.
-    if (gap) this.lastSeq = Math.max(this.lastSeq, gapTo);
-    const held = this.heldDuringSwitch;
-    this.heldDuringSwitch = [];
-    for (const e of held) this.deliverEvent(e);
+    if (gap) this.seq.skipTo(gapTo);
+    this.seq.resume();
     if (this.reevaluate) {
       this.reevaluate = false;
       this.evaluate('role-change', monotonicMs());
@@ -440,34 +440,6 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
   }
 
   private onEvent(ep: Endpoint, batch: FrameBatch, i: number): void {
-    if (ep !== this.source) return;
-    if (this.switching) {
-      this.heldDuringSwitch.push(new TEvent(batch.frame(i), ep.name, batch.seq(i), batch.receivedAt));
-      return;
-    }
-    this.deliver(ep, batch, i);
-  }
-
-  /** Deliver frame i unless its sequence number was already delivered. */
-  private deliver(ep: Endpoint, batch: FrameBatch, i: number): boolean {
-    const seq = batch.seq(i);
-    if (seq >= 0 && seq <= this.lastSeq) {
-      this.stats.duplicatesDropped++;
-      return false;
-    }
-    this.deliverEvent(new TEvent(batch.frame(i), ep.name, seq, batch.receivedAt));
-    return true;
-  }
-
-  private deliverEvent(e: TEvent): void {
-    if (e.seq >= 0) {
-      if (e.seq <= this.lastSeq) {
-        this.stats.duplicatesDropped++;
-        return;
-      }
-      this.lastSeq = e.seq;
-    }
-    this.stats.delivered++;
-    this.publish('event', e);
+    if (ep === this.source) this.seq.offer(ep.name, batch, i);
   }
 }
