@@ -94,22 +94,28 @@ function indexRun(batches: Buffer[], access: Access, backend: IndexBackend): () 
   };
 }
 
-/** Median ns/frame over RUNS timed runs of about RUN_MS each (after a warm-up run). */
-function measure(step: () => number): number {
-  const results: number[] = [];
-  for (let run = -1; run < RUNS; run++) {
-    let frames = 0;
-    const t0 = process.hrtime.bigint();
-    const deadline = t0 + BigInt(RUN_MS * 1e6);
-    let now = t0;
-    while (now < deadline) {
-      for (let k = 0; k < 16; k++) frames += step();
-      now = process.hrtime.bigint();
-    }
-    if (run >= 0) results.push(Number(now - t0) / frames);
+/** ns/frame of one timed run of about RUN_MS. */
+function timedRun(step: () => number): number {
+  let frames = 0;
+  const t0 = process.hrtime.bigint();
+  const deadline = t0 + BigInt(RUN_MS * 1e6);
+  let now = t0;
+  while (now < deadline) {
+    for (let k = 0; k < 16; k++) frames += step();
+    now = process.hrtime.bigint();
   }
-  results.sort((a, b) => a - b);
-  return results[Math.floor(results.length / 2)]!;
+  return Number(now - t0) / frames;
+}
+
+/**
+ * Median ns/frame of each step over RUNS runs. The steps take turns within every run, so load from
+ * other processes (this machine is shared) hits every decoder alike.
+ */
+function measure(steps: (() => number)[]): number[] {
+  for (const s of steps) timedRun(s); // warm-up
+  const results = steps.map(() => [] as number[]);
+  for (let run = 0; run < RUNS; run++) steps.forEach((s, i) => results[i]!.push(timedRun(s)));
+  return results.map((r) => r.sort((x, y) => x - y)[Math.floor(r.length / 2)]!);
 }
 
 interface Row { access: Access; batch: number; decoder: string; nsPerFrame: number; framesPerSec: number; vsTsDecoder: number }
@@ -125,12 +131,11 @@ const rows: Row[] = [];
 for (const access of ['all', 'two', 'index'] as Access[]) {
   for (const n of BATCHES) {
     const batches = batchesOf(n);
-    let base = 0;
-    for (const [name, make] of decoders) {
-      const ns = measure(make(batches, access));
-      if (name === 'ts-decoder') base = ns;
-      rows.push({ access, batch: n, decoder: name, nsPerFrame: Math.round(ns * 10) / 10, framesPerSec: Math.round(1e9 / ns), vsTsDecoder: Math.round((base / ns) * 100) / 100 });
-    }
+    const ns = measure(decoders.map(([, make]) => make(batches, access)));
+    decoders.forEach(([name], i) => {
+      const v = ns[i]!;
+      rows.push({ access, batch: n, decoder: name, nsPerFrame: Math.round(v * 10) / 10, framesPerSec: Math.round(1e9 / v), vsTsDecoder: Math.round((ns[0]! / v) * 100) / 100 });
+    });
   }
 }
 
