@@ -129,7 +129,7 @@ describe('differential: TS reference decoder vs native vs TS index scanner', () 
       const frames: Buffer[] = [];
       const n = 1 + r.int(3);
       for (let k = 0; k < n; k++) frames.push(frameBytes(r));
-      let buf = Buffer.concat(frames);
+      let buf: Buffer = Buffer.concat(frames);
       if (r.next() < 0.6) buf = corrupt(r, buf);
       const limits = limitsFor(r);
       const want = reference(buf, limits);
