@@ -150,8 +150,16 @@ export class IndexedFrameBatch implements FrameBatch {
   }
   /** Value of the first attribute `id` of frame i, or `undefined`; materializes only that value. */
   get(i: number, id: number): DecodedValue | undefined {
-    const j = this.findAttr(i, id);
-    return j < 0 ? undefined : this.attrValue(i, j);
+    const r = L.HEADER_SIZE + i * L.STRIDE;
+    const start = this.index[r + L.R_ATTR_START]!;
+    const end = start + this.index[r + L.R_ATTR_COUNT]!;
+    const { buffer: b, attrs } = this;
+    const hi = id >>> 8, lo = id & 0xff;
+    for (let j = start; j < end; j++) {
+      const o = attrs[j]!;
+      if (b[o] === hi && b[o + 1] === lo) return readValue(b, o + 3, b[o + 2]!);
+    }
+    return undefined;
   }
   /** Frame i as a decoded message; throws a TypeError for an ADDP frame (see {@link anyFrame}). */
   frame(i: number): MessageFrame {
