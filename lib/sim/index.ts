@@ -159,6 +159,20 @@ export function resolveSimulationOptions(o: SimulationOptions = {}) {
   };
 }
 
+/** Wait until both CTI links are up and, in hot standby, the backup has finished its sync. */
+async function settled(children: { A?: ChildHandle; B?: ChildHandle }, mode: 'hot' | 'warm'): Promise<void> {
+  const end = Date.now() + 15_000;
+  for (;;) {
+    const [a, b] = (await Promise.all([children.A!.command({ op: 'status' }), children.B!.command({ op: 'status' })])) as {
+      ctiUp: boolean;
+      syncDone: boolean;
+    }[];
+    if (a!.ctiUp && b!.ctiUp && (mode === 'warm' || b!.syncDone)) return;
+    if (Date.now() > end) throw new Error(`simulation did not settle: A ${JSON.stringify(a)} B ${JSON.stringify(b)}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 const live = new Set<ChildHandle>();
 let exitHookInstalled = false;
 function installExitHook(): void {
@@ -298,6 +312,7 @@ export async function startSimulation(options: SimulationOptions = {}): Promise<
   try {
     await sw.ready;
     await Promise.all([spawnServer('A', 0), spawnServer('B', 1)]);
+    await settled(children, o.mode);
   } catch (err) {
     await stop();
     throw err;

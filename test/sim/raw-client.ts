@@ -60,6 +60,7 @@ export class RawClient {
       this.addpReplies++;
       return;
     }
+    if (f.kind !== FrameKind.Message) return;
     this.frames.push(f);
     const seq = getAttr(f, Attr.EventSequenceNumber);
     if (typeof seq === 'bigint' && f.type !== MessageType.EventRegistered && f.type !== MessageType.EventServerInfo && f.type !== MessageType.EventAddressInfo) {
