@@ -271,7 +271,11 @@ export async function startSimulation(options: SimulationOptions = {}): Promise<
       pendingPromotion.delete(name);
       if (stopping || roles[name] !== 0) return;
       const stillDown = reason === 'ha-link-lost' ? haLost || failed(name, reason) : failed(name, reason);
-      if (stillDown) void promote(name, reason, detectedAt);
+      if (!stillDown) return;
+      // Name the most specific cause visible now (an HA link loss is often the first sign of a crash).
+      const c = children[name];
+      const why = !c || c.exited ? 'crash' : Date.now() - c.lastAlive > o.hangTimeoutMs ? 'hang' : reason;
+      void promote(name, why, detectedAt);
     }, o.promotionDelayMs).unref();
   };
 
