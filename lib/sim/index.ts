@@ -294,7 +294,8 @@ export async function startSimulation(options: SimulationOptions = {}): Promise<
   const sw = new ChildHandle('switch', 'switch-main.js', {
     host,
     port: ports.switch,
-    rate: o.rate,
+    // Traffic starts once both servers are linked (below), so the first events reach them.
+    rate: 0,
     routePoints: o.routePoints,
     agents: o.agents,
     concurrentCalls: o.concurrentCalls,
@@ -317,6 +318,7 @@ export async function startSimulation(options: SimulationOptions = {}): Promise<
     await sw.ready;
     await Promise.all([spawnServer('A', 0), spawnServer('B', 1)]);
     await settled(children, o.mode);
+    if (o.rate > 0) await sw.command({ op: 'rate', rate: o.rate });
   } catch (err) {
     await stop();
     throw err;
