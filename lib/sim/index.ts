@@ -418,7 +418,7 @@ export async function startSimulation(options: SimulationOptions = {}): Promise<
       const q = async (c: ChildHandle | undefined) =>
         c && !c.exited ? c.command({ op: 'status' }, 1000).catch((e: Error) => ({ error: e.message })) : { error: 'not running' };
       const [s, a, b] = await Promise.all([q(children.switch), q(children.A), q(children.B)]);
-      return { switch: s, A: a, B: b, roles: { ...roles } };
+      return { switch: s, A: a, B: b, roles: { ...roles }, pids: { switch: children.switch?.pid, A: children.A?.pid, B: children.B?.pid } };
     },
     oracle: () => readOracle(join(dir, 'oracle.tsv')),
     ctiRuns: (name) => readCtiRuns(join(dir, `cti-${name}.json`)),
