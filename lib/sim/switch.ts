@@ -31,6 +31,8 @@ export const FIRST_AGENT = 5000;
 /** Bit of each server in the oracle's `links` column. */
 export const LINK_BITS: Record<string, number> = { A: 1, B: 2 };
 
+const NAMES = new Map<number, string>([MessageType.EventRouteRequest, MessageType.EventRinging, MessageType.EventEstablished, MessageType.EventReleased].map((t) => [t, messageName(t)]));
+
 interface Slot {
   stage: number;
   connId: bigint;
@@ -85,7 +87,8 @@ class Switch {
   /** Emit `n` scripted events now: oracle first, then one write per CTI link. */
   emit(n: number): void {
     if (n <= 0) return;
-    const frames: Buffer[] = [];
+    const picked: EventTemplate[] = new Array(n);
+    const conns: bigint[] = new Array(n);
     let size = 0;
     let lines = '';
     const nowMs = Date.now();
@@ -96,6 +99,7 @@ class Switch {
     for (const name of this.links.keys()) mask |= LINK_BITS[name] ?? 0;
     const nRp = this.rps.length;
     const nAg = this.agents.length;
+    const firstSeq = this.seq + 1;
     for (let i = 0; i < n; i++) {
       const slot = this.slots[this.cursor]!;
       this.cursor = (this.cursor + 1) % this.slots.length;
@@ -114,19 +118,24 @@ class Switch {
       }
       slot.stage = (slot.stage + 1) % 4;
       const t = this.template(type, dn);
-      const seq = ++this.seq;
-      const f = Buffer.allocUnsafe(t.bytes.length);
-      t.bytes.copy(f);
-      f.writeBigInt64BE(BigInt(seq), 15);
-      f.writeBigInt64BE(slot.connId, t.connIdOffset);
-      f.writeInt32BE(secs, t.secsOffset);
-      f.writeInt32BE(usecs, t.usecsOffset);
-      frames.push(f);
-      size += f.length;
-      lines += `${seq}\t${messageName(type)}\t${dn}\t${slot.connId}\t${timeUs}\t${mask}\n`;
+      picked[i] = t;
+      conns[i] = slot.connId;
+      size += t.bytes.length;
+      lines += `${++this.seq}\t${NAMES.get(type)}\t${dn}\t${slot.connId}\t${timeUs}\t${mask}\n`;
+    }
+    // One buffer for the whole batch: templates copied in, then seq/ConnID/time patched in place.
+    const batch = Buffer.allocUnsafe(size);
+    let pos = 0;
+    for (let i = 0; i < n; i++) {
+      const t = picked[i]!;
+      t.bytes.copy(batch, pos);
+      batch.writeBigInt64BE(BigInt(firstSeq + i), pos + 15);
+      batch.writeBigInt64BE(conns[i]!, pos + t.connIdOffset);
+      batch.writeInt32BE(secs, pos + t.secsOffset);
+      batch.writeInt32BE(usecs, pos + t.usecsOffset);
+      pos += t.bytes.length;
     }
     writeSync(this.oracleFd, lines);
-    const batch = Buffer.concat(frames, size);
     for (const link of this.links.values()) {
       link.socket.write(batch);
       if (link.socket.writableLength > this.cfg.linkBufferLimit) this.dropLink(link, 'link buffer overflow (server not reading)');

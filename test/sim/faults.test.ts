@@ -65,7 +65,7 @@ describe('simulator faults', () => {
       const c = await client(sim.primary.port);
       await sim.fault({ kind: 'malformed', server: 'primary', variant });
       await until(() => c.protocolError !== undefined, 5000, `${variant} error`);
-      expect((c.protocolError as { code: string }).code).toMatch(/ERR_/);
+      expect((c.protocolError as unknown as { code: string }).code).toMatch(/ERR_/);
     }
   });
 
