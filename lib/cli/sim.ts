@@ -29,6 +29,8 @@ options:
   --ha-timeout MS            HA link silence that reports the peer lost (default 1000)
   --no-auto-promote          never promote automatically (faults and manual switchover only)
   --addp-enforce             servers poll silent clients and close them (client's addp-remote-timeout)
+  --netns                    run server A in a network namespace so {"kind":"partition"} is a real
+                             partition (iptables DROP); needs root, ip and iptables
   --dir PATH                 where to write oracle.tsv and the CTI logs (default: a temp dir, removed)
   --json                     print the endpoints as one JSON line
   -h, --help                 this text
@@ -37,7 +39,7 @@ control address: send one JSON object per line, e.g.
   {"kind":"kill","server":"primary"}   {"kind":"stop","server":"A"}   {"kind":"switchover"}
   {"op":"status"}   {"op":"emit","count":100}   {"op":"rate","rate":5000}   {"op":"oracle"}   {"op":"stop"}
 fault kinds: kill stop cont restart silent link-down link-up switchover split-brain resolve-split-brain
-  malformed latency refuse (see docs/simulator.md)
+  malformed latency refuse partition (see docs/simulator.md)
 `;
 
 async function run(argv: string[]): Promise<number> {
@@ -63,6 +65,7 @@ async function run(argv: string[]): Promise<number> {
       'ha-timeout': { type: 'string' },
       'no-auto-promote': { type: 'boolean' },
       'addp-enforce': { type: 'boolean' },
+      netns: { type: 'boolean' },
       dir: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -97,6 +100,7 @@ async function run(argv: string[]): Promise<number> {
     haTimeoutMs: intArg('ha-timeout', v['ha-timeout'], 1000, 100, 600_000),
     autoPromote: !v['no-auto-promote'],
     addpEnforce: Boolean(v['addp-enforce']),
+    netns: Boolean(v.netns),
     dir: v.dir,
   };
   const controlPort = port('control-port');

@@ -25,19 +25,21 @@ export class HaLink {
   }
 
   start(): void {
-    const l = net.createServer((s) => this.attach(s));
-    l.on('error', (err) => {
-      process.stderr.write(`tserver ${this.ts.cfg.name}: HA listener: ${err.message}\n`);
-      process.exit(1);
-    });
-    l.listen({ host: this.ts.cfg.host, port: this.ts.cfg.haPort });
+    for (const host of [this.ts.cfg.host, ...this.ts.cfg.extraHaHosts]) {
+      const l = net.createServer((s) => this.attach(s));
+      l.on('error', (err) => {
+        process.stderr.write(`tserver ${this.ts.cfg.name}: HA listener on ${host}: ${err.message}\n`);
+        process.exit(1);
+      });
+      l.listen({ host, port: this.ts.cfg.haPort });
+    }
     setInterval(() => this.beat(), HEARTBEAT_MS).unref();
     if (this.ts.role === ServerRole.Backup) this.connect();
   }
 
   private connect(): void {
     if (this.socket || this.reconnect) return;
-    const s = net.connect({ host: this.ts.cfg.host, port: this.ts.cfg.peerHaPort });
+    const s = net.connect({ host: this.ts.cfg.peerHaHost, port: this.ts.cfg.peerHaPort });
     s.on('connect', () => this.attach(s));
     s.on('error', () => {
       if (this.socket !== s) this.scheduleReconnect();

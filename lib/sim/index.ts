@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../errors.js';
+import { createNetns, netnsSupport, type Netns } from './netns.js';
 import { ChildHandle, freePort } from './process.js';
 import { readCtiRuns, readOracle, type Oracle } from './oracle.js';
 import { FIRST_AGENT, FIRST_ROUTE_POINT, type SwitchConfig } from './switch.js';
@@ -17,6 +18,7 @@ import type { TServerConfig } from './tserver.js';
 export { readOracle, compareWithOracle, readCtiRuns, type Oracle, type OracleEvent, type OracleNote, type OracleComparison } from './oracle.js';
 export { SimErrorCode } from './session.js';
 export { SIM_SERVER_VERSION } from './tserver.js';
+export { netnsSupport } from './netns.js';
 
 /** Options of {@link startSimulation}; every field optional. */
 export interface SimulationOptions {
@@ -46,6 +48,11 @@ export interface SimulationOptions {
   addpEnforce?: boolean;
   /** Largest frame a server accepts from a client (default 1 MiB). */
   maxFrameSize?: number;
+  /**
+   * Run server A (the first primary) in a network namespace of its own so `partition` faults are real
+   * (iptables DROP). Needs root, `ip` and `iptables`: see {@link netnsSupport}. Default false.
+   */
+  netns?: boolean;
   /** Directory for the oracle and CTI logs (default: a fresh temp dir, removed by stop()). */
   dir?: string;
 }
@@ -75,12 +82,13 @@ export type Fault =
   | { kind: 'resolve-split-brain' }
   | { kind: 'malformed'; server: ServerSelector; variant?: 'oversized' | 'bad-version' | 'bad-kind' | 'truncated' }
   | { kind: 'latency'; server: ServerSelector; ms: number }
-  | { kind: 'refuse'; server: ServerSelector; on?: boolean };
+  | { kind: 'refuse'; server: ServerSelector; on?: boolean }
+  | { kind: 'partition'; on?: boolean };
 
 /** The fault kinds, for validation and help texts. */
 export const FAULT_KINDS = [
   'kill', 'stop', 'cont', 'restart', 'silent', 'link-down', 'link-up', 'switchover', 'split-brain',
-  'resolve-split-brain', 'malformed', 'latency', 'refuse',
+  'resolve-split-brain', 'malformed', 'latency', 'refuse', 'partition',
 ] as const;
 
 /** A management-role decision, emitted as `'switchover'`. */
@@ -156,6 +164,7 @@ export function resolveSimulationOptions(o: SimulationOptions = {}) {
     addpEnforce: o.addpEnforce ?? false,
     maxFrameSize: intOpt('maxFrameSize', o.maxFrameSize, 1024 * 1024, 64, 0xffffffff),
     dir: o.dir,
+    netns: o.netns ?? false,
   };
 }
 
@@ -200,6 +209,13 @@ export async function startSimulation(options: SimulationOptions = {}): Promise<
     haA: await port(o.ports.primaryHa),
     haB: await port(o.ports.backupHa),
   };
+  let netns: Netns | undefined;
+  if (o.netns) {
+    const support = netnsSupport();
+    if (!support.ok) throw new ConfigError(`netns: ${support.reason}`);
+    netns = createNetns();
+  }
+  const hostOf = (name: 'A' | 'B') => (name === 'A' && netns ? netns.nsAddr : host);
   const children: { switch?: ChildHandle; A?: ChildHandle; B?: ChildHandle } = {};
   const roles: { A: 0 | 1; B: 0 | 1 } = { A: 0, B: 1 };
   let stopping = false;
@@ -214,9 +230,13 @@ export async function startSimulation(options: SimulationOptions = {}): Promise<
   const other = (n: 'A' | 'B'): 'A' | 'B' => (n === 'A' ? 'B' : 'A');
 
   const spawnServer = async (name: 'A' | 'B', role: 0 | 1) => {
+    const inNs = name === 'A' && netns !== undefined;
     const cfg: TServerConfig = {
       name,
-      host,
+      host: hostOf(name),
+      switchHost: inNs ? netns!.hostAddr : host,
+      peerHaHost: hostOf(other(name)),
+      extraHaHosts: !inNs && netns ? [netns.hostAddr] : [],
       clientPort: ports[name],
       haPort: name === 'A' ? ports.haA : ports.haB,
       peerHaPort: name === 'A' ? ports.haB : ports.haA,
@@ -229,7 +249,7 @@ export async function startSimulation(options: SimulationOptions = {}): Promise<
       clientBufferLimit: 64 * 1024 * 1024,
       haTimeoutMs: o.haTimeoutMs,
     };
-    const c = new ChildHandle(name, 'tserver-main.js', cfg, onEvent);
+    const c = new ChildHandle(name, 'tserver-main.js', cfg, onEvent, inNs ? netns!.exec : []);
     live.add(c);
     c.proc.on('exit', () => live.delete(c));
     children[name] = c;
@@ -293,6 +313,7 @@ export async function startSimulation(options: SimulationOptions = {}): Promise<
 
   const sw = new ChildHandle('switch', 'switch-main.js', {
     host,
+    extraHosts: netns ? [netns.hostAddr] : [],
     port: ports.switch,
     // Traffic starts once both servers are linked (below), so the first events reach them.
     rate: 0,
@@ -311,6 +332,7 @@ export async function startSimulation(options: SimulationOptions = {}): Promise<
     stopping = true;
     clearInterval(watchdog);
     await Promise.all([children.A?.stop(), children.B?.stop(), children.switch?.stop()]);
+    netns?.destroy();
     if (ownDir) rmSync(dir, { recursive: true, force: true });
   };
 
@@ -390,12 +412,16 @@ export async function startSimulation(options: SimulationOptions = {}): Promise<
         return child(pick(f.server)).command({ op: 'latency', ms: intOpt('latency ms', f.ms, 0, 0, 600_000) });
       case 'refuse':
         return child(pick(f.server)).command({ op: 'refuse', on: f.on ?? true });
+      case 'partition':
+        if (!netns) throw new ConfigError('partition needs a simulation started with netns: true (root, ip, iptables)');
+        netns.partition(f.on ?? true);
+        return { server: 'A', namespace: netns.name, partitioned: netns.partitioned };
       default:
         throw new ConfigError(`unknown fault kind ${String((f as { kind: unknown }).kind)}; known: ${FAULT_KINDS.join(', ')}`);
     }
   };
 
-  const ep = (name: 'A' | 'B'): Endpoint => ({ name, host, port: ports[name] });
+  const ep = (name: 'A' | 'B'): Endpoint => ({ name, host: hostOf(name), port: ports[name] });
   return {
     mode: o.mode,
     host,

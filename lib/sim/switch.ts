@@ -13,6 +13,8 @@ import { Private, buildTemplate, type EventTemplate } from './frames.js';
 /** Switch configuration (passed by the parent as JSON). */
 export interface SwitchConfig {
   host: string;
+  /** More addresses to accept CTI links on (a T-Server in a network namespace). */
+  extraHosts: string[];
   port: number;
   /** Events per second; 0 = only on `emit` commands. */
   rate: number;
@@ -242,6 +244,14 @@ export function main(): void {
     process.stderr.write(`switch: ${err.message}\n`);
     process.exit(1);
   });
+  for (const host of cfg.extraHosts) {
+    const extra = net.createServer((s) => sw.accept(s));
+    extra.on('error', (err) => {
+      process.stderr.write(`switch on ${host}: ${err.message}\n`);
+      process.exit(1);
+    });
+    extra.listen({ host, port: cfg.port });
+  }
   runChild(
     (cmd) => {
       switch (cmd.op) {

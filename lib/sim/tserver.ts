@@ -30,6 +30,11 @@ export interface TServerConfig {
   haPort: number;
   peerHaPort: number;
   switchPort: number;
+  /** Where the switch and the peer's HA port are reached (differs from `host` inside a namespace). */
+  switchHost: string;
+  peerHaHost: string;
+  /** More addresses for the HA listener (so a peer in a namespace can reach us). */
+  extraHaHosts: string[];
   role: 0 | 1;
   mode: 'hot' | 'warm';
   addpEnforce: boolean;
@@ -109,7 +114,7 @@ export class TServer implements SessionHost {
   // ---- CTI link ----------------------------------------------------------------------------------
 
   private connectCti(): void {
-    const s = net.connect({ host: this.cfg.host, port: this.cfg.switchPort });
+    const s = net.connect({ host: this.cfg.switchHost, port: this.cfg.switchPort });
     this.ctiSocket = s;
     s.setNoDelay(true);
     s.on('connect', () => s.write(encodeMessage(Private.CtiHello, { ApplicationName: this.cfg.name })));
