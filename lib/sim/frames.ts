@@ -154,6 +154,11 @@ export class BatchWriter {
     this.bytes += out.length;
   }
 
+  /** Bytes queued. */
+  get size(): number {
+    return this.bytes;
+  }
+
   get pending(): boolean {
     return this.bytes > 0;
   }

@@ -258,14 +258,19 @@ export async function startSimulation(options: SimulationOptions = {}): Promise<
     return c;
   };
 
-  /** Is server `name` failed in a way the management layer can see? */
-  const failed = (name: 'A' | 'B', reason: SwitchoverRecord['reason']): boolean => {
+  /** Is server `name` failed in a way the management layer can see (exit, hang)? */
+  const failed = (name: 'A' | 'B'): boolean => {
     const c = children[name];
     if (!c || c.exited) return true;
-    if (Date.now() - c.lastAlive > o.hangTimeoutMs) return true;
-    return reason === 'ha-link-lost' && haLost;
+    return Date.now() - c.lastAlive > o.hangTimeoutMs;
   };
-  let haLost = false;
+  /** Does the backup (the peer of `name`) still miss its HA link to `name`? */
+  const backupCutOff = async (name: 'A' | 'B'): Promise<boolean> => {
+    const b = children[other(name)];
+    if (!b || b.exited) return false;
+    const st = (await b.command({ op: 'status' }, 1000).catch(() => undefined)) as { haConnected?: boolean } | undefined;
+    return st !== undefined && st.haConnected === false;
+  };
 
   const promote = async (from: 'A' | 'B', reason: SwitchoverRecord['reason'], detectedAt: number) => {
     const to = other(from);
@@ -283,15 +288,13 @@ export async function startSimulation(options: SimulationOptions = {}): Promise<
 
   const suspect = (name: 'A' | 'B', reason: SwitchoverRecord['reason']) => {
     if (!o.autoPromote || pendingPromotion.has(name) || roles[name] !== 0) return;
-    if (reason === 'ha-link-lost') haLost = true;
     pendingPromotion.add(name);
     const detectedAt = Date.now();
     // disconnect-switchover-timeout: wait, re-check, then switch.
-    setTimeout(() => {
+    setTimeout(async () => {
+      const stillDown = failed(name) || (reason === 'ha-link-lost' && (await backupCutOff(name)));
       pendingPromotion.delete(name);
-      if (stopping || roles[name] !== 0) return;
-      const stillDown = reason === 'ha-link-lost' ? haLost || failed(name, reason) : failed(name, reason);
-      if (!stillDown) return;
+      if (stopping || roles[name] !== 0 || !stillDown) return;
       // Name the most specific cause visible now (an HA link loss is often the first sign of a crash).
       const c = children[name];
       const why = !c || c.exited ? 'crash' : Date.now() - c.lastAlive > o.hangTimeoutMs ? 'hang' : reason;
@@ -307,9 +310,6 @@ export async function startSimulation(options: SimulationOptions = {}): Promise<
     }
   }, 50);
   watchdog.unref();
-  events.on('event', (ev: Record<string, unknown>) => {
-    if (ev.event === 'peer-connected') haLost = false;
-  });
 
   const sw = new ChildHandle('switch', 'switch-main.js', {
     host,

@@ -166,7 +166,16 @@ export class TServer implements SessionHost {
           }
         }
       } else {
-        const f = decodeBody(buf, pos + 4, end, LIMITS, pos);
+        let f;
+        try {
+          f = decodeBody(buf, pos + 4, end, LIMITS, pos);
+        } catch (err) {
+          // The switch is ours, so this is a bug; drop the link (it reconnects) rather than the process.
+          process.stderr.write(`tserver ${this.cfg.name}: bad CTI frame: ${(err as Error).message}\n`);
+          this.ctiTail = null;
+          this.ctiSocket?.destroy();
+          return;
+        }
         if (f.kind === 1 && f.type === Private.CtiLinkUp) {
           this.lastSeq = Number(getAttr(f, Attr.EventSequenceNumber) ?? 0);
           this.ctiUp = true;

@@ -59,6 +59,16 @@ describe('simulator faults', () => {
     await until(() => c.seqs.at(-1) === seq, 5000, 'delayed events');
   });
 
+  it('a silent primary loses its HA link: the backup is promoted (ha-link-lost)', async () => {
+    sim = await startSimulation({ mode: 'hot', haTimeoutMs: 400, promotionDelayMs: 100 });
+    const so = new Promise((r) => sim!.events.once('switchover', r));
+    await sim.fault({ kind: 'silent', server: 'primary' });
+    expect(await so).toMatchObject({ from: 'A', to: 'B', reason: 'ha-link-lost' });
+    expect(sim.roles()).toEqual({ A: 1, B: 0 });
+    await sim.fault({ kind: 'silent', server: 'A', on: false });
+    await until(async () => ((await sim!.status()) as { A: { syncDone: boolean } }).A.syncDone, 5000, 'A resynced as backup');
+  });
+
   it('malformed and oversized frames from the server reach the client', async () => {
     sim = await startSimulation({ mode: 'hot' });
     for (const variant of ['bad-version', 'oversized', 'truncated', 'bad-kind'] as const) {
