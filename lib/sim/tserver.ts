@@ -17,7 +17,7 @@ import {
   type AttributeInput,
   type MessageFrame,
 } from '../protocol/index.js';
-import { childConfig, runChild, toParent } from './child.js';
+import { toParent } from './child.js';
 import { Private, readEventHead } from './frames.js';
 import { HaLink } from './ha-link.js';
 import { Session, SimErrorCode, addpFromExtensions, type SessionHost } from './session.js';
@@ -387,8 +387,7 @@ export class TServer implements SessionHost {
   }
 
   /** Send a bad frame to every client (a server-side bug the client must survive). */
-  sendMalformed(variant: string): number {
-    const bad = malformedFrame(variant);
+  sendMalformed(bad: Buffer): number {
     let n = 0;
     for (const s of this.sessions) {
       s.sendRaw(bad);
@@ -417,63 +416,4 @@ export class TServer implements SessionHost {
       listening: this.listener !== undefined,
     };
   }
-}
-
-/** Bytes of a bad frame of the given kind. */
-export function malformedFrame(variant: string): Buffer {
-  switch (variant) {
-    case 'oversized': {
-      const b = Buffer.alloc(16);
-      b.writeUInt32BE(0x7fffffff, 0);
-      b[4] = 1;
-      b[5] = 1;
-      return b;
-    }
-    case 'bad-version':
-      return Buffer.from([0, 0, 0, 2, 9, 1]);
-    case 'bad-kind':
-      return Buffer.from([0, 0, 0, 2, 1, 77]);
-    case 'truncated': {
-      // A message that claims 3 attributes and carries none.
-      const b = encodeMessage(MessageType.EventACK, {});
-      b.writeUInt16BE(3, 10);
-      return b;
-    }
-    default:
-      throw new Error(`unknown malformed variant ${variant} (oversized | bad-version | bad-kind | truncated)`);
-  }
-}
-
-/** Entry point of a T-Server child process. */
-export function main(): void {
-  const cfg = childConfig<TServerConfig>();
-  const ts = new TServer(cfg);
-  ts.start();
-  toParent({ t: 'ready', name: cfg.name });
-  runChild(
-    (cmd) => {
-      switch (cmd.op) {
-        case 'role':
-          ts.setRole(Number(cmd.role) as 0 | 1);
-          break;
-        case 'silent':
-          ts.setSilent(Boolean(cmd.on));
-          break;
-        case 'latency':
-          ts.latencyMs = Number(cmd.ms);
-          break;
-        case 'refuse':
-          ts.setRefusing(Boolean(cmd.on));
-          break;
-        case 'malformed':
-          return { clients: ts.sendMalformed(String(cmd.variant)) };
-        case 'status':
-          break;
-        default:
-          throw new Error(`tserver: unknown command ${cmd.op}`);
-      }
-      return ts.status();
-    },
-    () => ts.writeRuns(),
-  );
 }
