@@ -151,9 +151,9 @@ export class TServer implements SessionHost {
         this.noteRun(head.seq);
         if (tracking) {
           if (head.type === MessageType.EventRouteRequest) {
-            this.calls.set(head.connId, { dn: head.dn, routed: this.ha.preRouted.size > 0 && this.ha.preRouted.delete(head.connId) });
-          }
-          else if (head.type === MessageType.EventReleased) this.calls.delete(head.connId);
+            const connId = buf.readBigInt64BE(head.connIdAt);
+            this.calls.set(connId, { dn: head.dn, routed: this.ha.preRouted.size > 0 && this.ha.preRouted.delete(connId) });
+          } else if (head.type === MessageType.EventReleased) this.calls.delete(buf.readBigInt64BE(head.connIdAt));
         }
         if (serving) {
           const subs = this.dnIndex.get(head.dn);
