@@ -20,7 +20,7 @@ async function client(port: number, dns: string[] = []): Promise<RawClient> {
   return c;
 }
 
-describe('simulator faults', () => {
+describe('simulator faults', { timeout: 30_000 }, () => {
   it('CTI link down/up: clients get EventLinkDisconnected/Connected; events during the outage are known losses', async () => {
     sim = await startSimulation({ mode: 'hot', routePoints: 1, agents: 1, concurrentCalls: 1 });
     const dns = ['7000', '5000'];

@@ -22,7 +22,7 @@ async function client(port: number, app = 'router', dns: string[] = []): Promise
 
 const switchover = (s: Simulation) => new Promise<SwitchoverRecord>((r) => s.events.once('switchover', r));
 
-describe('hot standby', () => {
+describe('hot standby', { timeout: 30_000 }, () => {
   it('syncs registrations to the backup, which streams the same seqs marked as backup', async () => {
     sim = await startSimulation({ mode: 'hot', routePoints: 2, agents: 2, concurrentCalls: 4 });
     const dns = [...sim.routePoints, ...sim.agents];
@@ -125,7 +125,7 @@ describe('hot standby', () => {
   });
 });
 
-describe('warm standby', () => {
+describe('warm standby', { timeout: 30_000 }, () => {
   it('the backup serves no clients until promoted; calls in progress are lost at the switchover', async () => {
     sim = await startSimulation({ mode: 'warm', routePoints: 1, agents: 1, concurrentCalls: 8, promotionDelayMs: 100 });
     await expect(RawClient.connect(sim.backup.port)).rejects.toMatchObject({ code: 'ECONNREFUSED' });

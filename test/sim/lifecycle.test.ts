@@ -40,7 +40,7 @@ async function controlRequest(port: number, msg: unknown): Promise<{ ok: boolean
   return JSON.parse(buf) as { ok: boolean; result?: unknown; error?: string };
 }
 
-describe('simulator lifecycle and CLI', () => {
+describe('simulator lifecycle and CLI', { timeout: 30_000 }, () => {
   it('stop() leaves no child process behind', async () => {
     const sim = await startSimulation();
     const pids = Object.values(sim.pids()) as number[];

@@ -14,7 +14,7 @@ afterEach(async () => {
   sim = undefined;
 });
 
-describe.skipIf(!support.ok)('real network partition (network namespace + iptables DROP)', () => {
+describe.skipIf(!support.ok)('real network partition (network namespace + iptables DROP)', { timeout: 30_000 }, () => {
   it('partitions the primary: its client hears nothing, the backup is promoted; healing restores traffic', async () => {
     sim = await startSimulation({ mode: 'hot', netns: true, promotionDelayMs: 200, haTimeoutMs: 600, routePoints: 1, agents: 1, concurrentCalls: 1 });
     expect(sim.primary.host).toMatch(/^10\.254\./);

@@ -11,7 +11,7 @@ afterEach(async () => {
   sim = undefined;
 });
 
-describe('oracle', () => {
+describe('oracle', { timeout: 30_000 }, () => {
   it('logs every event exactly once, in order, and a client on all DNs receives exactly the oracle', async () => {
     sim = await startSimulation({ mode: 'hot', rate: 5000, routePoints: 4, agents: 8 });
     const dns = [...sim.routePoints, ...sim.agents];

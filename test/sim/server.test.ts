@@ -13,7 +13,7 @@ afterAll(async () => {
 
 const errCode = (f: { attributes: unknown[] } & Parameters<typeof getAttr>[0]) => getAttr(f, Attr.ErrorCode);
 
-describe('simulated T-Server: handshake and requests', () => {
+describe('simulated T-Server: handshake and requests', { timeout: 30_000 }, () => {
   it('answers RequestRegisterClient with EventServerInfo then the link state, on primary and hot backup', async () => {
     for (const [ep, role] of [[sim.primary, 0], [sim.backup, 1]] as const) {
       const c = await RawClient.connect(ep.port);
