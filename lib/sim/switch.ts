@@ -37,7 +37,8 @@ const NAMES = new Map<number, string>([MessageType.EventRouteRequest, MessageTyp
 
 interface Slot {
   stage: number;
-  connId: bigint;
+  /** A safe integer (< 2^53), so no BigInt on the hot path. */
+  connId: number;
   rp: number;
   agent: number;
 }
@@ -49,11 +50,12 @@ interface Link {
 
 class Switch {
   private seq = 0;
-  private connCounter = 0n;
+  private connCounter = 0;
   private readonly links = new Map<string, Link>();
   private readonly disabled = new Set<string>();
   private readonly templates = new Map<string, EventTemplate>();
   private readonly slots: Slot[] = [];
+  private readonly byIndex: (EventTemplate | undefined)[] = [];
   private cursor = 0;
   private readonly oracleFd: number;
   private rate: number;
@@ -67,7 +69,7 @@ class Switch {
     this.oracleFd = openSync(join(cfg.dir, 'oracle.tsv'), 'a');
     this.rps = Array.from({ length: cfg.routePoints }, (_, i) => String(FIRST_ROUTE_POINT + i));
     this.agents = Array.from({ length: cfg.agents }, (_, i) => String(FIRST_AGENT + i));
-    for (let i = 0; i < cfg.concurrentCalls; i++) this.slots.push({ stage: 0, connId: 0n, rp: 0, agent: 0 });
+    for (let i = 0; i < cfg.concurrentCalls; i++) this.slots.push({ stage: 0, connId: 0, rp: 0, agent: 0 });
     this.rate = cfg.rate;
   }
 
@@ -90,7 +92,7 @@ class Switch {
   emit(n: number): void {
     if (n <= 0) return;
     const picked: EventTemplate[] = new Array(n);
-    const conns: bigint[] = new Array(n);
+    const conns: number[] = new Array(n);
     let size = 0;
     let lines = '';
     const nowMs = Date.now();
@@ -107,19 +109,23 @@ class Switch {
       this.cursor = (this.cursor + 1) % this.slots.length;
       let type: number;
       let dn: string;
+      let key: number;
       if (slot.stage === 0) {
-        slot.connId = 0x100000000n + ++this.connCounter;
-        const c = Number(this.connCounter);
+        const c = ++this.connCounter;
+        slot.connId = 0x100000000 + c;
         slot.rp = c % nRp;
         slot.agent = (c * 7) % nAg;
         type = MessageType.EventRouteRequest;
         dn = this.rps[slot.rp]!;
+        key = slot.rp;
       } else {
         type = slot.stage === 1 ? MessageType.EventRinging : slot.stage === 2 ? MessageType.EventEstablished : MessageType.EventReleased;
         dn = this.agents[slot.agent]!;
+        key = nRp + (slot.stage - 1) * nAg + slot.agent;
       }
       slot.stage = (slot.stage + 1) % 4;
-      const t = this.template(type, dn);
+      // Templates indexed by (event kind, DN): no string keys on the hot path.
+      const t = this.byIndex[key] ?? (this.byIndex[key] = this.template(type, dn));
       picked[i] = t;
       conns[i] = slot.connId;
       size += t.bytes.length;
@@ -131,8 +137,12 @@ class Switch {
     for (let i = 0; i < n; i++) {
       const t = picked[i]!;
       t.bytes.copy(batch, pos);
-      batch.writeBigInt64BE(BigInt(firstSeq + i), pos + 15);
-      batch.writeBigInt64BE(conns[i]!, pos + t.connIdOffset);
+      const seq = firstSeq + i;
+      const conn = conns[i]!;
+      batch.writeUInt32BE(Math.floor(seq / 0x100000000), pos + 15);
+      batch.writeUInt32BE(seq >>> 0, pos + 19);
+      batch.writeUInt32BE(Math.floor(conn / 0x100000000), pos + t.connIdOffset);
+      batch.writeUInt32BE(conn >>> 0, pos + t.connIdOffset + 4);
       batch.writeInt32BE(secs, pos + t.secsOffset);
       batch.writeInt32BE(usecs, pos + t.usecsOffset);
       pos += t.bytes.length;
