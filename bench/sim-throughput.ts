@@ -128,7 +128,7 @@ async function measure(sim: Simulation, client: 'primary' | 'both', rate: number
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      rates: { type: 'string', default: '50000,100000,150000,200000,250000,300000' },
+      rates: { type: 'string', default: '100000,200000,300000,400000,500000' },
       duration: { type: 'string', default: '3' },
       client: { type: 'string', default: 'all' },
       json: { type: 'boolean', default: false },
