@@ -224,8 +224,9 @@ export async function startSimulation(options: SimulationOptions = {}): Promise<
   sw.proc.on('exit', () => live.delete(sw));
   children.switch = sw;
 
-  const stop = async () => {
-    if (stopping) return;
+  let stopped: Promise<void> | undefined;
+  const stop = () => (stopped ??= doStop());
+  const doStop = async () => {
     stopping = true;
     clearInterval(watchdog);
     await Promise.all([children.A?.stop(), children.B?.stop(), children.switch?.stop()]);

@@ -256,7 +256,7 @@ export class TServer implements SessionHost {
         ServerStartTime: this.startTime,
         EventSequenceNumber: BigInt(this.lastSeq),
         ...refAttr,
-        Extensions: { 'addp-timeout': addp.remoteTimeout, 'mode': this.cfg.mode },
+        Extensions: { 'addp-timeout': this.addpEnforce ? addp.remoteTimeout : 0, 'mode': this.cfg.mode },
       });
       const [type, attrs] = this.linkEvent();
       s.send(type, attrs);
