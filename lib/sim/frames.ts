@@ -94,7 +94,8 @@ export interface EventHead {
   type: number;
   seq: number;
   dn: string;
-  connId: bigint;
+  /** Where the ConnID int64 starts (read it only when needed: BigInt costs). */
+  connIdAt: number;
 }
 
 /**
@@ -109,9 +110,9 @@ export function readEventHead(buf: Buffer, pos: number, end: number): EventHead 
   if (dnStart + dnLen + 11 > end) return undefined;
   return {
     type: buf.readUInt32BE(pos + EventLayout.type),
-    seq: Number(buf.readBigInt64BE(pos + EventLayout.seqValue)),
+    seq: buf.readUInt32BE(pos + EventLayout.seqValue) * 0x100000000 + buf.readUInt32BE(pos + EventLayout.seqValue + 4),
     dn: buf.latin1Slice(dnStart, dnStart + dnLen),
-    connId: buf.readBigInt64BE(dnStart + dnLen + 3),
+    connIdAt: dnStart + dnLen + 3,
   };
 }
 
@@ -137,10 +138,22 @@ export class BatchWriter {
   private parts: Buffer[] = [];
   private bytes = 0;
 
-  /** Queue `src[start, end)`, a whole frame. */
+  private lastSrc: Buffer | undefined;
+  private lastStart = 0;
+  private lastEnd = 0;
+
+  /** Queue `src[start, end)`, a whole frame. Adjacent frames of one source buffer stay one slice. */
   push(src: Buffer, start: number, end: number): void {
-    this.parts.push(src.subarray(start, end));
     this.bytes += end - start;
+    if (src === this.lastSrc && start === this.lastEnd) {
+      this.lastEnd = end;
+      this.parts[this.parts.length - 1] = src.subarray(this.lastStart, end);
+      return;
+    }
+    this.parts.push(src.subarray(start, end));
+    this.lastSrc = src;
+    this.lastStart = start;
+    this.lastEnd = end;
   }
 
   /** Queue a switch event frame with the backup mark appended. */
@@ -152,6 +165,12 @@ export class BatchWriter {
     out.writeUInt16BE(out.readUInt16BE(EventLayout.attrCount) + 1, EventLayout.attrCount);
     this.parts.push(out);
     this.bytes += out.length;
+    this.lastSrc = undefined;
+  }
+
+  /** Bytes queued. */
+  get size(): number {
+    return this.bytes;
   }
 
   get pending(): boolean {
@@ -160,9 +179,11 @@ export class BatchWriter {
 
   /** Take everything queued as one buffer. */
   take(): Buffer {
-    const out = this.parts.length === 1 ? Buffer.from(this.parts[0]!) : Buffer.concat(this.parts, this.bytes);
+    // One slice needs no copy: socket reads hand us fresh buffers that nobody else writes to.
+    const out = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.bytes);
     this.parts = [];
     this.bytes = 0;
+    this.lastSrc = undefined;
     return out;
   }
 }

@@ -25,19 +25,22 @@ export class HaLink {
   }
 
   start(): void {
-    const l = net.createServer((s) => this.attach(s));
-    l.on('error', (err) => {
-      process.stderr.write(`tserver ${this.ts.cfg.name}: HA listener: ${err.message}\n`);
-      process.exit(1);
-    });
-    l.listen({ host: this.ts.cfg.host, port: this.ts.cfg.haPort });
+    for (const host of [this.ts.cfg.host, ...this.ts.cfg.extraHaHosts]) {
+      const l = net.createServer((s) => this.attach(s));
+      l.on('error', (err) => {
+        process.stderr.write(`tserver ${this.ts.cfg.name}: HA listener on ${host}: ${err.message}\n`);
+        process.exit(1);
+      });
+      l.listen({ host, port: this.ts.cfg.haPort });
+    }
     setInterval(() => this.beat(), HEARTBEAT_MS).unref();
     if (this.ts.role === ServerRole.Backup) this.connect();
   }
 
   private connect(): void {
-    if (this.socket || this.reconnect) return;
-    const s = net.connect({ host: this.ts.cfg.host, port: this.ts.cfg.peerHaPort });
+    // A silent server neither opens nor accepts connections: it is cut off.
+    if (this.socket || this.reconnect || this.silent) return;
+    const s = net.connect({ host: this.ts.cfg.peerHaHost, port: this.ts.cfg.peerHaPort });
     s.on('connect', () => this.attach(s));
     s.on('error', () => {
       if (this.socket !== s) this.scheduleReconnect();
@@ -53,6 +56,10 @@ export class HaLink {
   }
 
   private attach(s: net.Socket): void {
+    if (this.silent) {
+      s.destroy();
+      return;
+    }
     if (this.socket && this.socket !== s) this.socket.destroy();
     this.socket = s;
     this.lastHeard = Date.now();
@@ -72,8 +79,9 @@ export class HaLink {
     s.on('close', () => {
       if (this.socket !== s) return;
       this.socket = undefined;
-      toParent({ t: 'event', event: 'peer-lost', server: this.ts.cfg.name, reason: 'HA link closed' });
-      this.scheduleReconnect();
+      if (!this.silent) toParent({ t: 'event', event: 'peer-lost', server: this.ts.cfg.name, reason: 'HA link closed' });
+      // Try again at once (a backup must not look cut off for longer than it is), then every 250 ms.
+      if (this.ts.role === ServerRole.Backup) this.connect();
     });
     this.send(Private.HaHello, { ApplicationName: this.ts.cfg.name, ServerRole: this.ts.role });
     if (this.ts.role === ServerRole.Backup && this.ts.mode === 'hot') this.send(Private.HaBackupReady, {});
@@ -176,6 +184,7 @@ export class HaLink {
     else {
       this.socket?.resume();
       this.lastHeard = Date.now();
+      if (!this.socket && this.ts.role === ServerRole.Backup) this.connect();
     }
   }
 }

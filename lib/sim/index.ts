@@ -9,6 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../errors.js';
+import { createNetns, netnsSupport, type Netns } from './netns.js';
+import { FAULT_KINDS, intOpt, resolveSimulationOptions, type Endpoint, type Fault, type ServerSelector, type SimulationOptions, type SwitchoverRecord } from './options.js';
 import { ChildHandle, freePort } from './process.js';
 import { readCtiRuns, readOracle, type Oracle } from './oracle.js';
 import { FIRST_AGENT, FIRST_ROUTE_POINT, type SwitchConfig } from './switch.js';
@@ -17,80 +19,16 @@ import type { TServerConfig } from './tserver.js';
 export { readOracle, compareWithOracle, readCtiRuns, type Oracle, type OracleEvent, type OracleNote, type OracleComparison } from './oracle.js';
 export { SimErrorCode } from './session.js';
 export { SIM_SERVER_VERSION } from './tserver.js';
-
-/** Options of {@link startSimulation}; every field optional. */
-export interface SimulationOptions {
-  /** Loopback address to bind (default `127.0.0.1`; `::1` works too). */
-  host?: string;
-  /** Hot or warm standby (default hot). */
-  mode?: 'hot' | 'warm';
-  /** Ports; 0 or absent = pick free ones. */
-  ports?: { switch?: number; primary?: number; backup?: number; primaryHa?: number; backupHa?: number };
-  /** Switch events per second (default 0: events only via `emit`). */
-  rate?: number;
-  /** Route points (default 4, DNs 7000…). */
-  routePoints?: number;
-  /** Agent DNs (default 8, DNs 5000…). */
-  agents?: number;
-  /** Calls in progress at once (default 16). */
-  concurrentCalls?: number;
-  /** Promote the backup automatically when the primary fails (default true). */
-  autoPromote?: boolean;
-  /** Wait before promoting, then re-check (like SCS disconnect-switchover-timeout). Default 500 ms. */
-  promotionDelayMs?: number;
-  /** A server whose process stops beating this long is considered hung (default 1000 ms). */
-  hangTimeoutMs?: number;
-  /** HA link silence that makes a server report its peer lost (default 1000 ms). */
-  haTimeoutMs?: number;
-  /** Servers poll silent clients and close them per the client's addp-remote-timeout (default false). */
-  addpEnforce?: boolean;
-  /** Largest frame a server accepts from a client (default 1 MiB). */
-  maxFrameSize?: number;
-  /** Directory for the oracle and CTI logs (default: a fresh temp dir, removed by stop()). */
-  dir?: string;
-}
-
-/** A server's address. */
-export interface Endpoint {
-  /** Stable name: `A` starts as primary, `B` as backup. */
-  name: 'A' | 'B';
-  host: string;
-  port: number;
-}
-
-/** Which server a fault targets: by current role, or by stable name. */
-export type ServerSelector = 'primary' | 'backup' | 'A' | 'B';
-
-/** Faults {@link Simulation.fault} injects (docs/simulator.md describes each). */
-export type Fault =
-  | { kind: 'kill'; server: ServerSelector }
-  | { kind: 'stop'; server: ServerSelector }
-  | { kind: 'cont'; server: ServerSelector }
-  | { kind: 'restart'; server: ServerSelector }
-  | { kind: 'silent'; server: ServerSelector; on?: boolean }
-  | { kind: 'link-down'; server: ServerSelector }
-  | { kind: 'link-up'; server: ServerSelector }
-  | { kind: 'switchover' }
-  | { kind: 'split-brain' }
-  | { kind: 'resolve-split-brain' }
-  | { kind: 'malformed'; server: ServerSelector; variant?: 'oversized' | 'bad-version' | 'bad-kind' | 'truncated' }
-  | { kind: 'latency'; server: ServerSelector; ms: number }
-  | { kind: 'refuse'; server: ServerSelector; on?: boolean };
-
-/** The fault kinds, for validation and help texts. */
-export const FAULT_KINDS = [
-  'kill', 'stop', 'cont', 'restart', 'silent', 'link-down', 'link-up', 'switchover', 'split-brain',
-  'resolve-split-brain', 'malformed', 'latency', 'refuse',
-] as const;
-
-/** A management-role decision, emitted as `'switchover'`. */
-export interface SwitchoverRecord {
-  from: 'A' | 'B';
-  to: 'A' | 'B';
-  reason: 'crash' | 'hang' | 'ha-link-lost' | 'manual';
-  detectedAt: number;
-  promotedAt: number;
-}
+export { netnsSupport } from './netns.js';
+export {
+  FAULT_KINDS,
+  resolveSimulationOptions,
+  type Endpoint,
+  type Fault,
+  type ServerSelector,
+  type SimulationOptions,
+  type SwitchoverRecord,
+} from './options.js';
 
 /** A running simulation. */
 export interface Simulation {
@@ -127,36 +65,18 @@ export interface Simulation {
   stop(): Promise<void>;
 }
 
-function intOpt(name: string, v: number | undefined, def: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (v === undefined) return def;
-  if (!Number.isInteger(v) || v < min || v > max) throw new ConfigError(`${name} must be an integer in [${min}, ${max}], got ${v}`);
-  return v;
-}
-
-/** Validate options and fill defaults. Throws {@link ConfigError}. */
-export function resolveSimulationOptions(o: SimulationOptions = {}) {
-  const mode = o.mode ?? 'hot';
-  if (mode !== 'hot' && mode !== 'warm') throw new ConfigError(`mode must be hot or warm, got ${String(mode)}`);
-  const host = o.host ?? '127.0.0.1';
-  if (!['127.0.0.1', '::1', 'localhost'].includes(host)) throw new ConfigError(`host must be a loopback address, got ${host}`);
-  const ports = o.ports ?? {};
-  for (const [k, v] of Object.entries(ports)) intOpt(`ports.${k}`, v, 0, 0, 65535);
-  return {
-    mode,
-    host,
-    ports,
-    rate: intOpt('rate', o.rate, 0, 0, 10_000_000),
-    routePoints: intOpt('routePoints', o.routePoints, 4, 1, 10_000),
-    agents: intOpt('agents', o.agents, 8, 1, 100_000),
-    concurrentCalls: intOpt('concurrentCalls', o.concurrentCalls, 16, 1, 1_000_000),
-    autoPromote: o.autoPromote ?? true,
-    promotionDelayMs: intOpt('promotionDelayMs', o.promotionDelayMs, 500, 0, 600_000),
-    hangTimeoutMs: intOpt('hangTimeoutMs', o.hangTimeoutMs, 1000, 100, 600_000),
-    haTimeoutMs: intOpt('haTimeoutMs', o.haTimeoutMs, 1000, 100, 600_000),
-    addpEnforce: o.addpEnforce ?? false,
-    maxFrameSize: intOpt('maxFrameSize', o.maxFrameSize, 1024 * 1024, 64, 0xffffffff),
-    dir: o.dir,
-  };
+/** Wait until both CTI links are up and, in hot standby, the backup has finished its sync. */
+async function settled(children: { A?: ChildHandle; B?: ChildHandle }, mode: 'hot' | 'warm'): Promise<void> {
+  const end = Date.now() + 15_000;
+  for (;;) {
+    const [a, b] = (await Promise.all([children.A!.command({ op: 'status' }), children.B!.command({ op: 'status' })])) as {
+      ctiUp: boolean;
+      syncDone: boolean;
+    }[];
+    if (a!.ctiUp && b!.ctiUp && (mode === 'warm' || b!.syncDone)) return;
+    if (Date.now() > end) throw new Error(`simulation did not settle: A ${JSON.stringify(a)} B ${JSON.stringify(b)}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 const live = new Set<ChildHandle>();
@@ -186,6 +106,13 @@ export async function startSimulation(options: SimulationOptions = {}): Promise<
     haA: await port(o.ports.primaryHa),
     haB: await port(o.ports.backupHa),
   };
+  let netns: Netns | undefined;
+  if (o.netns) {
+    const support = netnsSupport();
+    if (!support.ok) throw new ConfigError(`netns: ${support.reason}`);
+    netns = createNetns();
+  }
+  const hostOf = (name: 'A' | 'B') => (name === 'A' && netns ? netns.nsAddr : host);
   const children: { switch?: ChildHandle; A?: ChildHandle; B?: ChildHandle } = {};
   const roles: { A: 0 | 1; B: 0 | 1 } = { A: 0, B: 1 };
   let stopping = false;
@@ -200,9 +127,13 @@ export async function startSimulation(options: SimulationOptions = {}): Promise<
   const other = (n: 'A' | 'B'): 'A' | 'B' => (n === 'A' ? 'B' : 'A');
 
   const spawnServer = async (name: 'A' | 'B', role: 0 | 1) => {
+    const inNs = name === 'A' && netns !== undefined;
     const cfg: TServerConfig = {
       name,
-      host,
+      host: hostOf(name),
+      switchHost: inNs ? netns!.hostAddr : host,
+      peerHaHost: hostOf(other(name)),
+      extraHaHosts: !inNs && netns ? [netns.hostAddr] : [],
       clientPort: ports[name],
       haPort: name === 'A' ? ports.haA : ports.haB,
       peerHaPort: name === 'A' ? ports.haB : ports.haA,
@@ -215,7 +146,7 @@ export async function startSimulation(options: SimulationOptions = {}): Promise<
       clientBufferLimit: 64 * 1024 * 1024,
       haTimeoutMs: o.haTimeoutMs,
     };
-    const c = new ChildHandle(name, 'tserver-main.js', cfg, onEvent);
+    const c = new ChildHandle(name, 'tserver-main.js', cfg, onEvent, inNs ? netns!.exec : []);
     live.add(c);
     c.proc.on('exit', () => live.delete(c));
     children[name] = c;
@@ -224,14 +155,19 @@ export async function startSimulation(options: SimulationOptions = {}): Promise<
     return c;
   };
 
-  /** Is server `name` failed in a way the management layer can see? */
-  const failed = (name: 'A' | 'B', reason: SwitchoverRecord['reason']): boolean => {
+  /** Is server `name` failed in a way the management layer can see (exit, hang)? */
+  const failed = (name: 'A' | 'B'): boolean => {
     const c = children[name];
     if (!c || c.exited) return true;
-    if (Date.now() - c.lastAlive > o.hangTimeoutMs) return true;
-    return reason === 'ha-link-lost' && haLost;
+    return Date.now() - c.lastAlive > o.hangTimeoutMs;
   };
-  let haLost = false;
+  /** Does the backup (the peer of `name`) still miss its HA link to `name`? */
+  const backupCutOff = async (name: 'A' | 'B'): Promise<boolean> => {
+    const b = children[other(name)];
+    if (!b || b.exited) return false;
+    const st = (await b.command({ op: 'status' }, 1000).catch(() => undefined)) as { haConnected?: boolean } | undefined;
+    return st !== undefined && st.haConnected === false;
+  };
 
   const promote = async (from: 'A' | 'B', reason: SwitchoverRecord['reason'], detectedAt: number) => {
     const to = other(from);
@@ -249,15 +185,17 @@ export async function startSimulation(options: SimulationOptions = {}): Promise<
 
   const suspect = (name: 'A' | 'B', reason: SwitchoverRecord['reason']) => {
     if (!o.autoPromote || pendingPromotion.has(name) || roles[name] !== 0) return;
-    if (reason === 'ha-link-lost') haLost = true;
     pendingPromotion.add(name);
     const detectedAt = Date.now();
     // disconnect-switchover-timeout: wait, re-check, then switch.
-    setTimeout(() => {
+    setTimeout(async () => {
+      const stillDown = failed(name) || (reason === 'ha-link-lost' && (await backupCutOff(name)));
       pendingPromotion.delete(name);
-      if (stopping || roles[name] !== 0) return;
-      const stillDown = reason === 'ha-link-lost' ? haLost || failed(name, reason) : failed(name, reason);
-      if (stillDown) void promote(name, reason, detectedAt);
+      if (stopping || roles[name] !== 0 || !stillDown) return;
+      // Name the most specific cause visible now (an HA link loss is often the first sign of a crash).
+      const c = children[name];
+      const why = !c || c.exited ? 'crash' : Date.now() - c.lastAlive > o.hangTimeoutMs ? 'hang' : reason;
+      void promote(name, why, detectedAt);
     }, o.promotionDelayMs).unref();
   };
 
@@ -269,14 +207,13 @@ export async function startSimulation(options: SimulationOptions = {}): Promise<
     }
   }, 50);
   watchdog.unref();
-  events.on('event', (ev: Record<string, unknown>) => {
-    if (ev.event === 'peer-connected') haLost = false;
-  });
 
   const sw = new ChildHandle('switch', 'switch-main.js', {
     host,
+    extraHosts: netns ? [netns.hostAddr] : [],
     port: ports.switch,
-    rate: o.rate,
+    // Traffic starts once both servers are linked (below), so the first events reach them.
+    rate: 0,
     routePoints: o.routePoints,
     agents: o.agents,
     concurrentCalls: o.concurrentCalls,
@@ -287,17 +224,21 @@ export async function startSimulation(options: SimulationOptions = {}): Promise<
   sw.proc.on('exit', () => live.delete(sw));
   children.switch = sw;
 
-  const stop = async () => {
-    if (stopping) return;
+  let stopped: Promise<void> | undefined;
+  const stop = () => (stopped ??= doStop());
+  const doStop = async () => {
     stopping = true;
     clearInterval(watchdog);
     await Promise.all([children.A?.stop(), children.B?.stop(), children.switch?.stop()]);
+    netns?.destroy();
     if (ownDir) rmSync(dir, { recursive: true, force: true });
   };
 
   try {
     await sw.ready;
     await Promise.all([spawnServer('A', 0), spawnServer('B', 1)]);
+    await settled(children, o.mode);
+    if (o.rate > 0) await sw.command({ op: 'rate', rate: o.rate });
   } catch (err) {
     await stop();
     throw err;
@@ -369,12 +310,16 @@ export async function startSimulation(options: SimulationOptions = {}): Promise<
         return child(pick(f.server)).command({ op: 'latency', ms: intOpt('latency ms', f.ms, 0, 0, 600_000) });
       case 'refuse':
         return child(pick(f.server)).command({ op: 'refuse', on: f.on ?? true });
+      case 'partition':
+        if (!netns) throw new ConfigError('partition needs a simulation started with netns: true (root, ip, iptables)');
+        netns.partition(f.on ?? true);
+        return { server: 'A', namespace: netns.name, partitioned: netns.partitioned };
       default:
         throw new ConfigError(`unknown fault kind ${String((f as { kind: unknown }).kind)}; known: ${FAULT_KINDS.join(', ')}`);
     }
   };
 
-  const ep = (name: 'A' | 'B'): Endpoint => ({ name, host, port: ports[name] });
+  const ep = (name: 'A' | 'B'): Endpoint => ({ name, host: hostOf(name), port: ports[name] });
   return {
     mode: o.mode,
     host,
@@ -397,7 +342,7 @@ export async function startSimulation(options: SimulationOptions = {}): Promise<
       const q = async (c: ChildHandle | undefined) =>
         c && !c.exited ? c.command({ op: 'status' }, 1000).catch((e: Error) => ({ error: e.message })) : { error: 'not running' };
       const [s, a, b] = await Promise.all([q(children.switch), q(children.A), q(children.B)]);
-      return { switch: s, A: a, B: b, roles: { ...roles } };
+      return { switch: s, A: a, B: b, roles: { ...roles }, pids: { switch: children.switch?.pid, A: children.A?.pid, B: children.B?.pid } };
     },
     oracle: () => readOracle(join(dir, 'oracle.tsv')),
     ctiRuns: (name) => readCtiRuns(join(dir, `cti-${name}.json`)),

@@ -2,7 +2,7 @@
  * Parent side of a simulator child process: spawn on compiled JS with `process.execPath`, IPC commands
  * with replies, liveness beats, signals. Children exit when the parent's IPC channel closes.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
@@ -57,14 +57,18 @@ export class ChildHandle {
     script: string,
     config: unknown,
     onEvent: (name: string, ev: Record<string, unknown>) => void,
-    execArgv: string[] = [],
+    /** A command prefix to run the child under (e.g. `ip netns exec NAME`); it must exec, not fork. */
+    wrap: string[] = [],
   ) {
-    this.proc = fork(join(childScriptDir(), script), [JSON.stringify(config)], {
-      execPath: process.execPath,
-      execArgv,
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      serialization: 'json',
-    });
+    const path = join(childScriptDir(), script);
+    const args = [JSON.stringify(config)];
+    this.proc =
+      wrap.length === 0
+        ? fork(path, args, { execPath: process.execPath, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' })
+        : spawn(wrap[0]!, [...wrap.slice(1), process.execPath, path, ...args], {
+            stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+            serialization: 'json',
+          });
     let readyResolve!: (v: Record<string, unknown>) => void;
     let readyReject!: (e: Error) => void;
     this.ready = new Promise((res, rej) => {

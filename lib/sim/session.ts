@@ -128,7 +128,12 @@ export class Session {
 
   /** Write the batch unless the server is silent (then it waits, as bytes wait in a partitioned network). */
   flush(): void {
-    if (this.closed || this.host.silent || !this.out.pending) return;
+    if (this.closed || !this.out.pending) return;
+    if (this.host.silent) {
+      // Bytes wait while silent, but not without bound: a real kernel buffer would fill too.
+      if (this.out.size > this.host.clientBufferLimit) this.close(`over ${this.host.clientBufferLimit} bytes queued while silent`);
+      return;
+    }
     this.socket.write(this.out.take());
     if (this.socket.writableLength > this.host.clientBufferLimit) {
       this.socket.destroy();

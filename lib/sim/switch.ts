@@ -13,6 +13,8 @@ import { Private, buildTemplate, type EventTemplate } from './frames.js';
 /** Switch configuration (passed by the parent as JSON). */
 export interface SwitchConfig {
   host: string;
+  /** More addresses to accept CTI links on (a T-Server in a network namespace). */
+  extraHosts: string[];
   port: number;
   /** Events per second; 0 = only on `emit` commands. */
   rate: number;
@@ -31,9 +33,12 @@ export const FIRST_AGENT = 5000;
 /** Bit of each server in the oracle's `links` column. */
 export const LINK_BITS: Record<string, number> = { A: 1, B: 2 };
 
+const NAMES = new Map<number, string>([MessageType.EventRouteRequest, MessageType.EventRinging, MessageType.EventEstablished, MessageType.EventReleased].map((t) => [t, messageName(t)]));
+
 interface Slot {
   stage: number;
-  connId: bigint;
+  /** A safe integer (< 2^53), so no BigInt on the hot path. */
+  connId: number;
   rp: number;
   agent: number;
 }
@@ -45,11 +50,12 @@ interface Link {
 
 class Switch {
   private seq = 0;
-  private connCounter = 0n;
+  private connCounter = 0;
   private readonly links = new Map<string, Link>();
   private readonly disabled = new Set<string>();
   private readonly templates = new Map<string, EventTemplate>();
   private readonly slots: Slot[] = [];
+  private readonly byIndex: (EventTemplate | undefined)[] = [];
   private cursor = 0;
   private readonly oracleFd: number;
   private rate: number;
@@ -63,7 +69,7 @@ class Switch {
     this.oracleFd = openSync(join(cfg.dir, 'oracle.tsv'), 'a');
     this.rps = Array.from({ length: cfg.routePoints }, (_, i) => String(FIRST_ROUTE_POINT + i));
     this.agents = Array.from({ length: cfg.agents }, (_, i) => String(FIRST_AGENT + i));
-    for (let i = 0; i < cfg.concurrentCalls; i++) this.slots.push({ stage: 0, connId: 0n, rp: 0, agent: 0 });
+    for (let i = 0; i < cfg.concurrentCalls; i++) this.slots.push({ stage: 0, connId: 0, rp: 0, agent: 0 });
     this.rate = cfg.rate;
   }
 
@@ -85,7 +91,8 @@ class Switch {
   /** Emit `n` scripted events now: oracle first, then one write per CTI link. */
   emit(n: number): void {
     if (n <= 0) return;
-    const frames: Buffer[] = [];
+    const picked: EventTemplate[] = new Array(n);
+    const conns: number[] = new Array(n);
     let size = 0;
     let lines = '';
     const nowMs = Date.now();
@@ -96,37 +103,51 @@ class Switch {
     for (const name of this.links.keys()) mask |= LINK_BITS[name] ?? 0;
     const nRp = this.rps.length;
     const nAg = this.agents.length;
+    const firstSeq = this.seq + 1;
     for (let i = 0; i < n; i++) {
       const slot = this.slots[this.cursor]!;
       this.cursor = (this.cursor + 1) % this.slots.length;
       let type: number;
       let dn: string;
+      let key: number;
       if (slot.stage === 0) {
-        slot.connId = 0x100000000n + ++this.connCounter;
-        const c = Number(this.connCounter);
+        const c = ++this.connCounter;
+        slot.connId = 0x100000000 + c;
         slot.rp = c % nRp;
         slot.agent = (c * 7) % nAg;
         type = MessageType.EventRouteRequest;
         dn = this.rps[slot.rp]!;
+        key = slot.rp;
       } else {
         type = slot.stage === 1 ? MessageType.EventRinging : slot.stage === 2 ? MessageType.EventEstablished : MessageType.EventReleased;
         dn = this.agents[slot.agent]!;
+        key = nRp + (slot.stage - 1) * nAg + slot.agent;
       }
       slot.stage = (slot.stage + 1) % 4;
-      const t = this.template(type, dn);
-      const seq = ++this.seq;
-      const f = Buffer.allocUnsafe(t.bytes.length);
-      t.bytes.copy(f);
-      f.writeBigInt64BE(BigInt(seq), 15);
-      f.writeBigInt64BE(slot.connId, t.connIdOffset);
-      f.writeInt32BE(secs, t.secsOffset);
-      f.writeInt32BE(usecs, t.usecsOffset);
-      frames.push(f);
-      size += f.length;
-      lines += `${seq}\t${messageName(type)}\t${dn}\t${slot.connId}\t${timeUs}\t${mask}\n`;
+      // Templates indexed by (event kind, DN): no string keys on the hot path.
+      const t = this.byIndex[key] ?? (this.byIndex[key] = this.template(type, dn));
+      picked[i] = t;
+      conns[i] = slot.connId;
+      size += t.bytes.length;
+      lines += `${++this.seq}\t${NAMES.get(type)}\t${dn}\t${slot.connId}\t${timeUs}\t${mask}\n`;
+    }
+    // One buffer for the whole batch: templates copied in, then seq/ConnID/time patched in place.
+    const batch = Buffer.allocUnsafe(size);
+    let pos = 0;
+    for (let i = 0; i < n; i++) {
+      const t = picked[i]!;
+      t.bytes.copy(batch, pos);
+      const seq = firstSeq + i;
+      const conn = conns[i]!;
+      batch.writeUInt32BE(Math.floor(seq / 0x100000000), pos + 15);
+      batch.writeUInt32BE(seq >>> 0, pos + 19);
+      batch.writeUInt32BE(Math.floor(conn / 0x100000000), pos + t.connIdOffset);
+      batch.writeUInt32BE(conn >>> 0, pos + t.connIdOffset + 4);
+      batch.writeInt32BE(secs, pos + t.secsOffset);
+      batch.writeInt32BE(usecs, pos + t.usecsOffset);
+      pos += t.bytes.length;
     }
     writeSync(this.oracleFd, lines);
-    const batch = Buffer.concat(frames, size);
     for (const link of this.links.values()) {
       link.socket.write(batch);
       if (link.socket.writableLength > this.cfg.linkBufferLimit) this.dropLink(link, 'link buffer overflow (server not reading)');
@@ -233,6 +254,14 @@ export function main(): void {
     process.stderr.write(`switch: ${err.message}\n`);
     process.exit(1);
   });
+  for (const host of cfg.extraHosts) {
+    const extra = net.createServer((s) => sw.accept(s));
+    extra.on('error', (err) => {
+      process.stderr.write(`switch on ${host}: ${err.message}\n`);
+      process.exit(1);
+    });
+    extra.listen({ host, port: cfg.port });
+  }
   runChild(
     (cmd) => {
       switch (cmd.op) {

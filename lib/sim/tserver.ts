@@ -17,7 +17,7 @@ import {
   type AttributeInput,
   type MessageFrame,
 } from '../protocol/index.js';
-import { childConfig, runChild, toParent } from './child.js';
+import { toParent } from './child.js';
 import { Private, readEventHead } from './frames.js';
 import { HaLink } from './ha-link.js';
 import { Session, SimErrorCode, addpFromExtensions, type SessionHost } from './session.js';
@@ -30,6 +30,11 @@ export interface TServerConfig {
   haPort: number;
   peerHaPort: number;
   switchPort: number;
+  /** Where the switch and the peer's HA port are reached (differs from `host` inside a namespace). */
+  switchHost: string;
+  peerHaHost: string;
+  /** More addresses for the HA listener (so a peer in a namespace can reach us). */
+  extraHaHosts: string[];
   role: 0 | 1;
   mode: 'hot' | 'warm';
   addpEnforce: boolean;
@@ -109,7 +114,7 @@ export class TServer implements SessionHost {
   // ---- CTI link ----------------------------------------------------------------------------------
 
   private connectCti(): void {
-    const s = net.connect({ host: this.cfg.host, port: this.cfg.switchPort });
+    const s = net.connect({ host: this.cfg.switchHost, port: this.cfg.switchPort });
     this.ctiSocket = s;
     s.setNoDelay(true);
     s.on('connect', () => s.write(encodeMessage(Private.CtiHello, { ApplicationName: this.cfg.name })));
@@ -146,9 +151,9 @@ export class TServer implements SessionHost {
         this.noteRun(head.seq);
         if (tracking) {
           if (head.type === MessageType.EventRouteRequest) {
-            this.calls.set(head.connId, { dn: head.dn, routed: this.ha.preRouted.size > 0 && this.ha.preRouted.delete(head.connId) });
-          }
-          else if (head.type === MessageType.EventReleased) this.calls.delete(head.connId);
+            const connId = buf.readBigInt64BE(head.connIdAt);
+            this.calls.set(connId, { dn: head.dn, routed: this.ha.preRouted.size > 0 && this.ha.preRouted.delete(connId) });
+          } else if (head.type === MessageType.EventReleased) this.calls.delete(buf.readBigInt64BE(head.connIdAt));
         }
         if (serving) {
           const subs = this.dnIndex.get(head.dn);
@@ -161,7 +166,16 @@ export class TServer implements SessionHost {
           }
         }
       } else {
-        const f = decodeBody(buf, pos + 4, end, LIMITS, pos);
+        let f;
+        try {
+          f = decodeBody(buf, pos + 4, end, LIMITS, pos);
+        } catch (err) {
+          // The switch is ours, so this is a bug; drop the link (it reconnects) rather than the process.
+          process.stderr.write(`tserver ${this.cfg.name}: bad CTI frame: ${(err as Error).message}\n`);
+          this.ctiTail = null;
+          this.ctiSocket?.destroy();
+          return;
+        }
         if (f.kind === 1 && f.type === Private.CtiLinkUp) {
           this.lastSeq = Number(getAttr(f, Attr.EventSequenceNumber) ?? 0);
           this.ctiUp = true;
@@ -242,7 +256,7 @@ export class TServer implements SessionHost {
         ServerStartTime: this.startTime,
         EventSequenceNumber: BigInt(this.lastSeq),
         ...refAttr,
-        Extensions: { 'addp-timeout': addp.remoteTimeout, 'mode': this.cfg.mode },
+        Extensions: { 'addp-timeout': this.addpEnforce ? addp.remoteTimeout : 0, 'mode': this.cfg.mode },
       });
       const [type, attrs] = this.linkEvent();
       s.send(type, attrs);
@@ -373,8 +387,7 @@ export class TServer implements SessionHost {
   }
 
   /** Send a bad frame to every client (a server-side bug the client must survive). */
-  sendMalformed(variant: string): number {
-    const bad = malformedFrame(variant);
+  sendMalformed(bad: Buffer): number {
     let n = 0;
     for (const s of this.sessions) {
       s.sendRaw(bad);
@@ -403,63 +416,4 @@ export class TServer implements SessionHost {
       listening: this.listener !== undefined,
     };
   }
-}
-
-/** Bytes of a bad frame of the given kind. */
-export function malformedFrame(variant: string): Buffer {
-  switch (variant) {
-    case 'oversized': {
-      const b = Buffer.alloc(16);
-      b.writeUInt32BE(0x7fffffff, 0);
-      b[4] = 1;
-      b[5] = 1;
-      return b;
-    }
-    case 'bad-version':
-      return Buffer.from([0, 0, 0, 2, 9, 1]);
-    case 'bad-kind':
-      return Buffer.from([0, 0, 0, 2, 1, 77]);
-    case 'truncated': {
-      // A message that claims 3 attributes and carries none.
-      const b = encodeMessage(MessageType.EventACK, {});
-      b.writeUInt16BE(3, 10);
-      return b;
-    }
-    default:
-      throw new Error(`unknown malformed variant ${variant} (oversized | bad-version | bad-kind | truncated)`);
-  }
-}
-
-/** Entry point of a T-Server child process. */
-export function main(): void {
-  const cfg = childConfig<TServerConfig>();
-  const ts = new TServer(cfg);
-  ts.start();
-  toParent({ t: 'ready', name: cfg.name });
-  runChild(
-    (cmd) => {
-      switch (cmd.op) {
-        case 'role':
-          ts.setRole(Number(cmd.role) as 0 | 1);
-          break;
-        case 'silent':
-          ts.setSilent(Boolean(cmd.on));
-          break;
-        case 'latency':
-          ts.latencyMs = Number(cmd.ms);
-          break;
-        case 'refuse':
-          ts.setRefusing(Boolean(cmd.on));
-          break;
-        case 'malformed':
-          return { clients: ts.sendMalformed(String(cmd.variant)) };
-        case 'status':
-          break;
-        default:
-          throw new Error(`tserver: unknown command ${cmd.op}`);
-      }
-      return ts.status();
-    },
-    () => ts.writeRuns(),
-  );
 }

@@ -60,6 +60,7 @@ export class RawClient {
       this.addpReplies++;
       return;
     }
+    if (f.kind !== FrameKind.Message) return;
     this.frames.push(f);
     const seq = getAttr(f, Attr.EventSequenceNumber);
     if (typeof seq === 'bigint' && f.type !== MessageType.EventRegistered && f.type !== MessageType.EventServerInfo && f.type !== MessageType.EventAddressInfo) {
@@ -73,7 +74,7 @@ export class RawClient {
   }
 
   /** Resolve with the first frame (already received or future) matching `pred`. */
-  waitFor(pred: (f: MessageFrame) => boolean, timeoutMs = 5000, fromIndex = 0): Promise<MessageFrame> {
+  waitFor(pred: (f: MessageFrame) => boolean, timeoutMs = 10_000, fromIndex = 0): Promise<MessageFrame> {
     const have = this.frames.slice(fromIndex).find(pred);
     if (have) return Promise.resolve(have);
     return new Promise((resolve, reject) => {
@@ -82,7 +83,7 @@ export class RawClient {
     });
   }
 
-  waitClose(timeoutMs = 5000): Promise<void> {
+  waitClose(timeoutMs = 10_000): Promise<void> {
     if (this.closed) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => reject(new Error('timed out waiting for close')), timeoutMs);
@@ -97,7 +98,7 @@ export class RawClient {
   }
 
   /** Send a request and wait for the reply with its ReferenceID. */
-  async request(type: number, attrs: AttributeInput = {}, timeoutMs = 5000): Promise<MessageFrame> {
+  async request(type: number, attrs: AttributeInput = {}, timeoutMs = 10_000): Promise<MessageFrame> {
     const ref = this.send(type, attrs);
     return this.waitFor((f) => getAttr(f, Attr.ReferenceID) === ref, timeoutMs);
   }
@@ -122,7 +123,7 @@ export class RawClient {
 }
 
 /** Poll `cond` until true or `timeoutMs` passes. */
-export async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
+export async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     if (await cond()) return;

@@ -1,0 +1,25 @@
+/** The shape of one `tserver-ha` subcommand, and the usage error that exits with code 2. */
+
+/** A subcommand: one file under lib/cli exporting `command`. */
+export interface Command {
+  /** One line for `tserver-ha --help`. */
+  summary: string;
+  /** Full help text. */
+  usage: string;
+  /** Run with the arguments after the subcommand name; resolves with the exit code. */
+  run(argv: string[]): Promise<number>;
+}
+
+/** Bad command-line input: printed with the usage hint, exit code 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** Parse a non-negative integer option or throw a {@link UsageError} naming it. */
+export function intArg(name: string, v: string | undefined, def: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  if (v === undefined) return def;
+  if (!/^\d+$/.test(v)) throw new UsageError(`--${name} must be a whole number, got '${v}'`);
+  const n = Number(v);
+  if (n < min || n > max) throw new UsageError(`--${name} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}

@@ -1,0 +1,115 @@
+/** Options, fault descriptions and switchover records of the simulator (docs/simulator.md). */
+import { ConfigError } from '../errors.js';
+
+/** Options of {@link startSimulation}; every field optional. */
+export interface SimulationOptions {
+  /** Loopback address to bind (default `127.0.0.1`; `::1` works too). */
+  host?: string;
+  /** Hot or warm standby (default hot). */
+  mode?: 'hot' | 'warm';
+  /** Ports; 0 or absent = pick free ones. */
+  ports?: { switch?: number; primary?: number; backup?: number; primaryHa?: number; backupHa?: number };
+  /** Switch events per second (default 0: events only via `emit`). */
+  rate?: number;
+  /** Route points (default 4, DNs 7000…). */
+  routePoints?: number;
+  /** Agent DNs (default 8, DNs 5000…). */
+  agents?: number;
+  /** Calls in progress at once (default 16). */
+  concurrentCalls?: number;
+  /** Promote the backup automatically when the primary fails (default true). */
+  autoPromote?: boolean;
+  /** Wait before promoting, then re-check (like SCS disconnect-switchover-timeout). Default 500 ms. */
+  promotionDelayMs?: number;
+  /** A server whose process stops beating this long is considered hung (default 1000 ms). */
+  hangTimeoutMs?: number;
+  /** HA link silence that makes a server report its peer lost (default 1000 ms). */
+  haTimeoutMs?: number;
+  /** Servers poll silent clients and close them per the client's addp-remote-timeout (default false). */
+  addpEnforce?: boolean;
+  /** Largest frame a server accepts from a client (default 1 MiB). */
+  maxFrameSize?: number;
+  /**
+   * Run server A (the first primary) in a network namespace of its own so `partition` faults are real
+   * (iptables DROP). Needs root, `ip` and `iptables`: see {@link netnsSupport}. Default false.
+   */
+  netns?: boolean;
+  /** Directory for the oracle and CTI logs (default: a fresh temp dir, removed by stop()). */
+  dir?: string;
+}
+
+/** A server's address. */
+export interface Endpoint {
+  /** Stable name: `A` starts as primary, `B` as backup. */
+  name: 'A' | 'B';
+  host: string;
+  port: number;
+}
+
+/** Which server a fault targets: by current role, or by stable name. */
+export type ServerSelector = 'primary' | 'backup' | 'A' | 'B';
+
+/** Faults {@link Simulation.fault} injects (docs/simulator.md describes each). */
+export type Fault =
+  | { kind: 'kill'; server: ServerSelector }
+  | { kind: 'stop'; server: ServerSelector }
+  | { kind: 'cont'; server: ServerSelector }
+  | { kind: 'restart'; server: ServerSelector }
+  | { kind: 'silent'; server: ServerSelector; on?: boolean }
+  | { kind: 'link-down'; server: ServerSelector }
+  | { kind: 'link-up'; server: ServerSelector }
+  | { kind: 'switchover' }
+  | { kind: 'split-brain' }
+  | { kind: 'resolve-split-brain' }
+  | { kind: 'malformed'; server: ServerSelector; variant?: 'oversized' | 'bad-version' | 'bad-kind' | 'truncated' }
+  | { kind: 'latency'; server: ServerSelector; ms: number }
+  | { kind: 'refuse'; server: ServerSelector; on?: boolean }
+  | { kind: 'partition'; on?: boolean };
+
+/** The fault kinds, for validation and help texts. */
+export const FAULT_KINDS = [
+  'kill', 'stop', 'cont', 'restart', 'silent', 'link-down', 'link-up', 'switchover', 'split-brain',
+  'resolve-split-brain', 'malformed', 'latency', 'refuse', 'partition',
+] as const;
+
+/** A management-role decision, emitted as `'switchover'`. */
+export interface SwitchoverRecord {
+  from: 'A' | 'B';
+  to: 'A' | 'B';
+  reason: 'crash' | 'hang' | 'ha-link-lost' | 'manual';
+  detectedAt: number;
+  promotedAt: number;
+}
+
+export function intOpt(name: string, v: number | undefined, def: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (v === undefined) return def;
+  if (!Number.isInteger(v) || v < min || v > max) throw new ConfigError(`${name} must be an integer in [${min}, ${max}], got ${v}`);
+  return v;
+}
+
+/** Validate options and fill defaults. Throws {@link ConfigError}. */
+export function resolveSimulationOptions(o: SimulationOptions = {}) {
+  const mode = o.mode ?? 'hot';
+  if (mode !== 'hot' && mode !== 'warm') throw new ConfigError(`mode must be hot or warm, got ${String(mode)}`);
+  const host = o.host ?? '127.0.0.1';
+  if (!['127.0.0.1', '::1', 'localhost'].includes(host)) throw new ConfigError(`host must be a loopback address, got ${host}`);
+  const ports = o.ports ?? {};
+  for (const [k, v] of Object.entries(ports)) intOpt(`ports.${k}`, v, 0, 0, 65535);
+  return {
+    mode,
+    host,
+    ports,
+    rate: intOpt('rate', o.rate, 0, 0, 10_000_000),
+    routePoints: intOpt('routePoints', o.routePoints, 4, 1, 10_000),
+    agents: intOpt('agents', o.agents, 8, 1, 100_000),
+    concurrentCalls: intOpt('concurrentCalls', o.concurrentCalls, 16, 1, 1_000_000),
+    autoPromote: o.autoPromote ?? true,
+    promotionDelayMs: intOpt('promotionDelayMs', o.promotionDelayMs, 500, 0, 600_000),
+    hangTimeoutMs: intOpt('hangTimeoutMs', o.hangTimeoutMs, 1000, 100, 600_000),
+    haTimeoutMs: intOpt('haTimeoutMs', o.haTimeoutMs, 1000, 100, 600_000),
+    addpEnforce: o.addpEnforce ?? false,
+    maxFrameSize: intOpt('maxFrameSize', o.maxFrameSize, 1024 * 1024, 64, 0xffffffff),
+    dir: o.dir,
+    netns: o.netns ?? false,
+  };
+}
