@@ -8,6 +8,7 @@ import { UsageError, type Command } from './command.js';
 /** Subcommands, loaded on demand. */
 export const commands: Record<string, () => Promise<Command>> = {
   sim: async () => (await import('./sim.js')).command,
+  demo: async () => (await import('./demo.js')).command,
 };
 
 function mainUsage(): string {
