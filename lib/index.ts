@@ -19,6 +19,7 @@ export {
   type PairEventRecord,
   type PairState,
   type EndpointStatus,
+  type ActiveEvent,
 } from './pair/events.js';
 export type { EndpointName, RoleName, LinkState, EndpointState } from './endpoint/endpoint.js';
 export { DEFAULTS, resolvePairOptions, type TServerPairOptions, type EndpointAddress, type ResolvedPairOptions } from './config.js';
@@ -40,3 +41,7 @@ export {
 } from './errors.js';
 export { MessageType, Attr, ServerRole, RegisterMode, RouteType, int32, int64, float64 } from './protocol/index.js';
 export { monotonicMs } from './clock.js';
+export { nativeStatus, NativeUnavailableError, type NativeStatus } from './native/loader.js';
+export type { Transport, TransportOptions, FrameBatch, CloseInfo, CloseReason } from './transport/types.js';
+export type { MessageFrame, Attribute, KVPair, DecodedValue } from './protocol/types.js';
+export type { AttributeInput, EncodableValue } from './protocol/encoder.js';
