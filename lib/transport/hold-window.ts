@@ -1,0 +1,86 @@
+import { ConfigError } from '../errors.js';
+import type { MessageFrame } from '../protocol/types.js';
+import { NodeFrameBatch } from './frame-batch.js';
+import type { ReleaseResult, WindowOptions } from './types.js';
+
+/**
+ * The hot-standby window of the node transport: frames with a sequence number, oldest evicted first
+ * when either bound is exceeded. Eviction is tracked so the pair can report the exact lost range.
+ */
+export class HoldWindow {
+  private frames: MessageFrame[] = [];
+  private seqs: number[] = [];
+  private sizes: number[] = [];
+  /** Index of the oldest live entry; the arrays are compacted lazily so eviction is O(1). */
+  private head = 0;
+  private bytes = 0;
+  private evictedUpTo = -1;
+  private firstSeenSeq = -1;
+  private readonly maxFrames: number;
+  private readonly maxBytes: number;
+
+  constructor(options: WindowOptions) {
+    for (const k of ['maxFrames', 'maxBytes'] as const) {
+      const v = options?.[k];
+      if (!Number.isSafeInteger(v) || v < 1) throw new ConfigError(`hold window ${k} must be a positive integer, got ${String(v)}`);
+    }
+    this.maxFrames = options.maxFrames;
+    this.maxBytes = options.maxBytes;
+  }
+
+  /** Frames currently held. */
+  get count(): number {
+    return this.frames.length - this.head;
+  }
+
+  /** Wire bytes currently held. */
+  get heldBytes(): number {
+    return this.bytes;
+  }
+
+  /** Add one frame (`size` = its wire size) and evict from the front until both bounds hold. */
+  push(frame: MessageFrame, seq: number, size: number): void {
+    if (this.firstSeenSeq === -1 || seq < this.firstSeenSeq) this.firstSeenSeq = seq;
+    this.frames.push(frame);
+    this.seqs.push(seq);
+    this.sizes.push(size);
+    this.bytes += size;
+    while (this.count > 0 && (this.count > this.maxFrames || this.bytes > this.maxBytes)) {
+      const s = this.seqs[this.head]!;
+      if (s > this.evictedUpTo) this.evictedUpTo = s;
+      this.bytes -= this.sizes[this.head]!;
+      this.head++;
+    }
+    if (this.head > 1024 && this.head * 2 > this.frames.length) this.compact();
+  }
+
+  /** Everything held with seq > afterSeq, in arrival order, plus the eviction bookkeeping. */
+  drain(afterSeq: number, receivedAt: number): ReleaseResult {
+    const frames: MessageFrame[] = [];
+    const seqs: number[] = [];
+    for (let i = this.head; i < this.frames.length; i++) {
+      if (this.seqs[i]! > afterSeq) {
+        frames.push(this.frames[i]!);
+        seqs.push(this.seqs[i]!);
+      }
+    }
+    const result: ReleaseResult = {
+      batch: new NodeFrameBatch(frames, receivedAt, seqs),
+      evictedUpTo: this.evictedUpTo,
+      firstSeenSeq: this.firstSeenSeq,
+    };
+    this.frames = [];
+    this.seqs = [];
+    this.sizes = [];
+    this.head = 0;
+    this.bytes = 0;
+    return result;
+  }
+
+  private compact(): void {
+    this.frames = this.frames.slice(this.head);
+    this.seqs = this.seqs.slice(this.head);
+    this.sizes = this.sizes.slice(this.head);
+    this.head = 0;
+  }
+}

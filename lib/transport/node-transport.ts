@@ -1,0 +1,379 @@
+import { EventEmitter } from 'node:events';
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import { monotonicMs } from '../clock.js';
+import { ConfigError, TransportError, type TransportErrorCode } from '../errors.js';
+import { FrameKind, LENGTH_BYTES } from '../protocol/constants.js';
+import { checkLength, decodeBody, resolveLimits, type ResolvedLimits } from '../protocol/decoder.js';
+import { encodeAddp } from '../protocol/encoder.js';
+import { ProtocolError } from '../protocol/errors.js';
+import type { MessageFrame } from '../protocol/types.js';
+import { NodeFrameBatch, seqOf } from './frame-batch.js';
+import { HoldWindow } from './hold-window.js';
+import type {
+  CloseInfo, CloseReason, ReleaseResult, Transport, TransportEvents, TransportOptions, TransportTimestamps, WindowOptions,
+} from './types.js';
+
+const DEFAULT_QUEUE = 32 * 1024 * 1024;
+/** How long an orderly close() waits for queued writes to drain before it aborts. */
+const CLOSE_FLUSH_MS = 2000;
+
+type State = 'idle' | 'connecting' | 'open' | 'closing' | 'closed';
+
+function positiveInt(name: string, v: unknown): number {
+  if (!Number.isSafeInteger(v) || (v as number) < 1) throw new ConfigError(`${name} must be a positive integer, got ${String(v)}`);
+  return v as number;
+}
+
+/**
+ * Transport over `net`/`tls` with the TS codec and a TS ADDP timer, on the main thread.
+ *
+ * Differences from the native transport, by construction:
+ * - ADDP runs on the JS event loop: a blocked loop (GC pause, busy strategy) can neither answer the
+ *   peer's polls nor see its replies. Before declaring a timeout the timer yields one I/O phase, so bytes
+ *   already in the kernel are counted, but a long stall still costs the connection.
+ * - Queues: every byte read is decoded synchronously in the `data` callback, so the only read-side
+ *   buffer is the decoder's partial-frame tail; the kernel receive buffer plus TCP flow control is the
+ *   backpressure, and `backpressure` is never emitted. `maxQueuedBytes` is enforced as a hard cap
+ *   (`queue-overflow`) on that tail and on unsent write bytes (a peer that stops reading).
+ */
+export class NodeTransport extends EventEmitter<TransportEvents> implements Transport {
+  readonly kind = 'node' as const;
+  private readonly opts: TransportOptions;
+  private readonly limits: ResolvedLimits;
+  private readonly addpMs: number;
+  private readonly maxQueued: number;
+  private readonly ts: TransportTimestamps = { connectStartAt: 0 };
+  private state: State = 'idle';
+  private raw: net.Socket | null = null;
+  /** The socket frames flow through: `raw`, or the TLS socket over it. */
+  private sock: net.Socket | null = null;
+  private connectPromise: Promise<void> | null = null;
+  private connectSettle: { resolve: () => void; reject: (e: Error) => void } | null = null;
+  private closeWaiters: Array<() => void> = [];
+  private connectTimer: NodeJS.Timeout | null = null;
+  private closeTimer: NodeJS.Timeout | null = null;
+  // Read side.
+  private tail: Buffer | null = null;
+  private window: HoldWindow | null = null;
+  // ADDP.
+  private addpTimer: NodeJS.Timeout | null = null;
+  private lastRxAt = 0;
+  private pollSentAt = -1;
+  private pollToken = 0;
+  // Write batching: cork on the first send of a tick, uncork on nextTick (one writev per tick).
+  private corked = false;
+
+  constructor(options: TransportOptions) {
+    super();
+    if (!options || typeof options.host !== 'string' || options.host === '') throw new ConfigError('transport host must be a non-empty string');
+    if (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535) {
+      throw new ConfigError(`transport port must be an integer in 1..65535, got ${String(options.port)}`);
+    }
+    if (options.connectTimeoutMs !== undefined) positiveInt('connectTimeoutMs', options.connectTimeoutMs);
+    if (options.addp) positiveInt('addp.timeoutMs', options.addp.timeoutMs);
+    if (options.keepAlive) positiveInt('keepAlive.idleMs', options.keepAlive.idleMs);
+    this.maxQueued = options.maxQueuedBytes === undefined ? DEFAULT_QUEUE : positiveInt('maxQueuedBytes', options.maxQueuedBytes);
+    try {
+      this.limits = resolveLimits(options.limits);
+    } catch (err) {
+      throw new ConfigError((err as Error).message);
+    }
+    this.opts = options;
+    this.addpMs = options.addp === false ? 0 : (options.addp?.timeoutMs ?? 1000);
+  }
+
+  get timestamps(): Readonly<TransportTimestamps> {
+    return this.ts;
+  }
+
+  get connected(): boolean {
+    return this.state === 'open';
+  }
+
+  connect(): Promise<void> {
+    if (this.connectPromise) return this.connectPromise;
+    if (this.state !== 'idle') return Promise.reject(new TransportError('ERR_TRANSPORT_CLOSED', 'transport is closed'));
+    this.state = 'connecting';
+    this.ts.connectStartAt = monotonicMs();
+    this.connectPromise = new Promise<void>((resolve, reject) => {
+      this.connectSettle = { resolve, reject };
+    });
+    const { host, port } = this.opts;
+    const raw = net.connect({ host, port });
+    this.raw = raw;
+    this.sock = raw;
+    raw.on('error', (err) => this.onSocketError(err));
+    raw.on('close', () => this.onSocketClose());
+    this.connectTimer = setTimeout(() => {
+      this.fail('connect-timeout', 'ERR_CONNECT_TIMEOUT', `no connection to ${host}:${port} within ${this.connectTimeoutMs} ms`);
+    }, this.connectTimeoutMs);
+    raw.once('connect', () => {
+      if (this.state !== 'connecting') return;
+      raw.setNoDelay(this.opts.noDelay ?? true);
+      const ka = this.opts.keepAlive ?? { idleMs: 1000, intervalMs: 1000, count: 3 };
+      if (ka) raw.setKeepAlive(true, ka.idleMs);
+      if (!this.opts.tls) return this.onOpen();
+      const servername = net.isIP(host) ? undefined : host;
+      const t = tls.connect({ servername, ...this.opts.tls, socket: raw });
+      this.sock = t;
+      t.on('error', (err) => this.onSocketError(err));
+      t.once('secureConnect', () => {
+        if (this.state === 'connecting') this.onOpen();
+      });
+    });
+    return this.connectPromise;
+  }
+
+  send(frame: Uint8Array): void {
+    if (this.state !== 'open') throw new TransportError('ERR_TRANSPORT_CLOSED', `cannot send: transport is ${this.state === 'idle' ? 'not connected' : this.state}`);
+    if (!(frame instanceof Uint8Array)) throw new TypeError('send() takes an encoded frame (Uint8Array)');
+    this.write(frame);
+  }
+
+  hold(window: WindowOptions): void {
+    this.window = new HoldWindow(window);
+  }
+
+  release(afterSeq: number): Promise<ReleaseResult> {
+    const w = this.window;
+    this.window = null;
+    if (!w) return Promise.resolve({ batch: new NodeFrameBatch([], monotonicMs()), evictedUpTo: -1, firstSeenSeq: -1 });
+    // Synchronous on purpose: frames read after this call are emitted by later I/O callbacks, which run
+    // only after the caller's continuation (a microtask) has taken this batch.
+    return Promise.resolve(w.drain(afterSeq, monotonicMs()));
+  }
+
+  close(): Promise<void> {
+    const done = this.whenClosed();
+    if (this.state === 'idle' || this.state === 'connecting') {
+      this.finish('local');
+    } else if (this.state === 'open') {
+      this.state = 'closing';
+      this.stopAddp();
+      const s = this.sock!;
+      this.closeTimer = setTimeout(() => this.abort(), CLOSE_FLUSH_MS);
+      s.end(() => {
+        s.destroy();
+        this.finish('local');
+      });
+    }
+    return done;
+  }
+
+  destroy(): Promise<void> {
+    const done = this.whenClosed();
+    if (this.state !== 'closed') {
+      this.abort();
+      this.finish('local');
+    }
+    return done;
+  }
+
+  private get connectTimeoutMs(): number {
+    return this.opts.connectTimeoutMs ?? 2000;
+  }
+
+  private whenClosed(): Promise<void> {
+    if (this.state === 'closed') return Promise.resolve();
+    return new Promise((resolve) => this.closeWaiters.push(resolve));
+  }
+
+  /** RST the TCP connection (SO_LINGER 0) when it is established; otherwise just drop it. */
+  private abort(): void {
+    const raw = this.raw;
+    if (!raw || raw.destroyed) return;
+    if (!raw.connecting && typeof raw.resetAndDestroy === 'function') {
+      try {
+        raw.resetAndDestroy();
+      } catch {
+        raw.destroy();
+      }
+    } else {
+      raw.destroy();
+    }
+    if (this.sock !== raw) this.sock?.destroy();
+  }
+
+  private onOpen(): void {
+    if (this.connectTimer) clearTimeout(this.connectTimer);
+    this.connectTimer = null;
+    this.state = 'open';
+    const now = monotonicMs();
+    this.ts.connectedAt = now;
+    this.lastRxAt = now;
+    const s = this.sock!;
+    s.on('data', (chunk: Buffer) => this.onData(chunk));
+    s.on('end', () => this.fail('peer-closed', 'ERR_PEER_CLOSED', 'peer closed the connection'));
+    this.armAddp(this.addpMs);
+    this.connectSettle?.resolve();
+    this.connectSettle = null;
+    this.emit('connect', now);
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.state !== 'open') return;
+    const now = monotonicMs();
+    this.lastRxAt = now;
+    this.ts.firstByteAt ??= now;
+    let buf = chunk;
+    if (this.tail) {
+      buf = Buffer.concat([this.tail, chunk]);
+      this.tail = null;
+    }
+    const out: MessageFrame[] = [];
+    let pos = 0;
+    let error: ProtocolError | null = null;
+    try {
+      while (buf.length - pos >= LENGTH_BYTES) {
+        // Checked on the 4 length bytes alone: an oversized frame is refused before its body arrives.
+        const len = checkLength(buf.readUInt32BE(pos), this.limits, pos);
+        if (buf.length - pos - LENGTH_BYTES < len) break;
+        const start = pos + LENGTH_BYTES;
+        const frame = decodeBody(buf, start, start + len, this.limits, pos);
+        pos = start + len;
+        if (frame.kind === FrameKind.Message) {
+          const seq = this.window ? seqOf(frame) : -1;
+          if (seq >= 0) this.window!.push(frame, seq, LENGTH_BYTES + len);
+          else out.push(frame);
+        } else if (frame.kind === FrameKind.AddpPoll) {
+          this.write(encodeAddp(frame.token, true));
+          if (this.state !== 'open') return;
+        }
+        // ADDP replies only prove life, which every byte already does.
+      }
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err;
+      error = err;
+    }
+    if (!error && pos < buf.length) {
+      // Copy so a few tail bytes never pin a 64 KiB read buffer.
+      this.tail = Buffer.from(buf.subarray(pos));
+      if (this.tail.length > this.maxQueued) {
+        this.fail('queue-overflow', 'ERR_QUEUE_OVERFLOW', `partial frame of ${this.tail.length} bytes exceeds maxQueuedBytes ${this.maxQueued}`);
+        return;
+      }
+    }
+    if (out.length > 0 && this.state === 'open') this.emit('frames', new NodeFrameBatch(out, now));
+    if (error && this.state === 'open') this.finishWithError('protocol-error', error);
+  }
+
+  private write(frame: Uint8Array): void {
+    const s = this.sock!;
+    if (!this.corked) {
+      this.corked = true;
+      s.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        s.uncork();
+      });
+    }
+    s.write(frame);
+    if (s.writableLength > this.maxQueued) {
+      this.fail('queue-overflow', 'ERR_QUEUE_OVERFLOW', `${s.writableLength} unsent bytes exceed maxQueuedBytes ${this.maxQueued} (peer not reading)`);
+    }
+  }
+
+  private armAddp(ms: number): void {
+    if (this.addpMs === 0) return;
+    this.addpTimer = setTimeout(() => this.onAddpTimer(), Math.max(1, ms));
+  }
+
+  private stopAddp(): void {
+    if (this.addpTimer) clearTimeout(this.addpTimer);
+    this.addpTimer = null;
+  }
+
+  private onAddpTimer(): void {
+    this.addpTimer = null;
+    if (this.state !== 'open') return;
+    const now = monotonicMs();
+    const T = this.addpMs;
+    if (this.pollSentAt >= 0 && this.lastRxAt >= this.pollSentAt) this.pollSentAt = -1;
+    if (this.pollSentAt < 0) {
+      const idle = now - this.lastRxAt;
+      if (idle < T) return this.armAddp(T - idle);
+      this.pollSentAt = now;
+      this.pollToken = (this.pollToken + 1) >>> 0;
+      this.write(encodeAddp(this.pollToken));
+      return this.armAddp(T);
+    }
+    const waited = now - this.pollSentAt;
+    if (waited < T) return this.armAddp(T - waited);
+    // Give the poll phase one turn: after a loop stall the reply may already sit in the kernel buffer.
+    setImmediate(() => {
+      if (this.state !== 'open') return;
+      if (this.lastRxAt >= this.pollSentAt) return this.onAddpTimer();
+      this.fail('addp-timeout', 'ERR_ADDP_TIMEOUT', `no byte from the peer within ${T} ms after an ADDP poll (${T} ms idle before it)`);
+    });
+  }
+
+  private onSocketError(err: NodeJS.ErrnoException): void {
+    if (this.state === 'closed') return;
+    const code = err.code;
+    if (this.state === 'connecting' && code === 'ECONNREFUSED') {
+      this.fail('connect-refused', 'ERR_CONNECT_REFUSED', `connection to ${this.opts.host}:${this.opts.port} refused`, err);
+    } else if (code === 'ECONNRESET' || code === 'EPIPE') {
+      this.fail('peer-reset', 'ERR_PEER_RESET', `connection reset by peer (${code})`, err);
+    } else {
+      this.fail('error', 'ERR_SOCKET', `socket error: ${err.message}`, err);
+    }
+  }
+
+  private onSocketClose(): void {
+    // A close with no error/end before it (e.g. TLS torn down by the peer mid-handshake).
+    if (this.state === 'connecting' || this.state === 'open') {
+      this.fail('peer-closed', 'ERR_PEER_CLOSED', 'connection closed by peer');
+    } else if (this.state === 'closing') {
+      this.finish('local');
+    }
+  }
+
+  private fail(reason: CloseReason, code: TransportErrorCode, message: string, cause?: NodeJS.ErrnoException): void {
+    if (this.state === 'closed') return;
+    if (this.state === 'closing') {
+      // Whatever happens while our own orderly close runs, the close is ours.
+      this.abort();
+      return this.finish('local');
+    }
+    const error = new TransportError(code, message, { cause, syscallCode: cause?.code });
+    this.finishWithError(reason, error);
+  }
+
+  private finishWithError(reason: CloseReason, error: TransportError | ProtocolError): void {
+    if (this.state === 'closed') return;
+    this.ts.lossDetectedAt = monotonicMs();
+    this.abortQuietly(reason);
+    this.finish(reason, error);
+  }
+
+  private abortQuietly(reason: CloseReason): void {
+    // After EOF the FIN exchange is complete enough; everything else is torn down at once.
+    if (reason === 'peer-closed') this.sock?.destroy();
+    else this.abort();
+  }
+
+  private finish(reason: CloseReason, error?: TransportError | ProtocolError): void {
+    if (this.state === 'closed') return;
+    const wasConnecting = this.state === 'connecting' || this.state === 'idle';
+    this.state = 'closed';
+    this.stopAddp();
+    if (this.connectTimer) clearTimeout(this.connectTimer);
+    if (this.closeTimer) clearTimeout(this.closeTimer);
+    this.connectTimer = this.closeTimer = null;
+    if (this.raw && !this.raw.destroyed && reason === 'local' && wasConnecting) this.raw.destroy();
+    this.tail = null;
+    this.window = null;
+    this.ts.closedAt = monotonicMs();
+    if (this.connectSettle) {
+      const e = error instanceof TransportError ? error
+        : new TransportError(reason === 'local' ? 'ERR_TRANSPORT_CLOSED' : 'ERR_SOCKET', reason === 'local' ? 'closed before the connection opened' : String(error?.message), { cause: error });
+      this.connectSettle.reject(e);
+      this.connectSettle = null;
+    }
+    const info: CloseInfo = { reason, timestamps: { ...this.ts } };
+    if (error) info.error = error;
+    this.emit('close', info);
+    for (const w of this.closeWaiters.splice(0)) w();
+  }
+}
