@@ -28,19 +28,25 @@ function nodeDir() {
   return candidates.find((d) => existsSync(join(d, 'include', 'node', 'node_api.h')));
 }
 
-function run(cmd, argv) {
-  const r = spawnSync(cmd, argv, { cwd: root, stdio: 'inherit', env: process.env });
+function run(cmd, argv, env) {
+  const r = spawnSync(cmd, argv, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } });
+  if (r.error) console.error(`tserver-ha: could not run ${cmd}: ${r.error.message}`);
   return r.status === 0;
 }
 
 const dir = nodeDir();
+if (!dir) console.warn('tserver-ha: Node headers not found next to this node binary; the build may try to download them');
 let ok;
 if (useGyp) {
   const gyp = join(dirname(require.resolve('node-gyp/package.json')), 'bin', 'node-gyp.js');
   ok = run(process.execPath, [gyp, 'rebuild', ...(dir ? [`--nodedir=${dir}`] : []), ...(debug ? ['--debug'] : []), ...extra]);
 } else {
+  // cmake-js 8 has no CLI flag for the headers directory: it reads npm's `nodedir` from the
+  // npm_config_nodedir environment variable (npm sets it only inside npm scripts, and npm 12 drops it),
+  // so we set it ourselves. `-d` is the *project* directory, not the headers.
   const cmakeJs = join(dirname(require.resolve('cmake-js/package.json')), 'bin', 'cmake-js');
-  ok = run(process.execPath, [cmakeJs, 'compile', ...(dir ? ['--directory', root, '-d', dir] : []), ...(debug ? ['--debug'] : []), ...extra]);
+  ok = run(process.execPath, [cmakeJs, 'compile', '--directory', root, ...(debug ? ['--debug'] : []), ...extra],
+    dir ? { npm_config_nodedir: dir } : {});
 }
 
 if (!ok) {

@@ -3,6 +3,9 @@ import { ProtocolError } from './errors.js';
 import type { Attribute, DecodedValue, Frame, KVPair } from './types.js';
 import { decodeUtf8 } from './utf8.js';
 
+/** Largest accepted `maxDepth` (docs/protocol.md; `kMaxDepthCap` in native/codec/codec.h). */
+export const MAX_DEPTH_CAP = 255;
+
 /** Limits with every default filled in. */
 export type ResolvedLimits = Required<CodecLimits>;
 
@@ -13,6 +16,9 @@ export function resolveLimits(limits: CodecLimits = {}): ResolvedLimits {
     if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`codec limit ${k} must be a positive integer, got ${v}`);
   }
   if (out.maxFrameSize > 0xffffffff) throw new RangeError('codec limit maxFrameSize must fit in 32 bits');
+  // Validation recurses once per nesting level in both codecs, so depth is bounded on its own
+  // (native/codec/codec.h kMaxDepthCap); 255 is also the deepest nesting the encoder writes.
+  if (out.maxDepth > MAX_DEPTH_CAP) throw new RangeError(`codec limit maxDepth must be at most ${MAX_DEPTH_CAP}, got ${out.maxDepth}`);
   return out;
 }
 

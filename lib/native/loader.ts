@@ -1,0 +1,165 @@
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { TServerHaError } from '../errors.js';
+
+/**
+ * The addon's exports (native/addon/). Subsystems added later (the I/O-thread transport) appear as
+ * further properties.
+ */
+export interface NativeBinding {
+  /**
+   * Split and validate every whole frame of `input` in one call, writing the batch index into `index`
+   * (header + one record per frame, layout in native/addon/decode.h and {@link IndexLayout}) and the
+   * offsets of every top-level attribute into `attrs`. Returns the number of frames written. Stops at a
+   * partial frame, the first bad frame, or when `index`/`attrs` are full (header field `full` = 1).
+   * Throws a TypeError for wrong argument types or limits (maxDepth at most 255).
+   */
+  decode(input: Uint8Array, index: Float64Array, attrs: Uint32Array, maxFrameSize: number, maxDepth: number, maxAttributes: number): number;
+  /** Layout numbers compiled into the addon; the loader refuses an addon whose layout differs. */
+  readonly indexLayout: { readonly headerSize: number; readonly stride: number; readonly wireVersion: number };
+  readonly [subsystem: string]: unknown;
+}
+
+/** Whether the addon loaded, from where, or why not. */
+export interface NativeStatus {
+  loaded: boolean;
+  /** Path of the loaded `.node` file. */
+  from?: string;
+  /** Why the addon is not used (`TSERVER_HA_NATIVE=off`, not found, failed to load, wrong layout). */
+  reason?: string;
+}
+
+/** The addon was required (`TSERVER_HA_NATIVE=require`) but could not be loaded (`ERR_NATIVE_UNAVAILABLE`). */
+export class NativeUnavailableError extends TServerHaError {
+  override name = 'NativeUnavailableError';
+  /** Every path that was tried. */
+  readonly searched: string[];
+  constructor(message: string, searched: string[], cause?: unknown) {
+    super('ERR_NATIVE_UNAVAILABLE', message, { cause });
+    this.searched = searched;
+  }
+}
+
+/** `TSERVER_HA_NATIVE`: `auto` (default) tries the addon and falls back, `require` throws, `off` never loads. */
+export type NativeMode = 'auto' | 'require' | 'off';
+
+/** Read and check `TSERVER_HA_NATIVE`; an unknown value is a ConfigError-style TServerHaError. */
+export function nativeMode(env: NodeJS.ProcessEnv = process.env): NativeMode {
+  const v = (env.TSERVER_HA_NATIVE ?? 'auto').trim().toLowerCase();
+  if (v === '' || v === 'auto') return 'auto';
+  if (v === 'require' || v === 'off') return v;
+  throw new TServerHaError('ERR_INVALID_CONFIG', `TSERVER_HA_NATIVE must be auto, require or off, got "${env.TSERVER_HA_NATIVE}"`);
+}
+
+/** The package root: the nearest ancestor with this package's package.json (works from lib/ and dist/lib/). */
+function packageRoot(): string | undefined {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pj = join(dir, 'package.json');
+    if (existsSync(pj)) {
+      try {
+        if ((JSON.parse(readFileSync(pj, 'utf8')) as { name?: string }).name === 'tserver-ha') return dir;
+      } catch { /* keep walking */ }
+    }
+    const up = dirname(dir);
+    if (up === dir) return undefined;
+    dir = up;
+  }
+}
+
+/** Candidate `.node` files in load order: prebuilds/<platform>-<arch>/, then build/Release/. */
+export function addonCandidates(root = packageRoot()): { searched: string[]; found: string[] } {
+  if (root === undefined) return { searched: ['(package root of tserver-ha not found)'], found: [] };
+  const dirs = [join(root, 'prebuilds', `${process.platform}-${process.arch}`), join(root, 'build', 'Release')];
+  const found: string[] = [];
+  for (const d of dirs) {
+    let names: string[];
+    try {
+      names = readdirSync(d).filter((n) => n.endsWith('.node'));
+    } catch {
+      continue;
+    }
+    // The addon's own name first, then any other .node (a prebuild may carry a platform suffix).
+    names.sort((a, b) => Number(b === 'tserver_ha.node') - Number(a === 'tserver_ha.node') || a.localeCompare(b));
+    found.push(...names.map((n) => join(d, n)));
+  }
+  return { searched: dirs, found };
+}
+
+function checkBinding(b: unknown): string | undefined {
+  const nb = b as Partial<NativeBinding> | null;
+  if (typeof nb?.decode !== 'function') return 'exports no decode()';
+  const l = nb.indexLayout;
+  if (l?.headerSize !== 8 || l.stride !== 8 || l.wireVersion !== 1) return `index layout ${JSON.stringify(l)} does not match this package`;
+  return undefined;
+}
+
+let state: { binding: NativeBinding | null; status: NativeStatus } | undefined;
+let warned = false;
+
+function load(): { binding: NativeBinding | null; status: NativeStatus } {
+  const mode = nativeMode();
+  if (mode === 'off') return { binding: null, status: { loaded: false, reason: 'TSERVER_HA_NATIVE=off' } };
+  const { searched, found } = addonCandidates();
+  const problems: string[] = [];
+  const require = createRequire(import.meta.url);
+  let lastError: unknown;
+  for (const file of found) {
+    try {
+      const b: unknown = require(file);
+      const bad = checkBinding(b);
+      if (bad === undefined) return { binding: b as NativeBinding, status: { loaded: true, from: file } };
+      problems.push(`${file}: ${bad}`);
+    } catch (err) {
+      lastError = err;
+      problems.push(`${file}: ${(err as Error).message}`);
+    }
+  }
+  const reason = found.length === 0
+    ? `no .node file in ${searched.join(' or ')}`
+    : `could not load the addon (${problems.join('; ')})`;
+  if (mode === 'require') {
+    throw new NativeUnavailableError(`TSERVER_HA_NATIVE=require but the native addon is unavailable: ${reason}. ` +
+      'Build it with `npm run build:native` (or `npm run build:gyp`).', searched, lastError);
+  }
+  return { binding: null, status: { loaded: false, reason } };
+}
+
+function ensure(): { binding: NativeBinding | null; status: NativeStatus } {
+  if (state === undefined) {
+    state = load(); // throws (and stays unloaded) only in `require` mode
+    if (!state.status.loaded && !warned && nativeMode() === 'auto') {
+      warned = true;
+      process.emitWarning(`tserver-ha: native addon not loaded, using the pure-TypeScript codec and transport (${state.status.reason})`, {
+        code: 'TSERVER_HA_NO_NATIVE',
+      });
+    }
+  }
+  return state;
+}
+
+/**
+ * The addon, loaded on first call, or `null` when unavailable (`auto` mode: a one-time warning is
+ * emitted; `off` mode: silently). Throws {@link NativeUnavailableError} in `require` mode.
+ */
+export function nativeBinding(): NativeBinding | null {
+  return ensure().binding;
+}
+
+/** Like {@link nativeBinding} but throws {@link NativeUnavailableError} when the addon is not loaded. */
+export function requireNativeBinding(): NativeBinding {
+  const { binding, status } = ensure();
+  if (binding === null) throw new NativeUnavailableError(`native addon unavailable: ${status.reason}`, addonCandidates().searched);
+  return binding;
+}
+
+/** Whether the addon is loaded (loads it on first call, like {@link nativeBinding}). */
+export function nativeStatus(): NativeStatus {
+  try {
+    return { ...ensure().status };
+  } catch (err) {
+    return { loaded: false, reason: (err as Error).message };
+  }
+}
