@@ -92,6 +92,7 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
   }
 
   connect(): Promise<void> {
+    if (this.state === 'closed' || this.state === 'closing') return Promise.reject(new TransportError('ERR_TRANSPORT_CLOSED', 'transport is closed'));
     if (this.connectPromise) return this.connectPromise;
     if (this.state !== 'idle') return Promise.reject(new TransportError('ERR_TRANSPORT_CLOSED', 'transport is closed'));
     this.state = 'connecting';
@@ -149,14 +150,15 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
     if (this.state === 'idle' || this.state === 'connecting') {
       this.finish('local');
     } else if (this.state === 'open') {
+      // FIN after the queued writes, then keep reading (and discarding) until the peer's FIN: closing
+      // with unread bytes in the kernel would turn our FIN into an RST.
       this.state = 'closing';
       this.stopAddp();
-      const s = this.sock!;
-      this.closeTimer = setTimeout(() => this.abort(), CLOSE_FLUSH_MS);
-      s.end(() => {
-        s.destroy();
+      this.closeTimer = setTimeout(() => {
+        this.abort();
         this.finish('local');
-      });
+      }, CLOSE_FLUSH_MS);
+      this.sock!.end();
     }
     return done;
   }
@@ -204,7 +206,7 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
     this.lastRxAt = now;
     const s = this.sock!;
     s.on('data', (chunk: Buffer) => this.onData(chunk));
-    s.on('end', () => this.fail('peer-closed', 'ERR_PEER_CLOSED', 'peer closed the connection'));
+    s.on('end', () => this.state !== 'closing' && this.fail('peer-closed', 'ERR_PEER_CLOSED', 'peer closed the connection'));
     this.armAddp(this.addpMs);
     this.connectSettle?.resolve();
     this.connectSettle = null;

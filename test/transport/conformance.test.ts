@@ -1,0 +1,422 @@
+/**
+ * Transport conformance: every transport kind must pass these cases against real peers on loopback.
+ * Adding an implementation = adding one line to KINDS. A kind that is not registered is skipped with the
+ * reason in the suite name, unless TSERVER_HA_NATIVE=require (then the suite fails).
+ */
+import * as net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { TransportError } from '../../lib/errors.js';
+import { Attr, MessageType, ProtocolError, encodeMessage, getAttr, int64 } from '../../lib/protocol/index.js';
+import { createTransport } from '../../lib/transport/index.js';
+import type { Transport, TransportOptions } from '../../lib/transport/types.js';
+import { ChildPeer } from '../helpers/child-peer.js';
+import { TestPeer, type PeerOptions } from '../helpers/peer.js';
+import { makeCerts, opensslMissing } from '../helpers/tls-certs.js';
+import { Recorder, nativeSkipReason, prepareKinds, sleep, within, type KindUnderTest } from './harness.js';
+
+await prepareKinds();
+
+const KINDS: KindUnderTest[] = [
+  { kind: 'node', create: (o) => createTransport(o, 'node'), skipReason: () => undefined },
+  { kind: 'native', create: (o) => createTransport(o, 'native'), skipReason: nativeSkipReason },
+];
+
+const requireNative = process.env.TSERVER_HA_NATIVE === 'require';
+
+/** A port nobody listens on: bound, then closed. */
+async function closedPort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+const register = (ref = 1) =>
+  encodeMessage(MessageType.RequestRegisterClient, {
+    ApplicationName: 'conformance', ReferenceID: ref, Extensions: { 'addp-timeout': 1000, 'addp-remote-timeout': 1000 },
+  });
+
+for (const k of KINDS) {
+  const reason = k.skipReason();
+  if (reason && requireNative && k.kind === 'native') {
+    describe(`transport conformance: ${k.kind}`, () => {
+      it('is required (TSERVER_HA_NATIVE=require) but not available', () => {
+        throw new Error(reason);
+      });
+    });
+    continue;
+  }
+  describe.skipIf(reason !== undefined)(`transport conformance: ${k.kind}${reason ? ` — SKIPPED: ${reason}` : ''}`, () => {
+    const cleanups: Array<() => Promise<unknown> | unknown> = [];
+    afterEach(async () => {
+      for (const c of cleanups.splice(0).reverse()) await c();
+    });
+
+    async function peer(options: PeerOptions = {}): Promise<TestPeer> {
+      const p = await TestPeer.start(options);
+      cleanups.push(() => p.close());
+      return p;
+    }
+
+    function transport(o: TransportOptions): { t: Transport; rec: Recorder } {
+      const t = k.create({ connectTimeoutMs: 2000, addp: false, ...o });
+      cleanups.push(() => t.destroy());
+      return { t, rec: new Recorder(t) };
+    }
+
+    async function connected(p: TestPeer, o: Partial<TransportOptions> = {}) {
+      const conn = p.nextConnection();
+      const { t, rec } = transport({ host: '127.0.0.1', port: p.port, ...o });
+      await t.connect();
+      return { t, rec, pc: await conn };
+    }
+
+    it('handshake: RequestRegisterClient → EventServerInfo + EventLinkConnected', async () => {
+      const p = await peer();
+      const { t, rec, pc } = await connected(p);
+      expect(t.kind).toBe(k.kind);
+      expect(t.connected).toBe(true);
+      expect(rec.connects).toHaveLength(1);
+      t.send(register(11));
+      const reg = await pc.waitFor((f) => f.type === MessageType.RequestRegisterClient);
+      expect(getAttr(reg, Attr.ApplicationName)).toBe('conformance');
+      await rec.until(() => rec.frames.length >= 2);
+      expect(rec.frames.map((f) => f.type)).toEqual([MessageType.EventServerInfo, MessageType.EventLinkConnected]);
+      const b = rec.batches[0]!;
+      expect(b.type(0)).toBe(MessageType.EventServerInfo);
+      expect(b.ref(0)).toBe(11);
+      expect(b.seq(0)).toBe(1000);
+      const ts = t.timestamps;
+      expect(ts.connectedAt).toBeGreaterThanOrEqual(ts.connectStartAt);
+      expect(ts.firstByteAt).toBeGreaterThanOrEqual(ts.connectedAt!);
+      expect(b.receivedAt).toBeGreaterThanOrEqual(ts.connectedAt!);
+    });
+
+    it('request/response correlated by ReferenceID, several requests in one tick', async () => {
+      const p = await peer();
+      const { t, rec } = await connected(p);
+      t.send(register(1));
+      t.send(encodeMessage(MessageType.RequestQueryServer, { ReferenceID: 7 }));
+      t.send(encodeMessage(MessageType.RequestRegisterAddress, { ThisDN: '5001', RegisterMode: 0, AddressType: 1, ReferenceID: 8 }));
+      t.send(encodeMessage(MessageType.RequestDistributeUserEvent, { ReferenceID: 9 }));
+      await rec.until(() => rec.frames.length >= 5);
+      const byRef = new Map(rec.frames.map((f) => [getAttr(f, Attr.ReferenceID), f.type]));
+      expect(byRef.get(1)).toBe(MessageType.EventServerInfo);
+      expect(byRef.get(7)).toBe(MessageType.EventAddressInfo);
+      expect(byRef.get(8)).toBe(MessageType.EventRegistered);
+      expect(byRef.get(9)).toBe(MessageType.EventACK);
+      const refs = rec.batches.flatMap((b) => Array.from({ length: b.count }, (_, i) => b.ref(i)));
+      expect(refs.filter((r) => r >= 0)).toEqual([1, 7, 8, 9]);
+    });
+
+    it('reassembles frames written one byte at a time', async () => {
+      const p = await peer();
+      const { rec, pc } = await connected(p);
+      const a = encodeMessage(MessageType.EventRouteRequest, { ThisDN: '5001', UserData: { k: 'v', n: 3 }, EventSequenceNumber: int64(5) });
+      const b = encodeMessage(MessageType.EventRouteUsed, { ThisDN: '5001', ReferenceID: 3 });
+      await pc.sendByteByByte(Buffer.concat([a, b]), 1);
+      await rec.until(() => rec.frames.length >= 2);
+      expect(rec.frames.map((f) => f.type)).toEqual([MessageType.EventRouteRequest, MessageType.EventRouteUsed]);
+      expect(rec.seqs).toEqual([5, -1]);
+      expect(rec.frames[0]!.attributes).toEqual([
+        { id: Attr.ThisDN, type: 0, value: '5001' },
+        { id: Attr.UserData, type: 3, value: [{ key: 'k', type: 0, value: 'v' }, { key: 'n', type: 1, value: 3 }] },
+        { id: Attr.EventSequenceNumber, type: 6, value: 5n },
+      ]);
+    });
+
+    it('accepts a frame of exactly maxFrameSize', async () => {
+      const p = await peer();
+      const maxFrameSize = 256 * 1024;
+      const { rec, pc } = await connected(p, { limits: { maxFrameSize } });
+      // body = version/kind(2) + type(4) + count(2) + attr header(3) + binary length(4) + payload
+      const payload = new Uint8Array(maxFrameSize - 15).fill(0xab);
+      const big = encodeMessage(MessageType.EventUserEvent, { 999: payload });
+      expect(big.length).toBe(4 + maxFrameSize);
+      pc.sendRaw(big);
+      pc.send(MessageType.EventACK, { ReferenceID: 1 });
+      await rec.until(() => rec.frames.length >= 2);
+      expect((rec.frames[0]!.attributes[0]!.value as Uint8Array).length).toBe(payload.length);
+      expect(rec.closes).toHaveLength(0);
+    });
+
+    it('refuses a frame over maxFrameSize from its length prefix alone (ERR_FRAME_TOO_LARGE)', async () => {
+      const p = await peer();
+      const { rec, pc } = await connected(p, { limits: { maxFrameSize: 64 * 1024 } });
+      pc.send(MessageType.EventACK, { ReferenceID: 1 });
+      const prefix = Buffer.alloc(4);
+      prefix.writeUInt32BE(64 * 1024 + 1);
+      pc.sendRaw(prefix); // the body never comes: detection must not wait for it
+      const info = await within(rec.closed, 5000, 'close');
+      expect(info.reason).toBe('protocol-error');
+      expect(info.error).toBeInstanceOf(ProtocolError);
+      expect(info.error!.code).toBe('ERR_FRAME_TOO_LARGE');
+      expect(rec.frames.map((f) => f.type)).toEqual([MessageType.EventACK]);
+      await within(pc.ended, 5000, 'peer sees the connection end');
+    });
+
+    it('malformed frame: delivers frames before it, closes with protocol-error; another connection is unaffected', async () => {
+      const p = await peer();
+      const bad = await connected(p);
+      const good = await connected(p);
+      const ok = encodeMessage(MessageType.EventACK, { ReferenceID: 5 });
+      const broken = Buffer.from(encodeMessage(MessageType.EventACK, { ReferenceID: 6 }));
+      broken[4] = 9; // version byte
+      bad.pc.sendRaw(Buffer.concat([ok, broken, ok]));
+      const info = await within(bad.rec.closed, 5000, 'close');
+      expect(info.reason).toBe('protocol-error');
+      expect(info.error!.code).toBe('ERR_BAD_VERSION');
+      expect(info.timestamps.lossDetectedAt).toBeDefined();
+      expect(bad.rec.frames.map((f) => getAttr(f, Attr.ReferenceID))).toEqual([5]);
+      expect(bad.t.connected).toBe(false);
+      await within(bad.pc.ended, 5000, 'peer sees the bad connection end');
+      good.t.send(register(21));
+      await good.rec.waitFrame((f) => getAttr(f, Attr.ReferenceID) === 21);
+      expect(good.t.connected).toBe(true);
+    });
+
+    it('connect timeout against a listener whose accept queue is full', async () => {
+      const child = await ChildPeer.start({ backlog: 1 });
+      cleanups.push(() => child.kill());
+      child.sigstop();
+      // Fill the accept queue (backlog + 1) so that further SYNs are dropped by the kernel.
+      for (let i = 0; i < 4; i++) {
+        const s = net.connect(child.port, '127.0.0.1');
+        s.on('error', () => {});
+        cleanups.push(() => s.destroy());
+      }
+      await sleep(200);
+      const { t, rec } = transport({ host: '127.0.0.1', port: child.port, connectTimeoutMs: 300 });
+      const err = await t.connect().then(() => null, (e: unknown) => e);
+      expect(err).toBeInstanceOf(TransportError);
+      expect((err as TransportError).code).toBe('ERR_CONNECT_TIMEOUT');
+      const info = await rec.closed;
+      expect(info.reason).toBe('connect-timeout');
+      expect(rec.connects).toHaveLength(0);
+
+      // destroy() while a connect hangs: one local close, the connect promise rejects.
+      const second = transport({ host: '127.0.0.1', port: child.port, connectTimeoutMs: 5000 });
+      const pending = second.t.connect().then(() => null, (e: unknown) => e);
+      await sleep(50);
+      await second.t.destroy();
+      expect((await pending as TransportError).code).toBe('ERR_TRANSPORT_CLOSED');
+      expect(second.rec.closes.map((c) => c.reason)).toEqual(['local']);
+    });
+
+    it('refused connection (port just closed)', async () => {
+      const port = await closedPort();
+      const { t, rec } = transport({ host: '127.0.0.1', port });
+      const err = await t.connect().then(() => null, (e: unknown) => e);
+      expect((err as TransportError).code).toBe('ERR_CONNECT_REFUSED');
+      expect((err as TransportError).syscallCode).toBe('ECONNREFUSED');
+      const info = await rec.closed;
+      expect(info.reason).toBe('connect-refused');
+      expect(info.error).toBe(err);
+    });
+
+    it('peer close (FIN) → peer-closed, exactly one close, nothing after it', async () => {
+      const p = await peer();
+      const { t, rec, pc } = await connected(p);
+      pc.send(MessageType.EventACK, { ReferenceID: 1 });
+      pc.end();
+      const info = await within(rec.closed, 5000, 'close');
+      expect(info.reason).toBe('peer-closed');
+      expect(info.error!.code).toBe('ERR_PEER_CLOSED');
+      expect(info.timestamps.lossDetectedAt).toBeGreaterThan(0);
+      expect(rec.frames).toHaveLength(1);
+      expect(t.connected).toBe(false);
+      await t.close(); // closing a closed transport resolves, emits nothing
+      await sleep(50);
+      expect(rec.closes).toHaveLength(1);
+      expect(rec.eventsAfterClose).toBe(0);
+    });
+
+    it('peer reset (RST) → peer-reset', async () => {
+      const p = await peer();
+      const { rec, pc } = await connected(p);
+      await sleep(20);
+      pc.reset();
+      const info = await within(rec.closed, 5000, 'close');
+      expect(info.reason).toBe('peer-reset');
+      expect(info.error!.code).toBe('ERR_PEER_RESET');
+      expect((info.error as TransportError).syscallCode).toBe('ECONNRESET');
+    });
+
+    it('silent peer (socket open, nothing read or written) → addp-timeout', async () => {
+      const p = await peer();
+      const T = 200;
+      const { rec, pc } = await connected(p, { addp: { timeoutMs: T } });
+      pc.send(MessageType.EventACK, { ReferenceID: 1 });
+      await rec.until(() => rec.frames.length === 1);
+      const silentAt = Date.now();
+      pc.silence();
+      const info = await within(rec.closed, 2 * T + 3000, 'ADDP detection');
+      expect(info.reason).toBe('addp-timeout');
+      expect(info.error!.code).toBe('ERR_ADDP_TIMEOUT');
+      expect(Date.now() - silentAt).toBeLessThan(2 * T + 3000);
+    });
+
+    it('SIGSTOPped peer process → addp-timeout', async () => {
+      const child = await ChildPeer.start();
+      cleanups.push(() => child.kill());
+      const { t, rec } = transport({ host: '127.0.0.1', port: child.port, addp: { timeoutMs: 250 } });
+      await t.connect();
+      t.send(register(3));
+      await rec.waitFrame((f) => f.type === MessageType.EventLinkConnected);
+      // Alive and answering polls: still connected after several ADDP periods.
+      await sleep(800);
+      expect(rec.closes).toHaveLength(0);
+      child.sigstop();
+      const info = await within(rec.closed, 2 * 250 + 3000, 'ADDP detection of a stopped process');
+      expect(info.reason).toBe('addp-timeout');
+    });
+
+    it('send() when not connected throws ERR_TRANSPORT_CLOSED', async () => {
+      const p = await peer();
+      const { t } = transport({ host: '127.0.0.1', port: p.port });
+      expect(() => t.send(register())).toThrow(TransportError);
+      await t.connect();
+      await t.close();
+      let err: unknown;
+      try {
+        t.send(register());
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(TransportError);
+      expect((err as TransportError).code).toBe('ERR_TRANSPORT_CLOSED');
+      await expect(t.connect()).rejects.toMatchObject({ code: 'ERR_TRANSPORT_CLOSED' });
+    });
+
+    it('close() while connecting: one local close, connect() rejects', async () => {
+      const p = await peer();
+      const { t, rec } = transport({ host: '127.0.0.1', port: p.port });
+      const pending = t.connect().then(() => null, (e: unknown) => e);
+      await t.close();
+      expect((await pending as TransportError).code).toBe('ERR_TRANSPORT_CLOSED');
+      await sleep(50);
+      expect(rec.closes.map((c) => c.reason)).toEqual(['local']);
+      expect(rec.closes[0]!.error).toBeUndefined();
+      expect(rec.connects).toHaveLength(0);
+      expect(rec.eventsAfterClose).toBe(0);
+    });
+
+    it('close() is orderly (FIN after queued writes); destroy() is abortive (RST)', async () => {
+      const p = await peer();
+      const a = await connected(p);
+      a.t.send(register(1));
+      await a.t.close();
+      expect(await within(a.pc.ended, 5000, 'peer end')).toBe('end');
+      expect(a.pc.received.map((f) => f.type)).toEqual([MessageType.RequestRegisterClient]);
+      expect(a.rec.closes.map((c) => c.reason)).toEqual(['local']);
+      const b = await connected(p);
+      b.pc.socket.on('error', () => {});
+      await b.t.destroy();
+      expect(await within(b.pc.ended, 5000, 'peer end')).toBe('error');
+      expect(b.rec.closes.map((c) => c.reason)).toEqual(['local']);
+    });
+
+    it('answers ADDP polls from the peer, never surfaces ADDP frames, polls a quiet peer itself', async () => {
+      const p = await peer();
+      const { rec, pc } = await connected(p, { addp: { timeoutMs: 100 } });
+      pc.poll(77);
+      pc.poll(0xffffffff);
+      await pc.until(() => pc.addpRepliesReceived.length >= 2 || undefined);
+      expect(pc.addpRepliesReceived.slice(0, 2)).toEqual([77, 0xffffffff]);
+      // The peer answers our polls but sends nothing else: the connection must survive.
+      await sleep(600);
+      expect(pc.addpPollsReceived.length).toBeGreaterThanOrEqual(2);
+      expect(rec.closes).toHaveLength(0);
+      expect(rec.frames).toHaveLength(0);
+    });
+
+    it('hold/release: sequenced frames held, unsequenced emitted, release returns seq > afterSeq', async () => {
+      const p = await peer();
+      const { t, rec, pc } = await connected(p);
+      t.hold({ maxFrames: 100, maxBytes: 1 << 20 });
+      for (let s = 1; s <= 10; s++) {
+        pc.sendEvent(s);
+        if (s === 4) pc.send(MessageType.EventACK, { ReferenceID: 44 });
+      }
+      pc.send(MessageType.EventACK, { ReferenceID: 99 });
+      await rec.until(() => rec.frames.length >= 2);
+      expect(rec.frames.map((f) => getAttr(f, Attr.ReferenceID))).toEqual([44, 99]);
+      const r = await t.release(5);
+      expect(Array.from({ length: r.batch.count }, (_, i) => r.batch.seq(i))).toEqual([6, 7, 8, 9, 10]);
+      expect(r.batch.type(0)).toBe(MessageType.EventRouteRequest);
+      expect(r.evictedUpTo).toBe(-1);
+      expect(r.firstSeenSeq).toBe(1);
+      pc.sendEvent(11);
+      await rec.until(() => rec.seqs.includes(11));
+      expect(rec.seqs.filter((s) => s >= 0)).toEqual([11]);
+    });
+
+    it('hold window evicts oldest first by frame count and by bytes', async () => {
+      const p = await peer();
+      const { t, rec, pc } = await connected(p);
+      t.hold({ maxFrames: 5, maxBytes: 1 << 20 });
+      for (let s = 1; s <= 12; s++) pc.sendEvent(s);
+      pc.send(MessageType.EventACK, { ReferenceID: 1 });
+      await rec.until(() => rec.frames.length >= 1);
+      let r = await t.release(0);
+      expect(Array.from({ length: r.batch.count }, (_, i) => r.batch.seq(i))).toEqual([8, 9, 10, 11, 12]);
+      expect(r.evictedUpTo).toBe(7);
+      expect(r.firstSeenSeq).toBe(1);
+
+      const frameBytes = encodeMessage(MessageType.EventRouteRequest, { ThisDN: '5001', ConnID: int64(0x1000n + 20n), EventSequenceNumber: int64(20) }).length;
+      t.hold({ maxFrames: 1000, maxBytes: 3 * frameBytes });
+      for (let s = 20; s <= 29; s++) pc.sendEvent(s);
+      pc.send(MessageType.EventACK, { ReferenceID: 2 });
+      await rec.until(() => rec.frames.length >= 2);
+      r = await t.release(0);
+      expect(Array.from({ length: r.batch.count }, (_, i) => r.batch.seq(i))).toEqual([27, 28, 29]);
+      expect(r.evictedUpTo).toBe(26);
+      expect(r.firstSeenSeq).toBe(20);
+    });
+
+    it('release during a live stream: released batch then later frames, gap-free and in order', async () => {
+      const p = await peer();
+      const { t, rec, pc } = await connected(p);
+      t.hold({ maxFrames: 100_000, maxBytes: 64 << 20 });
+      const N = 3000;
+      let next = 1;
+      const pump = (async () => {
+        while (next <= N) {
+          for (let i = 0; i < 50 && next <= N; i++) pc.sendEvent(next++);
+          await sleep(1);
+        }
+      })();
+      await pc.until(() => next > N / 3 || undefined);
+      const r = await t.release(100);
+      const released = Array.from({ length: r.batch.count }, (_, i) => r.batch.seq(i));
+      const emittedBefore = rec.seqs.filter((s) => s >= 0).length;
+      expect(emittedBefore).toBe(0); // nothing sequenced was emitted while holding
+      await pump;
+      await rec.until(() => rec.seqs.includes(N), 10_000);
+      const all = [...released, ...rec.seqs.filter((s) => s >= 0)];
+      expect(all[0]).toBe(101);
+      expect(all).toEqual(Array.from({ length: N - 100 }, (_, i) => 101 + i));
+    });
+
+    it.skipIf(k.kind === 'native' || opensslMissing() !== undefined)(
+      `TLS with certificate verification${opensslMissing() ? ` — SKIPPED: ${opensslMissing()}` : ''}`,
+      async () => {
+        const certs = makeCerts();
+        const p = await peer({ tls: { key: certs.key, cert: certs.cert } });
+        const { t, rec } = await connected(p, { tls: { ca: certs.ca } });
+        t.send(register(5));
+        await rec.waitFrame((f) => f.type === MessageType.EventLinkConnected);
+        expect(rec.batches[0]!.ref(0)).toBe(5);
+
+        // Same server, no trusted CA: verification fails, connect() rejects, close reports it.
+        const bad = transport({ host: '127.0.0.1', port: p.port, tls: {} });
+        const err = await bad.t.connect().then(() => null, (e: unknown) => e);
+        expect(err).toBeInstanceOf(TransportError);
+        expect((err as TransportError).syscallCode).toMatch(/CERT|SIGNED|VERIFY/);
+        expect((await bad.rec.closed).reason).toBe('error');
+      },
+      20_000,
+    );
+  });
+}

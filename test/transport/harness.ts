@@ -1,0 +1,122 @@
+/**
+ * Shared pieces of the transport conformance suite: the list of transport kinds under test and a small
+ * recorder around one transport. To put another implementation under the suite, add one line to KINDS.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { isTransportAvailable } from '../../lib/transport/index.js';
+import type { CloseInfo, FrameBatch, Transport, TransportOptions } from '../../lib/transport/types.js';
+import type { MessageFrame } from '../../lib/protocol/index.js';
+
+export interface KindUnderTest {
+  kind: 'node' | 'native';
+  create: (o: TransportOptions) => Transport;
+  /** undefined when runnable, else why it is skipped. */
+  skipReason: () => string | undefined;
+}
+
+/**
+ * Load lib/native if it exists, so it can register its factory. A path in a variable keeps tsc from
+ * requiring the module on branches that do not have it yet.
+ */
+export async function loadNative(): Promise<string | undefined> {
+  const rel = '../../lib/native/index.js';
+  const src = fileURLToPath(new URL('../../lib/native/index.ts', import.meta.url));
+  if (!existsSync(src)) return 'lib/native/index.ts does not exist on this branch';
+  try {
+    await import(rel);
+    return undefined;
+  } catch (err) {
+    return `lib/native failed to load: ${(err as Error).message}`;
+  }
+}
+
+let nativeLoadError: string | undefined = 'not loaded yet';
+
+/** Call once before describing (top-level await in the test file). */
+export async function prepareKinds(): Promise<void> {
+  nativeLoadError = await loadNative();
+}
+
+/** Why the native kind is not available, for the skip message. */
+export function nativeSkipReason(): string | undefined {
+  return isTransportAvailable('native') ? undefined : `native transport not registered (${nativeLoadError ?? 'lib/native loaded but did not call registerTransport'})`;
+}
+
+/** Everything one transport emitted, plus waiting helpers. */
+export class Recorder {
+  readonly frames: MessageFrame[] = [];
+  readonly seqs: number[] = [];
+  readonly batches: FrameBatch[] = [];
+  readonly connects: number[] = [];
+  readonly closes: CloseInfo[] = [];
+  /** Events emitted after `close` (must stay 0). */
+  eventsAfterClose = 0;
+  readonly closed: Promise<CloseInfo>;
+  private waiters: Array<() => void> = [];
+
+  constructor(readonly t: Transport) {
+    t.on('connect', (at) => {
+      if (this.closes.length) this.eventsAfterClose++;
+      this.connects.push(at);
+    });
+    t.on('frames', (b) => {
+      if (this.closes.length) this.eventsAfterClose++;
+      this.batches.push(b);
+      for (let i = 0; i < b.count; i++) {
+        this.frames.push(b.frame(i));
+        this.seqs.push(b.seq(i));
+      }
+      this.notify();
+    });
+    t.on('backpressure', () => {
+      if (this.closes.length) this.eventsAfterClose++;
+    });
+    this.closed = new Promise((resolve) => t.on('close', (info) => {
+      if (this.closes.length) this.eventsAfterClose++;
+      this.closes.push(info);
+      resolve(info);
+      this.notify();
+    }));
+  }
+
+  private notify(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  /** Wait until `cond()` holds, re-checked on every batch. */
+  async until(cond: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!cond()) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`${what} not reached within ${timeoutMs} ms (frames: ${this.frames.length}, closes: ${this.closes.map((c) => c.reason).join(',')})`);
+      await new Promise<void>((resolve) => {
+        const tm = setTimeout(resolve, Math.min(left, 50));
+        this.waiters.push(() => {
+          clearTimeout(tm);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** Wait for a frame matching `pred`. */
+  async waitFrame(pred: (f: MessageFrame) => boolean, timeoutMs = 5000): Promise<MessageFrame> {
+    await this.until(() => this.frames.some(pred), timeoutMs, 'frame');
+    return this.frames.find(pred)!;
+  }
+}
+
+/** Resolve after `ms`. */
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Reject if `p` does not settle within `ms` (a bound, not a timing assertion). */
+export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout;
+  return Promise.race([
+    p.finally(() => clearTimeout(t)),
+    new Promise<never>((_, reject) => {
+      t = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+    }),
+  ]);
+}
