@@ -7,19 +7,21 @@ import { STRIDE } from './io-records.js';
 
 /**
  * {@link FrameBatch} over one block delivered by the I/O thread: `count` consecutive Frame records of the
- * index, read by offset (no per-frame object or subarray — DESIGN.md pitfall 5). Valid only during the
- * `frames` listener call: the block's memory goes back to the thread afterwards and the batch then throws
- * `ERR_BATCH_EXPIRED`. A batch from {@link NativeFrameBatch.copy} (release results) stays valid.
+ * index, read by offset (no per-frame object or subarray — DESIGN.md pitfall 5). The bytes are valid only
+ * during the `frames` listener call: the block's memory goes back to the thread afterwards and `frame(i)`
+ * then throws `ERR_BATCH_EXPIRED`; `type/seq/ref/receivedAt` keep working (the index records are copied
+ * once per batch when it expires). A batch from {@link NativeFrameBatch.copy} (release results) stays
+ * fully valid.
  */
 export class NativeFrameBatch implements FrameBatch {
   private bytes: Buffer | null;
-  private index: Float64Array | null;
+  private index: Float64Array;
 
   constructor(
     bytes: Buffer,
     index: Float64Array,
     /** Record number of the first frame. */
-    private readonly first: number,
+    private first: number,
     readonly count: number,
     private readonly limits: ResolvedLimits,
   ) {
@@ -45,7 +47,8 @@ export class NativeFrameBatch implements FrameBatch {
 
   frame(i: number): MessageFrame {
     const off = this.field(i, 2);
-    const len = this.index![(this.first + i) * STRIDE + 3]!;
+    if (this.bytes === null) this.expired();
+    const len = this.index[(this.first + i) * STRIDE + 3]!;
     // Already validated by the codec core on the I/O thread; decoding again is the TS reference path.
     return decodeBody(this.bytes!, off + LENGTH_BYTES, off + len, this.limits, off) as MessageFrame;
   }
@@ -72,19 +75,23 @@ export class NativeFrameBatch implements FrameBatch {
 
   /** Called when the listener returned: the memory is about to be reused. */
   expire(): void {
+    if (this.bytes === null) return;
     this.bytes = null;
-    this.index = null;
+    this.index = this.index.slice(this.first * STRIDE, (this.first + this.count) * STRIDE);
+    this.first = 0;
+  }
+
+  private expired(): never {
+    throw new TServerHaError('ERR_BATCH_EXPIRED', "a native FrameBatch's bytes are valid only during its frames listener call; materialize frames (frame(i)) inside it");
   }
 
   private live(): Float64Array {
-    if (this.index === null) {
-      throw new TServerHaError('ERR_BATCH_EXPIRED', 'a native FrameBatch is valid only during its frames listener call; materialize frames (frame(i)) inside it');
-    }
+    if (this.bytes === null) this.expired();
     return this.index;
   }
 
   private field(i: number, f: number): number {
-    const idx = this.live();
+    const idx = this.index;
     if (!Number.isInteger(i) || i < 0 || i >= this.count) throw new RangeError(`frame index ${i} out of range [0, ${this.count})`);
     return idx[(this.first + i) * STRIDE + f]!;
   }

@@ -135,6 +135,7 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
   }
 
   connect(): Promise<void> {
+    if (this.state === 'closed' || this.state === 'closing') return Promise.reject(new TransportError('ERR_TRANSPORT_CLOSED', 'transport is closed'));
     if (this.connectPromise) return this.connectPromise;
     if (this.state !== 'idle') return Promise.reject(new TransportError('ERR_TRANSPORT_CLOSED', 'transport is closed'));
     const h = getHub();

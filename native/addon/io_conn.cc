@@ -19,7 +19,7 @@ namespace io {
 namespace {
 
 constexpr size_t kReadChunk = 64 * 1024;
-/// How long an orderly close waits for queued writes to drain before it resets (as the node transport).
+/// How long an orderly close waits for queued writes to drain and for the peer's FIN before it resets.
 constexpr double kCloseFlushMs = 2000;
 /// Index bytes charged per frame on top of its wire bytes (a record is kRecordStride doubles).
 constexpr size_t kRecordBytes = kRecordStride * sizeof(double);
@@ -156,7 +156,15 @@ void Conn::OnAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
 
 void Conn::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
   Conn* c = static_cast<Conn*>(s->data);
-  if (nread == 0 || c->state_ != State::Open) return;
+  if (nread == 0) return;
+  if (c->state_ == State::Closing) {
+    // Orderly close: our FIN is out; discard what the peer still sends until its FIN, then close. Closing
+    // with unread bytes would make the kernel send RST instead.
+    c->rxStart_ = c->rxEnd_ = 0;
+    if (nread < 0) c->Fail(kCloseLocal, 0, "", nread != UV_EOF);
+    return;
+  }
+  if (c->state_ != State::Open) return;
   if (nread < 0) {
     int e = static_cast<int>(nread);
     if (e == UV_EOF) return c->Fail(kClosePeerClosed, 0, "peer closed the connection", false);
@@ -374,6 +382,10 @@ void Conn::OnAddpTimer() {
     if (idle < T) return Arm(T - idle);
     pollAt_ = now;
     QueueAddp(kKindAddpPoll, ++pollToken_);
+    // Timers run before the loop blocks for I/O; the end-of-turn flush would come only after the next
+    // wakeup, so the poll goes out now.
+    Flush();
+    if (state_ != State::Open) return;
     return Arm(T);
   }
   double waited = now - pollAt_;
@@ -398,7 +410,10 @@ void Conn::Close(bool abort) {
   Flush();
   if (state_ != State::Open) return;
   state_ = State::Closing;
-  if (!paused_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+  if (paused_) {
+    paused_ = false;
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), OnAlloc, OnRead);
+  }
   sreq_.data = this;
   int r = uv_shutdown(&sreq_, reinterpret_cast<uv_stream_t*>(&tcp_), OnShutdown);
   if (r != 0) return Fail(kCloseLocal, 0, "", true);
@@ -407,8 +422,8 @@ void Conn::Close(bool abort) {
 
 void Conn::OnShutdown(uv_shutdown_t* req, int status) {
   Conn* c = static_cast<Conn*>(req->data);
-  if (c->state_ != State::Closing) return;
-  c->Fail(kCloseLocal, 0, "", status != 0);
+  // Success: wait for the peer's FIN in OnRead (bounded by the close timer).
+  if (c->state_ == State::Closing && status != 0) c->Fail(kCloseLocal, 0, "", true);
 }
 
 void Conn::Stop() {
