@@ -46,6 +46,8 @@ export interface IoBinding {
   release(id: number, afterSeq: number): void;
   ack(): void;
   ref(on: boolean): void;
+  /** Live native objects of this addon instance (leak checks). */
+  stats(): { conns: number; blocks: number; started: boolean };
   readonly recordStride: number;
   readonly optionCount: number;
 }

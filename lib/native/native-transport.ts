@@ -29,9 +29,14 @@ function getHub(): IoHub {
   return hub;
 }
 
-/** Live native connections of this realm (tests and diagnostics). */
+/** Live native connections of this realm as JS sees them (tests and diagnostics). */
 export function nativeLiveConnections(): number {
   return hub?.liveCount ?? 0;
+}
+
+/** Objects alive on this realm's I/O thread: connections and delivery blocks (leak checks). */
+export function nativeIoStats(): { conns: number; blocks: number; started: boolean } {
+  return ioBinding()?.stats() ?? { conns: 0, blocks: 0, started: false };
 }
 
 function positiveInt(name: string, v: unknown): number {

@@ -14,6 +14,7 @@ Host::~Host() {
   Shutdown();
   for (Block* b : ready_) delete b;
   for (Block* b : free_) delete b;
+  // (blocksAlive is not maintained past this point: the Host is going away.)
   // A block still queued inside the thread-safe function is never touched again: its callback sees a null
   // env once the function is torn down (io_napi.cc), so it is safe to free it here.
   delete inflight_;
@@ -74,6 +75,7 @@ void Host::Drain() {
       case Command::Open: {
         if (c != nullptr) break;  // ids are never reused by JS
         c = new Conn(this, cmd.id, std::move(cmd.open));
+        connsAlive++;
         conns_[cmd.id] = c;
         c->Start();
         break;
@@ -147,6 +149,7 @@ void Host::Recycle(Block* b) {
     free_.push_back(b);
   } else {
     delete b;
+    blocksAlive--;
   }
 }
 
@@ -159,6 +162,7 @@ Block* Host::TailFor(size_t bytes) {
       free_.pop_back();
     } else {
       t = new Block();
+      blocksAlive++;
       t->bytes.reserve(kBlockBytes);
       t->index.reserve(1024);
     }
@@ -204,6 +208,7 @@ void Host::AppendClose(uint32_t id, int reason, double err, const std::string& m
 
 void Host::OnConnGone(Conn* c) {
   conns_.erase(c->id());
+  connsAlive--;
   if (c->dirty) {
     for (auto& d : dirty_) {
       if (d == c) d = nullptr;

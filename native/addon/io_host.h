@@ -17,6 +17,7 @@
 #include <node_api.h>
 #include <uv.h>
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -132,6 +133,10 @@ class Host {
   /// `c` closed all its handles and is about to be deleted.
   void OnConnGone(Conn* c);
   bool stopping() const { return stopping_; }
+
+  /// Live native objects, readable from any thread (leak checks in tests).
+  std::atomic<int> connsAlive{0};
+  std::atomic<int> blocksAlive{0};
 
  private:
   static void ThreadMain(Host* self);

@@ -1,4 +1,4 @@
-// Node-API face of the I/O thread: `exports.io = { start, open, write, close, hold, release, ack, ref }`.
+// Node-API face of the I/O thread: `exports.io = { start, open, write, close, hold, release, ack, ref, stats }`.
 //
 // Written with the plain C Node-API on purpose (DESIGN.md pitfall 1): at process or worker shutdown Node
 // runs a queued thread-safe-function callback once more, before the cleanup hooks, when every call fails;
@@ -244,6 +244,22 @@ napi_value Ref(napi_env env, napi_callback_info info) {
   return Undefined(env);
 }
 
+// stats(): { conns, blocks } alive on the I/O thread (leak checks).
+napi_value Stats(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  Binding* b = GetBinding(env, info, &argc, nullptr);
+  if (b == nullptr) return nullptr;
+  napi_value o, v;
+  napi_create_object(env, &o);
+  napi_create_int32(env, b->host.connsAlive.load(), &v);
+  napi_set_named_property(env, o, "conns", v);
+  napi_create_int32(env, b->host.blocksAlive.load(), &v);
+  napi_set_named_property(env, o, "blocks", v);
+  napi_get_boolean(env, b->host.started(), &v);
+  napi_set_named_property(env, o, "started", v);
+  return o;
+}
+
 }  // namespace
 
 napi_value InitTransport(napi_env env, napi_value exports) {
@@ -258,7 +274,7 @@ napi_value InitTransport(napi_env env, napi_value exports) {
     const char* name;
     napi_callback cb;
   } fns[] = {{"start", Start}, {"open", Open}, {"write", Write}, {"close", Close}, {"hold", Hold},
-             {"release", Release}, {"ack", Ack}, {"ref", Ref}};
+             {"release", Release}, {"ack", Ack}, {"ref", Ref}, {"stats", Stats}};
   for (const Fn& f : fns) {
     napi_value fn;
     napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, b, &fn);
