@@ -119,6 +119,7 @@ describe.skipIf(skip !== undefined && !required)(`native transport lifetime${ski
     expect(r.threads1).toBeLessThanOrEqual(r.threads0!);
     // RSS from round 2,000 on (total/5 under ASan). It settles (+14 MiB at 10k, +27 MiB at both 30k and 60k rounds measured: V8
     // and malloc keep freed pages), so this bound only catches a real per-connection leak (≥ 5 KiB/round).
-    expect(r.rss1! - r.rss0!).toBeLessThan(SLOW ? 96 : 40);
+    // Under ASan freed memory sits in its quarantine (up to 256 MiB) by design: only the counts apply.
+    if (!SLOW) expect(r.rss1! - r.rss0!).toBeLessThan(40);
   }, 300_000);
 });
