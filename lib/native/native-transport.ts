@@ -19,12 +19,16 @@ const MAX_DEPTH_CAP = 255;
 type State = 'idle' | 'connecting' | 'open' | 'closing' | 'closed';
 
 let hub: IoHub | undefined;
+const HUB = Symbol.for('tserver-ha.io-hub');
 
 function getHub(): IoHub {
   if (hub === undefined) {
     const io = ioBinding();
     if (io === null) throw new ConfigError("transport 'native' is not available (addon not built or not loaded)");
-    hub = new IoHub(io);
+    // One hub per addon instance, even if this module is loaded twice (e.g. from lib/ and dist/): the
+    // thread has exactly one dispatcher. The exports object is shared through require's cache.
+    const holder = io as unknown as { [HUB]?: IoHub };
+    hub = holder[HUB] ??= new IoHub(io);
   }
   return hub;
 }
