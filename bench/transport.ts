@@ -4,12 +4,15 @@
  *     connection and a hot pair (one delivering, one holding), at fixed offered loads and at saturation;
  *  2. stall immunity: ADDP 200 ms on both sides, the JS thread blocked 2 s every 5 s, counting disconnects
  *     of a healthy peer;
- *  3. silent-peer detection: the peer process is SIGSTOPped; time from the stop to `close`, p50/p99.
+ *  3. silent-peer detection: the peer process is SIGSTOPped; time from the stop to `close`, p50/p99;
+ *     with --busy N the JS thread is also kept busy (blocked N ms, then one loop turn, repeatedly) while
+ *     the loss is pending, as under a heavy routing load.
+ * Kinds: node always; native when lib/native loads and registers it (one column per kind).
  * The event source is a child process (test/helpers/peer-process.mjs) on loopback sending pre-encoded
  * EventRouteRequest frames in batched writes.
  *
  * Usage: npm run build && node dist/bench/transport.js [--json] [--only throughput|stall|detect]
- *        [--seconds 3] [--loads 20000,100000,0] [--stall-seconds 60] [--addp 200] [--runs 20]
+ *        [--seconds 3] [--loads 20000,100000,0] [--stall-seconds 60] [--addp 200] [--runs 20] [--busy 0]
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +35,7 @@ const { values: args } = parseArgs({
     'stall-ms': { type: 'string', default: '2000' },
     addp: { type: 'string', default: '200' },
     runs: { type: 'string', default: '20' },
+    busy: { type: 'string', default: '0' },
   },
 });
 
@@ -191,6 +195,7 @@ async function stallImmunity(kind: BenchKind, addpMs: number, peerAddpMs: number
 interface DetectRow {
   kind: string;
   addpMs: number;
+  busyMs: number;
   runs: number;
   p50: number;
   p99: number;
@@ -204,7 +209,7 @@ function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
 }
 
-async function detection(kind: BenchKind, addpMs: number, runs: number): Promise<DetectRow> {
+async function detection(kind: BenchKind, addpMs: number, runs: number, busyMs = 0): Promise<DetectRow> {
   const peer = await ChildPeer.start();
   const times: number[] = [];
   const reasons: Record<string, number> = {};
@@ -215,7 +220,18 @@ async function detection(kind: BenchKind, addpMs: number, runs: number): Promise
       await sleep(addpMs + Math.random() * addpMs * 2); // random phase against the ADDP timer
       const stoppedAt = monotonicMs();
       peer.sigstop();
+      let pending = true;
+      if (busyMs > 0) {
+        const blocker = new Int32Array(new SharedArrayBuffer(4));
+        void (async () => {
+          while (pending && monotonicMs() - stoppedAt < addpMs * 4 + 5000) {
+            Atomics.wait(blocker, 0, 0, busyMs); // busy JS thread: timers and I/O callbacks wait
+            await new Promise<void>((r) => setImmediate(r));
+          }
+        })();
+      }
       const info = await Promise.race([closed, sleep(addpMs * 4 + 5000).then(() => null)]);
+      pending = false;
       peer.sigcont();
       if (!info) {
         reasons['not-detected'] = (reasons['not-detected'] ?? 0) + 1;
@@ -230,7 +246,7 @@ async function detection(kind: BenchKind, addpMs: number, runs: number): Promise
     await peer.kill();
   }
   times.sort((a, b) => a - b);
-  return { kind: kind.name, addpMs, runs, p50: quantile(times, 0.5), p99: quantile(times, 0.99), min: times[0] ?? NaN, max: times.at(-1) ?? NaN, reasons };
+  return { kind: kind.name, addpMs, busyMs, runs, p50: quantile(times, 0.5), p99: quantile(times, 0.99), min: times[0] ?? NaN, max: times.at(-1) ?? NaN, reasons };
 }
 
 // ---------------------------------------------------------------- main
@@ -263,8 +279,9 @@ async function main(): Promise<void> {
   }
   if (!only || only === 'detect') {
     result.detect = [];
-    for (const k of kinds()) result.detect.push(await detection(k, addp, Number(args.runs)));
-    log(`# silent-peer detection (peer SIGSTOPped; ms from stop to loss detected; ADDP ${addp} ms: expect ~${addp}..${2 * addp} ms + timer slack)`);
+    for (const k of kinds()) result.detect.push(await detection(k, addp, Number(args.runs), Number(args.busy)));
+    log(`# silent-peer detection (peer SIGSTOPped; ms from stop to loss detected; ADDP ${addp} ms: expect ~${addp}..${2 * addp} ms + timer slack` +
+      `${Number(args.busy) > 0 ? `; JS thread busy in ${args.busy} ms slices meanwhile` : ''})`);
     if (!args.json) table(result.detect as unknown as Array<Record<string, unknown>>);
   }
   if (!only || only === 'stall') {

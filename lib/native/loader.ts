@@ -69,8 +69,11 @@ function packageRoot(): string | undefined {
   }
 }
 
-/** Candidate `.node` files in load order: prebuilds/<platform>-<arch>/, then build/Release/. */
+/** Candidate `.node` files in load order: `TSERVER_HA_ADDON_PATH` alone when set, else prebuilds/<platform>-<arch>/, then build/Release/. */
 export function addonCandidates(root = packageRoot()): { searched: string[]; found: string[] } {
+  // An explicit file (e.g. the ASan build of `npm run test:asan`) replaces the search.
+  const forced = process.env.TSERVER_HA_ADDON_PATH;
+  if (forced) return { searched: [forced], found: existsSync(forced) ? [forced] : [] };
   if (root === undefined) return { searched: ['(package root of tserver-ha not found)'], found: [] };
   const dirs = [join(root, 'prebuilds', `${process.platform}-${process.arch}`), join(root, 'build', 'Release')];
   const found: string[] = [];

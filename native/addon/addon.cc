@@ -1,14 +1,14 @@
 // Module entry. Each subsystem registers its exports here; see addon.h.
 #include "addon.h"
+#include "io_napi.h"
 
-// Not used yet: proves both builds see libuv (the I/O-thread transport needs it).
-#include <uv.h>
 
 namespace tsha {
 
 TshaAddon::TshaAddon(Napi::Env env, Napi::Object exports) {
   InitDecode(env, exports);
-  // Further subsystems: InitTransport(env, exports, this);
+  // The I/O-thread transport (io_napi.cc): owns its state through an env cleanup hook.
+  io::InitTransport(env, exports);
 }
 
 }  // namespace tsha

@@ -1,0 +1,137 @@
+import type { ResolvedLimits } from '../protocol/decoder.js';
+import { CLOSE_REASONS, Rec, STRIDE, type IoBinding } from './io-records.js';
+import { NativeFrameBatch } from './native-frame-batch.js';
+import type { CloseReason } from '../transport/types.js';
+
+/** What the hub calls on a transport; implemented by NativeTransport. @internal */
+export interface HubClient {
+  readonly limits: ResolvedLimits;
+  onConnect(at: number, startAt: number): void;
+  onFirstByte(at: number): void;
+  onFrames(batch: NativeFrameBatch): void;
+  onBackpressure(paused: boolean, queuedBytes: number): void;
+  onRelease(batch: NativeFrameBatch, evictedUpTo: number, firstSeenSeq: number): void;
+  onClose(reason: CloseReason, err: number, message: string, lossAt: number, closedAt: number): void;
+}
+
+/**
+ * The JS end of one addon instance's I/O thread (one per realm: the main thread and each worker load their
+ * own). Routes the records of each delivered block to their transports, then acknowledges the block from
+ * `setImmediate` so the thread sends the next one only after the event loop had a turn (DESIGN.md
+ * pitfall 2). Holds live transports strongly, like `net` holds open sockets, and keeps the thread-safe
+ * function referenced exactly while any is live (pitfall 4).
+ * @internal
+ */
+export class IoHub {
+  private readonly clients = new Map<number, HubClient>();
+  private nextId = 1;
+  private readonly ack = (): void => this.io.ack();
+
+  constructor(private readonly io: IoBinding) {
+    io.start((bytes, index) => this.dispatch(bytes, index));
+  }
+
+  /** Register a transport and open its connection natively. */
+  open(client: HubClient, host: string, port: number, options: Float64Array): number {
+    const id = this.nextId++;
+    if (this.nextId > 0xffffffff) this.nextId = 1;
+    this.clients.set(id, client);
+    if (this.clients.size === 1) this.io.ref(true);
+    this.io.open(id, host, port, options);
+    return id;
+  }
+
+  write(id: number, frame: Uint8Array): void {
+    this.io.write(id, frame);
+  }
+
+  close(id: number, abort: boolean): void {
+    this.io.close(id, abort);
+  }
+
+  hold(id: number, maxFrames: number, maxBytes: number): void {
+    this.io.hold(id, maxFrames, maxBytes);
+  }
+
+  release(id: number, afterSeq: number): void {
+    this.io.release(id, afterSeq);
+  }
+
+  /** Live connections (tests). */
+  get liveCount(): number {
+    return this.clients.size;
+  }
+
+  private dispatch(ab: ArrayBuffer, index: Float64Array): void {
+    try {
+      this.route(Buffer.from(ab), index);
+    } finally {
+      setImmediate(this.ack);
+    }
+  }
+
+  private route(bytes: Buffer, index: Float64Array): void {
+    const n = index.length / STRIDE;
+    let i = 0;
+    while (i < n) {
+      const r = i * STRIDE;
+      const kind = index[r]!;
+      const id = index[r + 1]!;
+      const c = this.clients.get(id);
+      if (kind === Rec.Frame) {
+        let j = i + 1;
+        while (j < n && index[j * STRIDE] === Rec.Frame && index[j * STRIDE + 1] === id) j++;
+        if (c) {
+          const batch = new NativeFrameBatch(bytes, index, i, j - i, c.limits);
+          guard(() => c.onFrames(batch));
+          batch.expire();
+        }
+        i = j;
+        continue;
+      }
+      if (c) {
+        switch (kind) {
+          case Rec.Connect:
+            guard(() => c.onConnect(index[r + 2]!, index[r + 3]!));
+            break;
+          case Rec.FirstByte:
+            c.onFirstByte(index[r + 2]!);
+            break;
+          case Rec.Backpressure:
+            guard(() => c.onBackpressure(index[r + 2] === 1, index[r + 3]!));
+            break;
+          case Rec.Close: {
+            const off = index[r + 4]!;
+            const msg = bytes.toString('utf8', off, off + index[r + 5]!);
+            this.clients.delete(id);
+            if (this.clients.size === 0) this.io.ref(false);
+            guard(() => c.onClose(CLOSE_REASONS[index[r + 2]!] ?? 'error', index[r + 3]!, msg, index[r + 6]!, index[r + 7]!));
+            break;
+          }
+          case Rec.Release: {
+            const count = index[r + 2]!;
+            // A copy: the promise is settled after this block's memory went back to the thread.
+            const batch = new NativeFrameBatch(bytes, index, i + 1, count, c.limits).copy();
+            guard(() => c.onRelease(batch, index[r + 3]!, index[r + 4]!));
+            i += count;
+            break;
+          }
+        }
+      } else if (kind === Rec.Release) {
+        i += index[r + 2]!;
+      }
+      i++;
+    }
+  }
+}
+
+/** A throwing listener must not stop the routing of the rest of the block: rethrow it on its own tick. */
+function guard(fn: () => void): void {
+  try {
+    fn();
+  } catch (err) {
+    process.nextTick(() => {
+      throw err;
+    });
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * The I/O thread's delivery format (native/addon/io_host.h): a block of bytes plus a Float64Array index of
+ * fixed-size records. Kept in one place so the C++ header and the TS reader can be compared side by side.
+ * @internal
+ */
+import type { CloseReason } from '../transport/types.js';
+
+/** Doubles per record. */
+export const STRIDE = 8;
+
+/** Record kinds; the fields after `[kind, connId]` are listed per kind. */
+export const Rec = {
+  /** offset, length (whole frame, prefix included), type, seq, ref, receivedAt */
+  Frame: 1,
+  /** connectedAt, connectStartAt */
+  Connect: 2,
+  /** at */
+  FirstByte: 3,
+  /** paused (0/1), queuedBytes */
+  Backpressure: 4,
+  /** reason, err, msgOffset, msgLength, lossDetectedAt (-1 = none), closedAt */
+  Close: 5,
+  /** count, evictedUpTo, firstSeenSeq; followed by `count` Frame records */
+  Release: 6,
+} as const;
+
+/** Native close codes (io_host.h CloseCode) by index. */
+export const CLOSE_REASONS: readonly CloseReason[] = [
+  'local', 'peer-closed', 'peer-reset', 'addp-timeout', 'connect-timeout', 'connect-refused', 'protocol-error',
+  'queue-overflow', 'error',
+];
+
+/** Positions in the options Float64Array of `io.open` (io_host.h OptIndex). */
+export const Opt = {
+  ConnectTimeout: 0, Addp: 1, KeepIdle: 2, KeepInterval: 3, KeepCount: 4, UserTimeout: 5, NoDelay: 6,
+  MaxFrameSize: 7, MaxDepth: 8, MaxAttributes: 9, MaxQueued: 10, HoldFrames: 11, HoldBytes: 12, Count: 13,
+} as const;
+
+/** `exports.io` of the addon (native/addon/io_napi.cc). */
+export interface IoBinding {
+  start(dispatch: (bytes: ArrayBuffer, index: Float64Array) => void): void;
+  open(id: number, host: string, port: number, options: Float64Array): void;
+  write(id: number, frame: Uint8Array): void;
+  close(id: number, abort: boolean): void;
+  hold(id: number, maxFrames: number, maxBytes: number): void;
+  release(id: number, afterSeq: number): void;
+  ack(): void;
+  ref(on: boolean): void;
+  /** Live native objects of this addon instance (leak checks). */
+  stats(): { conns: number; blocks: number; started: boolean };
+  readonly recordStride: number;
+  readonly optionCount: number;
+}

@@ -1,0 +1,276 @@
+import { EventEmitter } from 'node:events';
+import { getSystemErrorName } from 'node:util';
+import { monotonicMs } from '../clock.js';
+import { ConfigError, TransportError, type TransportErrorCode } from '../errors.js';
+import { resolveLimits, type ResolvedLimits } from '../protocol/decoder.js';
+import { ProtocolError, protocolCodeOf } from '../protocol/errors.js';
+import type {
+  CloseInfo, CloseReason, ReleaseResult, Transport, TransportEvents, TransportOptions, TransportTimestamps, WindowOptions,
+} from '../transport/types.js';
+import { ioBinding } from './io-binding.js';
+import { IoHub, type HubClient } from './io-hub.js';
+import { Opt } from './io-records.js';
+import { NativeFrameBatch } from './native-frame-batch.js';
+
+const DEFAULT_QUEUE = 32 * 1024 * 1024;
+/** Deepest nesting the codec core accepts (native/codec/codec.h kMaxDepthCap). */
+const MAX_DEPTH_CAP = 255;
+
+type State = 'idle' | 'connecting' | 'open' | 'closing' | 'closed';
+
+let hub: IoHub | undefined;
+const HUB = Symbol.for('tserver-ha.io-hub');
+
+function getHub(): IoHub {
+  if (hub === undefined) {
+    const io = ioBinding();
+    if (io === null) throw new ConfigError("transport 'native' is not available (addon not built or not loaded)");
+    // One hub per addon instance, even if this module is loaded twice (e.g. from lib/ and dist/): the
+    // thread has exactly one dispatcher. The exports object is shared through require's cache.
+    const holder = io as unknown as { [HUB]?: IoHub };
+    hub = holder[HUB] ??= new IoHub(io);
+  }
+  return hub;
+}
+
+/** Live native connections of this realm as JS sees them (tests and diagnostics). */
+export function nativeLiveConnections(): number {
+  return hub?.liveCount ?? 0;
+}
+
+/** Objects alive on this realm's I/O thread: connections and delivery blocks (leak checks). */
+export function nativeIoStats(): { conns: number; blocks: number; started: boolean } {
+  return ioBinding()?.stats() ?? { conns: 0, blocks: 0, started: false };
+}
+
+function positiveInt(name: string, v: unknown): number {
+  if (!Number.isSafeInteger(v) || (v as number) < 1) throw new ConfigError(`${name} must be a positive integer, got ${String(v)}`);
+  return v as number;
+}
+
+function nonNegative(name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new ConfigError(`${name} must be a non-negative number, got ${String(v)}`);
+  return v;
+}
+
+function checkWindow(w: WindowOptions): void {
+  for (const k of ['maxFrames', 'maxBytes'] as const) {
+    const v = w?.[k];
+    if (!Number.isSafeInteger(v) || v < 1) throw new ConfigError(`hold window ${k} must be a positive integer, got ${String(v)}`);
+  }
+}
+
+const ERROR_CODES: Partial<Record<CloseReason, TransportErrorCode>> = {
+  'peer-closed': 'ERR_PEER_CLOSED',
+  'peer-reset': 'ERR_PEER_RESET',
+  'addp-timeout': 'ERR_ADDP_TIMEOUT',
+  'connect-timeout': 'ERR_CONNECT_TIMEOUT',
+  'connect-refused': 'ERR_CONNECT_REFUSED',
+  'queue-overflow': 'ERR_QUEUE_OVERFLOW',
+  error: 'ERR_SOCKET',
+};
+
+/**
+ * Transport whose socket lives on the addon's I/O thread (native/addon/io_*.cc): connect with a deadline,
+ * TCP_NODELAY, keepalive idle/interval/count, TCP_USER_TIMEOUT (Linux), ADDP, framing and validation,
+ * write batching and the hot-standby window all run there; JS receives batches of validated frames, one
+ * thread-safe-function call per block. A blocked JS thread therefore causes no ADDP timeout on either side.
+ *
+ * Batches are valid only during the `frames` listener (they throw `ERR_BATCH_EXPIRED` afterwards);
+ * `release()` results stay valid. Timestamps are taken on the I/O thread (uv_hrtime, same clock as
+ * {@link monotonicMs}). No TLS: use the node transport for that.
+ */
+export class NativeTransport extends EventEmitter<TransportEvents> implements Transport, HubClient {
+  readonly kind = 'native' as const;
+  /** @internal */
+  readonly limits: ResolvedLimits;
+  private readonly opts: TransportOptions;
+  private readonly native: Float64Array;
+  private readonly ts: TransportTimestamps = { connectStartAt: 0 };
+  private state: State = 'idle';
+  private id = 0;
+  private hub: IoHub | null = null;
+  private connectPromise: Promise<void> | null = null;
+  private connectSettle: { resolve: () => void; reject: (e: Error) => void } | null = null;
+  private closeWaiters: Array<() => void> = [];
+  private holding = false;
+  private releases: Array<(r: ReleaseResult) => void> = [];
+
+  constructor(options: TransportOptions) {
+    super();
+    if (!options || typeof options.host !== 'string' || options.host === '') throw new ConfigError('transport host must be a non-empty string');
+    if (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535) {
+      throw new ConfigError(`transport port must be an integer in 1..65535, got ${String(options.port)}`);
+    }
+    if (options.tls) throw new ConfigError("transport 'native' does not do TLS; use 'node' or 'auto'");
+    const connectTimeout = options.connectTimeoutMs === undefined ? 2000 : positiveInt('connectTimeoutMs', options.connectTimeoutMs);
+    const addp = options.addp === false ? 0 : options.addp ? positiveInt('addp.timeoutMs', options.addp.timeoutMs) : 1000;
+    const ka = options.keepAlive === false ? null : options.keepAlive ?? { idleMs: 1000, intervalMs: 1000, count: 3 };
+    if (ka) {
+      positiveInt('keepAlive.idleMs', ka.idleMs);
+      positiveInt('keepAlive.intervalMs', ka.intervalMs);
+      positiveInt('keepAlive.count', ka.count);
+    }
+    const userTimeout = options.userTimeoutMs === undefined ? 3000 : nonNegative('userTimeoutMs', options.userTimeoutMs);
+    const maxQueued = options.maxQueuedBytes === undefined ? DEFAULT_QUEUE : positiveInt('maxQueuedBytes', options.maxQueuedBytes);
+    try {
+      this.limits = resolveLimits(options.limits);
+    } catch (err) {
+      throw new ConfigError((err as Error).message);
+    }
+    if (this.limits.maxDepth > MAX_DEPTH_CAP) throw new ConfigError(`codec limit maxDepth must be at most ${MAX_DEPTH_CAP}`);
+    this.opts = options;
+    const o = new Float64Array(Opt.Count);
+    o[Opt.ConnectTimeout] = connectTimeout;
+    o[Opt.Addp] = addp;
+    o[Opt.KeepIdle] = ka ? ka.idleMs : 0;
+    o[Opt.KeepInterval] = ka ? ka.intervalMs : 0;
+    o[Opt.KeepCount] = ka ? ka.count : 0;
+    o[Opt.UserTimeout] = userTimeout;
+    o[Opt.NoDelay] = options.noDelay === false ? 0 : 1;
+    o[Opt.MaxFrameSize] = this.limits.maxFrameSize;
+    o[Opt.MaxDepth] = this.limits.maxDepth;
+    o[Opt.MaxAttributes] = this.limits.maxAttributes;
+    o[Opt.MaxQueued] = maxQueued;
+    this.native = o;
+  }
+
+  get timestamps(): Readonly<TransportTimestamps> {
+    return this.ts;
+  }
+
+  get connected(): boolean {
+    return this.state === 'open';
+  }
+
+  connect(): Promise<void> {
+    if (this.state === 'closed' || this.state === 'closing') return Promise.reject(new TransportError('ERR_TRANSPORT_CLOSED', 'transport is closed'));
+    if (this.connectPromise) return this.connectPromise;
+    if (this.state !== 'idle') return Promise.reject(new TransportError('ERR_TRANSPORT_CLOSED', 'transport is closed'));
+    const h = getHub();
+    this.state = 'connecting';
+    this.ts.connectStartAt = monotonicMs();
+    this.connectPromise = new Promise<void>((resolve, reject) => {
+      this.connectSettle = { resolve, reject };
+    });
+    this.hub = h;
+    this.id = h.open(this, this.opts.host, this.opts.port, this.native);
+    return this.connectPromise;
+  }
+
+  send(frame: Uint8Array): void {
+    if (this.state !== 'open') throw new TransportError('ERR_TRANSPORT_CLOSED', `cannot send: transport is ${this.state === 'idle' ? 'not connected' : this.state}`);
+    if (!(frame instanceof Uint8Array)) throw new TypeError('send() takes an encoded frame (Uint8Array)');
+    this.hub!.write(this.id, frame);
+  }
+
+  hold(window: WindowOptions): void {
+    checkWindow(window);
+    this.holding = true;
+    if (this.state === 'idle') {
+      this.native[Opt.HoldFrames] = window.maxFrames;
+      this.native[Opt.HoldBytes] = window.maxBytes;
+    } else if (this.state !== 'closed') {
+      this.hub!.hold(this.id, window.maxFrames, window.maxBytes);
+    }
+  }
+
+  release(afterSeq: number): Promise<ReleaseResult> {
+    const wasHolding = this.holding;
+    this.holding = false;
+    this.native[Opt.HoldFrames] = 0;
+    if (!wasHolding || this.state === 'idle' || this.state === 'closed') {
+      return Promise.resolve({ batch: new NativeFrameBatch(Buffer.alloc(0), new Float64Array(0), 0, 0, this.limits), evictedUpTo: -1, firstSeenSeq: -1 });
+    }
+    // The thread answers in order, before any frame it reads after this command.
+    return new Promise((resolve) => {
+      this.releases.push(resolve);
+      this.hub!.release(this.id, afterSeq);
+    });
+  }
+
+  close(): Promise<void> {
+    return this.end(false);
+  }
+
+  destroy(): Promise<void> {
+    return this.end(true);
+  }
+
+  private end(abort: boolean): Promise<void> {
+    if (this.state === 'closed') return Promise.resolve();
+    const done = new Promise<void>((resolve) => this.closeWaiters.push(resolve));
+    if (this.state === 'idle') {
+      this.finish('local');
+    } else if (this.state !== 'closing' || abort) {
+      // Frames still on their way are dropped from here on, as the node transport does.
+      this.state = 'closing';
+      this.hub!.close(this.id, abort);
+    }
+    return done;
+  }
+
+  /** @internal */
+  onConnect(at: number): void {
+    if (this.state !== 'connecting') return;
+    this.state = 'open';
+    this.ts.connectedAt = at;
+    this.connectSettle?.resolve();
+    this.connectSettle = null;
+    this.emit('connect', at);
+  }
+
+  /** @internal */
+  onFirstByte(at: number): void {
+    this.ts.firstByteAt ??= at;
+  }
+
+  /** @internal */
+  onFrames(batch: NativeFrameBatch): void {
+    if (this.state === 'open') this.emit('frames', batch);
+  }
+
+  /** @internal */
+  onBackpressure(paused: boolean, queuedBytes: number): void {
+    if (this.state === 'open') this.emit('backpressure', { paused, queuedBytes });
+  }
+
+  /** @internal */
+  onRelease(batch: NativeFrameBatch, evictedUpTo: number, firstSeenSeq: number): void {
+    this.releases.shift()?.({ batch, evictedUpTo, firstSeenSeq });
+  }
+
+  /** @internal */
+  onClose(reason: CloseReason, err: number, message: string, lossAt: number, closedAt: number): void {
+    if (lossAt >= 0) this.ts.lossDetectedAt = lossAt;
+    this.ts.closedAt = closedAt;
+    let error: TransportError | ProtocolError | undefined;
+    if (reason === 'protocol-error') {
+      error = new ProtocolError(protocolCodeOf(err), message.replace(/^ERR_[A-Z0-9_]+: /, ''));
+    } else if (reason !== 'local') {
+      const syscallCode = err < 0 ? getSystemErrorName(err) : undefined;
+      error = new TransportError(ERROR_CODES[reason] ?? 'ERR_SOCKET', message, { syscallCode });
+    }
+    this.finish(reason, error);
+  }
+
+  private finish(reason: CloseReason, error?: TransportError | ProtocolError): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.ts.closedAt ??= monotonicMs();
+    this.holding = false;
+    if (this.connectSettle) {
+      const e = error instanceof TransportError ? error
+        : new TransportError(reason === 'local' ? 'ERR_TRANSPORT_CLOSED' : 'ERR_SOCKET', reason === 'local' ? 'closed before the connection opened' : String(error?.message), { cause: error });
+      this.connectSettle.reject(e);
+      this.connectSettle = null;
+    }
+    for (const r of this.releases.splice(0)) {
+      r({ batch: new NativeFrameBatch(Buffer.alloc(0), new Float64Array(0), 0, 0, this.limits), evictedUpTo: -1, firstSeenSeq: -1 });
+    }
+    const info: CloseInfo = { reason, timestamps: { ...this.ts } };
+    if (error) info.error = error;
+    this.emit('close', info);
+    for (const w of this.closeWaiters.splice(0)) w();
+  }
+}

@@ -1,0 +1,480 @@
+// One connection on the I/O thread: connect with a deadline, TCP options, framing and validation with
+// the codec core, ADDP, write batching, the hot-standby window, orderly or abortive close.
+// Only long-standing libuv 1.x calls (the symbols come from the node binary: DESIGN.md pitfall 6).
+#include "io_conn.h"
+
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <netdb.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace tsha {
+namespace io {
+
+namespace {
+
+constexpr size_t kReadChunk = 64 * 1024;
+/// How long an orderly close waits for queued writes to drain and for the peer's FIN before it resets.
+constexpr double kCloseFlushMs = 2000;
+/// Index bytes charged per frame on top of its wire bytes (a record is kRecordStride doubles).
+constexpr size_t kRecordBytes = kRecordStride * sizeof(double);
+
+std::string UvMessage(const char* what, int err) {
+  return std::string(what) + ": " + uv_err_name(err) + " (" + uv_strerror(err) + ")";
+}
+
+}  // namespace
+
+struct Conn::WriteReq {
+  uv_write_t req;
+  Conn* conn;
+  size_t bytes;
+  std::vector<std::vector<uint8_t>> chunks;
+  std::vector<uv_buf_t> bufs;
+};
+
+Conn::Conn(Host* host, uint32_t id, std::unique_ptr<OpenOptions> opt) : host_(host), id_(id), opt_(std::move(opt)) {}
+
+void Conn::Start() {
+  connectStartAt_ = NowMs();
+  uv_tcp_init(host_->loop(), &tcp_);
+  uv_timer_init(host_->loop(), &timer_);
+  tcp_.data = this;
+  timer_.data = this;
+  gai_.data = this;
+  if (opt_->holdFrames > 0) Hold(opt_->holdFrames, opt_->holdBytes);
+  Arm(opt_->connectTimeoutMs);
+  struct sockaddr_storage ss;
+  if (uv_ip4_addr(opt_->host.c_str(), opt_->port, reinterpret_cast<sockaddr_in*>(&ss)) == 0 ||
+      uv_ip6_addr(opt_->host.c_str(), opt_->port, reinterpret_cast<sockaddr_in6*>(&ss)) == 0) {
+    ConnectTo(reinterpret_cast<sockaddr*>(&ss));
+    return;
+  }
+  state_ = State::Resolving;
+  struct addrinfo hints;
+  std::memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  int r = uv_getaddrinfo(host_->loop(), &gai_, OnResolved, opt_->host.c_str(), nullptr, &hints);
+  if (r != 0) return Fail(kCloseError, r, UvMessage(("resolving " + opt_->host).c_str(), r), false);
+  gaiPending_ = true;
+}
+
+void Conn::OnResolved(uv_getaddrinfo_t* req, int status, struct addrinfo* res) {
+  Conn* c = static_cast<Conn*>(req->data);
+  c->gaiPending_ = false;
+  if (c->state_ == State::Closed) {
+    if (res) uv_freeaddrinfo(res);
+    if (--c->pendingCloses_ == 0) c->Finish();
+    return;
+  }
+  if (status != 0 || res == nullptr) {
+    if (res) uv_freeaddrinfo(res);
+    return c->Fail(kCloseError, status, UvMessage(("resolving " + c->opt_->host).c_str(), status), false);
+  }
+  struct sockaddr_storage ss;
+  std::memcpy(&ss, res->ai_addr, std::min<size_t>(res->ai_addrlen, sizeof ss));
+  uv_freeaddrinfo(res);
+  if (ss.ss_family == AF_INET) reinterpret_cast<sockaddr_in*>(&ss)->sin_port = htons(c->opt_->port);
+  else reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port = htons(c->opt_->port);
+  c->ConnectTo(reinterpret_cast<sockaddr*>(&ss));
+}
+
+void Conn::ConnectTo(const struct sockaddr* addr) {
+  state_ = State::Connecting;
+  creq_.data = this;
+  int r = uv_tcp_connect(&creq_, &tcp_, addr, OnConnect);
+  if (r != 0) {
+    Fail(r == UV_ECONNREFUSED ? kCloseConnectRefused : kCloseError, r, UvMessage("connect", r), false);
+  }
+}
+
+void Conn::OnConnect(uv_connect_t* req, int status) {
+  Conn* c = static_cast<Conn*>(req->data);
+  if (c->state_ != State::Connecting) return;  // timed out or closed meanwhile (status UV_ECANCELED)
+  if (status == UV_ECONNREFUSED) return c->Fail(kCloseConnectRefused, status, UvMessage("connect", status), false);
+  if (status != 0) return c->Fail(kCloseError, status, UvMessage("connect", status), false);
+  c->OnOpen();
+}
+
+void Conn::OnOpen() {
+  state_ = State::Open;
+  double now = NowMs();
+  uv_timer_stop(&timer_);
+  ApplySocketOptions();
+  lastRx_ = now;
+  host_->AppendRecord({kRecConnect, static_cast<double>(id_), now, connectStartAt_});
+  int r = uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), OnAlloc, OnRead);
+  if (r != 0) return Fail(kCloseError, r, UvMessage("read", r), true);
+  if (opt_->addpMs > 0) Arm(opt_->addpMs);
+}
+
+void Conn::ApplySocketOptions() {
+  uv_tcp_nodelay(&tcp_, opt_->noDelay ? 1 : 0);
+  uv_os_fd_t fd = -1;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) != 0) return;
+  if (opt_->keepIdleMs > 0) {
+    unsigned idle = static_cast<unsigned>(std::max(1.0, std::ceil(opt_->keepIdleMs / 1000)));
+    uv_tcp_keepalive(&tcp_, 1, idle);
+#if defined(__linux__)
+    // Interval and count are not reachable through libuv (nor Node): set them on the fd.
+    int intvl = static_cast<int>(std::max(1.0, std::ceil(opt_->keepIntervalMs / 1000)));
+    int cnt = static_cast<int>(std::max(1.0, opt_->keepCount));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+#endif
+  }
+#if defined(TCP_USER_TIMEOUT)
+  if (opt_->userTimeoutMs > 0) {
+    unsigned ut = static_cast<unsigned>(opt_->userTimeoutMs);
+    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, sizeof ut);
+  }
+#endif
+  // Elsewhere TCP_USER_TIMEOUT does not exist: ADDP and keepalive still detect a dead peer.
+}
+
+void Conn::OnAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  Conn* c = static_cast<Conn*>(h->data);
+  if (c->rxStart_ == c->rxEnd_) c->rxStart_ = c->rxEnd_ = 0;
+  if (c->rx_.size() - c->rxEnd_ < kReadChunk) {
+    if (c->rxStart_ > 0) {
+      std::memmove(c->rx_.data(), c->rx_.data() + c->rxStart_, c->rxEnd_ - c->rxStart_);
+      c->rxEnd_ -= c->rxStart_;
+      c->rxStart_ = 0;
+    }
+    // Grows only to hold one partial frame (its length was checked against maxFrameSize) plus a chunk.
+    if (c->rx_.size() - c->rxEnd_ < kReadChunk) c->rx_.resize(c->rxEnd_ + kReadChunk);
+  }
+  buf->base = reinterpret_cast<char*>(c->rx_.data() + c->rxEnd_);
+  buf->len = c->rx_.size() - c->rxEnd_;
+}
+
+void Conn::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
+  Conn* c = static_cast<Conn*>(s->data);
+  if (nread == 0) return;
+  if (c->state_ == State::Closing) {
+    // Orderly close: our FIN is out; discard what the peer still sends until its FIN, then close. Closing
+    // with unread bytes would make the kernel send RST instead.
+    c->rxStart_ = c->rxEnd_ = 0;
+    if (nread < 0) c->Fail(kCloseLocal, 0, "", nread != UV_EOF);
+    return;
+  }
+  if (c->state_ != State::Open) return;
+  if (nread < 0) {
+    int e = static_cast<int>(nread);
+    if (e == UV_EOF) return c->Fail(kClosePeerClosed, 0, "peer closed the connection", false);
+    if (e == UV_ECONNRESET) return c->Fail(kClosePeerReset, e, "connection reset by peer (ECONNRESET)", false);
+    return c->Fail(kCloseError, e, UvMessage("socket error", e), false);
+  }
+  double now = NowMs();
+  c->rxEnd_ += static_cast<size_t>(nread);
+  c->lastRx_ = now;
+  if (!c->sawFirstByte_) {
+    c->sawFirstByte_ = true;
+    c->host_->AppendRecord({kRecFirstByte, static_cast<double>(c->id_), now});
+  }
+  c->Consume(now);
+}
+
+void Conn::Consume(double now) {
+  struct Sink : SplitSink {
+    Conn* c;
+    const uint8_t* base;
+    double now;
+    bool OnFrame(const FrameRecord& f) override {
+      c->OnFrame(base + f.offset, kLengthBytes + f.length, f.info, now);
+      return c->state_ == State::Open;
+    }
+  } sink;
+  sink.c = this;
+  sink.base = rx_.data() + rxStart_;
+  sink.now = now;
+  SplitResult r = SplitFrames(sink.base, rxEnd_ - rxStart_, opt_->limits, &sink);
+  rxStart_ += r.consumed;
+  if (state_ != State::Open) return;
+  if (r.error != ErrorCode::Ok) {
+    // Frames before the bad one were delivered; the stream can no longer be trusted: reset it.
+    std::string msg = std::string(ErrorCodeName(r.error)) + ": invalid frame from the peer";
+    return Fail(kCloseProtocolError, static_cast<double>(r.error), msg, true);
+  }
+  MaybePause();
+}
+
+void Conn::OnFrame(const uint8_t* p, size_t len, const FrameInfo& info, double now) {
+  if (info.kind == kKindAddpPoll) return QueueAddp(kKindAddpReply, info.token);
+  if (info.kind != kKindMessage) return;  // an ADDP reply only proves life, which every byte does
+  if (holding_ && info.seq >= 0) return HoldFrame(p, len, info, now);
+  queued_ += host_->AppendFrame(id_, p, len, info, now);
+}
+
+void Conn::MaybePause() {
+  if (paused_ || static_cast<double>(queued_) <= opt_->maxQueuedBytes) return;
+  // JS is not draining: stop reading. Our ADDP polls keep going out and unread kernel bytes count as
+  // proof of life (DESIGN.md pitfall 3), so a stalled consumer does not look like a dead server.
+  uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+  paused_ = true;
+  host_->AppendRecord({kRecBackpressure, static_cast<double>(id_), 1, static_cast<double>(queued_)});
+}
+
+void Conn::Uncharge(size_t n) {
+  queued_ = n > queued_ ? 0 : queued_ - n;
+  if (paused_ && state_ == State::Open && static_cast<double>(queued_) <= opt_->maxQueuedBytes / 2) Resume();
+}
+
+void Conn::Resume() {
+  paused_ = false;
+  int r = uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), OnAlloc, OnRead);
+  if (r != 0) return Fail(kCloseError, r, UvMessage("read", r), true);
+  host_->AppendRecord({kRecBackpressure, static_cast<double>(id_), 0, static_cast<double>(queued_)});
+}
+
+// ---- hot-standby window ----
+
+void Conn::Hold(double maxFrames, double maxBytes) {
+  holding_ = true;
+  holdMaxFrames_ = maxFrames;
+  holdMaxBytes_ = maxBytes;
+  window_.clear();
+  windowBytes_ = 0;
+  evictedUpTo_ = -1;
+  firstSeenSeq_ = -1;
+}
+
+void Conn::HoldFrame(const uint8_t* p, size_t len, const FrameInfo& info, double now) {
+  double seq = static_cast<double>(info.seq);
+  if (firstSeenSeq_ < 0 || seq < firstSeenSeq_) firstSeenSeq_ = seq;
+  window_.push_back(Held{info.seq, info.ref, info.type, now, std::vector<uint8_t>(p, p + len)});
+  windowBytes_ += len;
+  while (!window_.empty() &&
+         (static_cast<double>(window_.size()) > holdMaxFrames_ || static_cast<double>(windowBytes_) > holdMaxBytes_)) {
+    double s = static_cast<double>(window_.front().seq);
+    if (s > evictedUpTo_) evictedUpTo_ = s;
+    windowBytes_ -= window_.front().bytes.size();
+    window_.pop_front();
+  }
+}
+
+void Conn::Release(double afterSeq) {
+  size_t count = 0, bytes = 0;
+  for (const Held& h : window_) {
+    if (static_cast<double>(h.seq) > afterSeq) {
+      count++;
+      bytes += h.bytes.size();
+    }
+  }
+  // One block holds the whole release, ordered before any frame read after this command.
+  host_->TailFor(bytes);
+  host_->AppendRecord({kRecRelease, static_cast<double>(id_), static_cast<double>(count), evictedUpTo_, firstSeenSeq_});
+  for (const Held& h : window_) {
+    if (static_cast<double>(h.seq) <= afterSeq) continue;
+    FrameInfo fi;
+    fi.kind = kKindMessage;
+    fi.type = h.type;
+    fi.seq = h.seq;
+    fi.ref = h.ref;
+    host_->AppendFrame(id_, h.bytes.data(), h.bytes.size(), fi, h.at);  // not charged: it left the window
+  }
+  holding_ = false;
+  window_.clear();
+  windowBytes_ = 0;
+}
+
+// ---- writes ----
+
+void Conn::Write(std::vector<uint8_t>&& data) {
+  if (state_ != State::Open || data.empty()) return;
+  outBytes_ += data.size();
+  outq_.push_back(std::move(data));
+  host_->MarkDirty(this);
+  if (static_cast<double>(outBytes_) > opt_->maxQueuedBytes) {
+    Fail(kCloseQueueOverflow, 0,
+         std::to_string(outBytes_) + " unsent bytes exceed maxQueuedBytes (peer not reading)", true);
+  }
+}
+
+void Conn::QueueAddp(uint8_t kind, uint32_t token) {
+  std::vector<uint8_t> f = {0, 0, 0, 6, kWireVersion, kind, static_cast<uint8_t>(token >> 24),
+                            static_cast<uint8_t>(token >> 16), static_cast<uint8_t>(token >> 8),
+                            static_cast<uint8_t>(token)};
+  Write(std::move(f));
+}
+
+void Conn::Flush() {
+  dirty = false;
+  if (state_ != State::Open || outq_.empty()) return;
+  WriteReq* w = new WriteReq();
+  w->conn = this;
+  w->bytes = 0;
+  w->chunks.swap(outq_);
+  w->bufs.reserve(w->chunks.size());
+  for (auto& ch : w->chunks) {
+    w->bufs.push_back(uv_buf_init(reinterpret_cast<char*>(ch.data()), static_cast<unsigned>(ch.size())));
+    w->bytes += ch.size();
+  }
+  w->req.data = w;
+  int r = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), w->bufs.data(),
+                   static_cast<unsigned>(w->bufs.size()), OnWrite);
+  if (r != 0) {
+    outBytes_ -= w->bytes;
+    delete w;
+    Fail(r == UV_EPIPE || r == UV_ECONNRESET ? kClosePeerReset : kCloseError, r, UvMessage("write", r), true);
+  }
+}
+
+void Conn::OnWrite(uv_write_t* req, int status) {
+  WriteReq* w = static_cast<WriteReq*>(req->data);
+  Conn* c = w->conn;
+  c->outBytes_ -= w->bytes;
+  delete w;
+  if (status == 0 || status == UV_ECANCELED) return;
+  bool reset = status == UV_EPIPE || status == UV_ECONNRESET;
+  c->Fail(reset ? kClosePeerReset : kCloseError, status,
+          reset ? std::string("connection reset by peer (") + uv_err_name(status) + ")" : UvMessage("write", status),
+          !reset);
+}
+
+// ---- ADDP and deadlines (one timer per connection) ----
+
+void Conn::Arm(double ms) {
+  uv_timer_start(&timer_, OnTimer, static_cast<uint64_t>(std::max(1.0, std::ceil(ms))), 0);
+}
+
+int Conn::UnreadKernelBytes() {
+  uv_os_fd_t fd = -1;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) != 0) return 0;
+  int n = 0;
+  if (ioctl(fd, FIONREAD, &n) != 0) return 0;
+  return n;
+}
+
+void Conn::OnTimer(uv_timer_t* t) {
+  Conn* c = static_cast<Conn*>(t->data);
+  switch (c->state_) {
+    case State::Resolving:
+    case State::Connecting:
+      return c->Fail(kCloseConnectTimeout, UV_ETIMEDOUT,
+                     "no connection to " + c->opt_->host + ":" + std::to_string(c->opt_->port) + " within " +
+                         std::to_string(static_cast<long>(c->opt_->connectTimeoutMs)) + " ms",
+                     false);
+    case State::Open:
+      return c->OnAddpTimer();
+    case State::Closing:  // the orderly close did not drain in time
+      return c->Fail(kCloseLocal, 0, "", true);
+    default:
+      return;
+  }
+}
+
+void Conn::OnAddpTimer() {
+  double now = NowMs();
+  double T = opt_->addpMs;
+  // While reading is paused the peer's bytes (and polls) wait in the kernel: their presence is the proof
+  // of life we cannot read yet.
+  if (paused_ && UnreadKernelBytes() > 0) lastRx_ = now;
+  if (pollAt_ >= 0 && lastRx_ >= pollAt_) pollAt_ = -1;
+  if (pollAt_ < 0) {
+    double idle = now - lastRx_;
+    if (idle < T) return Arm(T - idle);
+    pollAt_ = now;
+    QueueAddp(kKindAddpPoll, ++pollToken_);
+    // Timers run before the loop blocks for I/O; the end-of-turn flush would come only after the next
+    // wakeup, so the poll goes out now.
+    Flush();
+    if (state_ != State::Open) return;
+    return Arm(T);
+  }
+  double waited = now - pollAt_;
+  if (waited < T) return Arm(T - waited);
+  // Bytes that arrived in this very loop turn have not been read yet: they still count.
+  if (UnreadKernelBytes() > 0) {
+    pollAt_ = -1;
+    lastRx_ = now;
+    return Arm(T);
+  }
+  Fail(kCloseAddpTimeout, 0,
+       "no byte from the peer within " + std::to_string(static_cast<long>(T)) + " ms after an ADDP poll (" +
+           std::to_string(static_cast<long>(T)) + " ms idle before it)",
+       true);
+}
+
+// ---- close ----
+
+void Conn::Close(bool abort) {
+  if (state_ == State::Closed || (state_ == State::Closing && !abort)) return;
+  if (abort || state_ != State::Open) return Fail(kCloseLocal, 0, "", abort);
+  Flush();
+  if (state_ != State::Open) return;
+  state_ = State::Closing;
+  if (paused_) {
+    paused_ = false;
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), OnAlloc, OnRead);
+  }
+  sreq_.data = this;
+  int r = uv_shutdown(&sreq_, reinterpret_cast<uv_stream_t*>(&tcp_), OnShutdown);
+  if (r != 0) return Fail(kCloseLocal, 0, "", true);
+  Arm(kCloseFlushMs);
+}
+
+void Conn::OnShutdown(uv_shutdown_t* req, int status) {
+  Conn* c = static_cast<Conn*>(req->data);
+  // Success: wait for the peer's FIN in OnRead (bounded by the close timer).
+  if (c->state_ == State::Closing && status != 0) c->Fail(kCloseLocal, 0, "", true);
+}
+
+void Conn::Stop() {
+  if (state_ == State::Closed) return;
+  Fail(kCloseLocal, 0, "", false);
+}
+
+void Conn::Fail(int reason, double err, const std::string& msg, bool abortive) {
+  if (state_ == State::Closed) return;
+  if (state_ == State::Closing) {
+    // Whatever happens while our own orderly close runs, the close is ours (as the node transport).
+    reason = kCloseLocal;
+  }
+  closeReason_ = reason;
+  closeErr_ = reason == kCloseLocal ? 0 : err;
+  closeMsg_ = reason == kCloseLocal ? std::string() : msg;
+  if (reason != kCloseLocal) lossAt_ = NowMs();
+  if (abortive && (state_ == State::Open || state_ == State::Closing)) {
+    // RST instead of FIN: used when failing away from a server (DESIGN.md; SO_LINGER 0).
+    uv_os_fd_t fd = -1;
+    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) == 0) {
+      struct linger l = {1, 0};
+      setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    }
+  }
+  CloseHandles();
+}
+
+void Conn::CloseHandles() {
+  state_ = State::Closed;
+  outq_.clear();
+  pendingCloses_ = 2;
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), OnClosed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), OnClosed);
+  if (gaiPending_) {
+    pendingCloses_++;
+    uv_cancel(reinterpret_cast<uv_req_t*>(&gai_));
+  }
+}
+
+void Conn::OnClosed(uv_handle_t* h) {
+  Conn* c = static_cast<Conn*>(h->data);
+  if (--c->pendingCloses_ == 0) c->Finish();
+}
+
+void Conn::Finish() {
+  // The fd is closed before JS hears of the close (so fd counts in tests are exact).
+  host_->AppendClose(id_, closeReason_, closeErr_, closeMsg_, lossAt_, NowMs());
+  host_->OnConnGone(this);
+  delete this;
+}
+
+}  // namespace io
+}  // namespace tsha

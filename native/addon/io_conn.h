@@ -1,0 +1,125 @@
+// One native transport connection, living entirely on the I/O thread (io_host.h).
+#ifndef TSHA_ADDON_IO_CONN_H_
+#define TSHA_ADDON_IO_CONN_H_
+
+#include <uv.h>
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io_host.h"
+
+namespace tsha {
+namespace io {
+
+class Conn {
+ public:
+  Conn(Host* host, uint32_t id, std::unique_ptr<OpenOptions> opt);
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+
+  uint32_t id() const { return id_; }
+  /// Resolve (if needed), connect with the deadline.
+  void Start();
+  /// Queue bytes; they go out with everything else queued this loop turn.
+  void Write(std::vector<uint8_t>&& data);
+  /// Local close: orderly (flush, FIN) or abortive (RST).
+  void Close(bool abort);
+  /// Host is stopping (env teardown): drop the connection now.
+  void Stop();
+  void Hold(double maxFrames, double maxBytes);
+  void Release(double afterSeq);
+  /// One uv_write of everything queued since the last flush.
+  void Flush();
+  /// `n` bytes of this connection's frames were handed to JS.
+  void Uncharge(size_t n);
+  bool dirty = false;
+
+ private:
+  enum class State { Idle, Resolving, Connecting, Open, Closing, Closed };
+  struct Held {
+    int64_t seq;
+    int64_t ref;
+    uint32_t type;
+    double at;
+    std::vector<uint8_t> bytes;
+  };
+  struct WriteReq;
+
+  static void OnResolved(uv_getaddrinfo_t* req, int status, struct addrinfo* res);
+  static void OnConnect(uv_connect_t* req, int status);
+  static void OnAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+  static void OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
+  static void OnWrite(uv_write_t* req, int status);
+  static void OnShutdown(uv_shutdown_t* req, int status);
+  static void OnTimer(uv_timer_t* t);
+  static void OnClosed(uv_handle_t* h);
+
+  void ConnectTo(const struct sockaddr* addr);
+  void OnOpen();
+  void ApplySocketOptions();
+  void Consume(double now);
+  void OnFrame(const uint8_t* p, size_t len, const FrameInfo& info, double now);
+  void HoldFrame(const uint8_t* p, size_t len, const FrameInfo& info, double now);
+  void OnAddpTimer();
+  void Arm(double ms);
+  void QueueAddp(uint8_t kind, uint32_t token);
+  int UnreadKernelBytes();
+  void MaybePause();
+  void Resume();
+  /// End the connection: record why, close the handles; the close record goes up when they are closed.
+  void Fail(int reason, double err, const std::string& msg, bool abortive);
+  void CloseHandles();
+  void Finish();
+
+  Host* host_;
+  uint32_t id_;
+  std::unique_ptr<OpenOptions> opt_;
+  State state_ = State::Idle;
+
+  uv_tcp_t tcp_{};
+  uv_timer_t timer_{};
+  uv_getaddrinfo_t gai_{};
+  uv_connect_t creq_{};
+  uv_shutdown_t sreq_{};
+  int pendingCloses_ = 0;
+  bool gaiPending_ = false;
+
+  // Read side: one reused buffer; [rxStart_, rxEnd_) holds unparsed bytes (at most one partial frame).
+  std::vector<uint8_t> rx_;
+  size_t rxStart_ = 0, rxEnd_ = 0;
+  bool paused_ = false;
+  size_t queued_ = 0;  // bytes read and framed, not yet handed to JS
+
+  // Write side.
+  std::vector<std::vector<uint8_t>> outq_;
+  size_t outBytes_ = 0;  // queued + in flight
+
+  // ADDP (ms on the uv_hrtime clock).
+  double lastRx_ = 0;
+  double pollAt_ = -1;
+  uint32_t pollToken_ = 0;
+
+  // Hot-standby window.
+  bool holding_ = false;
+  double holdMaxFrames_ = 0, holdMaxBytes_ = 0;
+  std::deque<Held> window_;
+  size_t windowBytes_ = 0;
+  double evictedUpTo_ = -1, firstSeenSeq_ = -1;
+
+  // Timestamps and the close record.
+  double connectStartAt_ = 0;
+  bool sawFirstByte_ = false;
+  double lossAt_ = -1;
+  int closeReason_ = kCloseLocal;
+  double closeErr_ = 0;
+  std::string closeMsg_;
+};
+
+}  // namespace io
+}  // namespace tsha
+
+#endif  // TSHA_ADDON_IO_CONN_H_

@@ -1,0 +1,178 @@
+// The addon's I/O thread: one private libuv loop per addon instance (per Node env) that owns every socket
+// of the native transports of that env. JS talks to it with one queued command per call (open, write,
+// close, hold, release, ack); it talks to JS with one thread-safe-function call per delivered block.
+//
+// Why a thread (DESIGN.md "Why the addon owns an I/O thread"): ADDP polls are answered and timed here, so
+// a blocked JS thread causes no false disconnect on either side; framing, validation and the hot-standby
+// window never touch the main thread; timestamps of connect / first byte / loss / close are exact.
+//
+// Delivery protocol (pitfall 2 of DESIGN.md): events and frames are appended to bounded blocks; at most
+// one block is in flight to JS; JS acknowledges from setImmediate and only then is the next block sent.
+//
+// Block layout: `bytes` holds raw frames (length prefix included) and close messages; `index` is a
+// Float64Array of records of kRecordStride doubles: [kind, connId, a, b, c, d, e, f] (see RecordKind).
+#ifndef TSHA_ADDON_IO_HOST_H_
+#define TSHA_ADDON_IO_HOST_H_
+
+#include <node_api.h>
+#include <uv.h>
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "../codec/codec.h"
+
+namespace tsha {
+namespace io {
+
+/// Monotonic ms on the uv_hrtime clock (same clock as lib/clock.ts monotonicMs()).
+double NowMs();
+
+constexpr int kRecordStride = 8;
+/// Record kinds of the block index (mirrored in lib/native/io-records.ts).
+enum RecordKind : int {
+  kRecFrame = 1,        // [1, id, offset, length, type, seq, ref, receivedAt]  offset/length: whole frame
+  kRecConnect = 2,      // [2, id, connectedAt, connectStartAt]
+  kRecFirstByte = 3,    // [3, id, at]
+  kRecBackpressure = 4, // [4, id, paused (0/1), queuedBytes]
+  kRecClose = 5,        // [5, id, reason, err, msgOffset, msgLength, lossDetectedAt, closedAt]
+  kRecRelease = 6,      // [6, id, count, evictedUpTo, firstSeenSeq]; then `count` kRecFrame records
+};
+
+/// Close reasons (mirrored in lib/native/io-records.ts; names are types.ts CloseReason).
+enum CloseCode : int {
+  kCloseLocal = 0,
+  kClosePeerClosed = 1,
+  kClosePeerReset = 2,
+  kCloseAddpTimeout = 3,
+  kCloseConnectTimeout = 4,
+  kCloseConnectRefused = 5,
+  kCloseProtocolError = 6,  // err = protocol errno
+  kCloseQueueOverflow = 7,
+  kCloseError = 8,          // err = libuv error (negative errno)
+};
+
+/// Options of one connection, as passed by JS (a Float64Array in this order; see kOpt*).
+struct OpenOptions {
+  std::string host;
+  int port = 0;
+  double connectTimeoutMs = 2000;
+  double addpMs = 1000;       // 0 = off
+  double keepIdleMs = 1000;   // 0 = keepalive off
+  double keepIntervalMs = 1000;
+  double keepCount = 3;
+  double userTimeoutMs = 3000;  // 0 = off
+  bool noDelay = true;
+  Limits limits;
+  double maxQueuedBytes = 32.0 * 1024 * 1024;
+  double holdFrames = 0;  // > 0: start in hold mode
+  double holdBytes = 0;
+};
+enum OptIndex : int {
+  kOptConnectTimeout, kOptAddp, kOptKeepIdle, kOptKeepInterval, kOptKeepCount, kOptUserTimeout, kOptNoDelay,
+  kOptMaxFrameSize, kOptMaxDepth, kOptMaxAttributes, kOptMaxQueued, kOptHoldFrames, kOptHoldBytes, kOptCount
+};
+
+struct Command {
+  enum Type { Open, Write, Close, Abort, Hold, Release, Ack, Stop } type;
+  explicit Command(Type t) : type(t) {}
+  uint32_t id = 0;
+  std::unique_ptr<OpenOptions> open;
+  std::vector<uint8_t> data;
+  double a = 0, b = 0;
+};
+
+/// One delivery to JS. Owned by the Host; lent to JS during one TSFN callback.
+struct Block {
+  std::vector<uint8_t> bytes;
+  std::vector<double> index;
+  /// Bytes of each connection's frames in this block (charged to its queue until handed to JS).
+  std::vector<std::pair<uint32_t, size_t>> charged;
+  void Clear() {
+    bytes.clear();
+    index.clear();
+    charged.clear();
+  }
+};
+
+class Conn;
+
+class Host {
+ public:
+  Host() = default;
+  ~Host();
+  Host(const Host&) = delete;
+  Host& operator=(const Host&) = delete;
+
+  // ---- JS thread ----
+  /// Start the thread (once). `tsfn` is owned by the caller (io_napi.cc) and released after Shutdown.
+  bool Start(napi_threadsafe_function tsfn);
+  bool started() const { return started_; }
+  void Post(Command&& cmd);
+  /// Stop the loop (closing every socket), join the thread. Idempotent.
+  void Shutdown();
+  // ---- I/O thread ----
+  uv_loop_t* loop() { return &loop_; }
+  /// Append a frame record (copying `len` bytes) for connection `id`; returns the bytes charged to its queue.
+  size_t AppendFrame(uint32_t id, const uint8_t* p, size_t len, const FrameInfo& info, double at);
+  /// Append a record with no bytes (up to kRecordStride values; the rest are 0).
+  void AppendRecord(std::initializer_list<double> rec);
+  /// Append the close record (and its message text) for `id`.
+  void AppendClose(uint32_t id, int reason, double err, const std::string& msg, double lossAt, double closedAt);
+  /// The block new records go to, with room for `bytes` more bytes (a release may need a big one).
+  Block* TailFor(size_t bytes);
+  /// `c` has writes queued: flush them at the end of this loop turn (one write per turn).
+  void MarkDirty(Conn* c);
+  /// `c` closed all its handles and is about to be deleted.
+  void OnConnGone(Conn* c);
+  bool stopping() const { return stopping_; }
+
+  /// Live native objects, readable from any thread (leak checks in tests).
+  std::atomic<int> connsAlive{0};
+  std::atomic<int> blocksAlive{0};
+
+ private:
+  static void ThreadMain(Host* self);
+  static void OnAsync(uv_async_t* h);
+  static void OnCheck(uv_check_t* h);
+  void Drain();
+  void Flush();
+  void Deliver();
+  void Recycle(Block* b);
+
+  std::mutex mu_;
+  std::vector<Command> cmds_;  // guarded by mu_
+  bool started_ = false;
+  bool joined_ = false;
+  std::thread thread_;
+  napi_threadsafe_function tsfn_ = nullptr;
+
+  // Owned by the I/O thread once started.
+  uv_loop_t loop_{};
+  uv_async_t async_{};
+  uv_check_t check_{};
+  bool stopping_ = false;
+  std::unordered_map<uint32_t, Conn*> conns_;
+  std::vector<Conn*> dirty_;
+  std::deque<Block*> ready_;
+  Block* inflight_ = nullptr;
+  bool deliveryDead_ = false;
+  std::vector<Block*> free_;
+};
+
+/// Block size above which a new block is started (a few hundred KiB: DESIGN.md pitfall 2).
+constexpr size_t kBlockBytes = 256 * 1024;
+/// Records above which a new block is started.
+constexpr size_t kBlockRecords = 8192;
+
+}  // namespace io
+}  // namespace tsha
+
+#endif  // TSHA_ADDON_IO_HOST_H_

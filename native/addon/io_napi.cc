@@ -1,0 +1,293 @@
+// Node-API face of the I/O thread: `exports.io = { start, open, write, close, hold, release, ack, ref, stats }`.
+//
+// Written with the plain C Node-API on purpose (DESIGN.md pitfall 1): at process or worker shutdown Node
+// runs a queued thread-safe-function callback once more, before the cleanup hooks, when every call fails;
+// node-addon-api's wrappers would abort there. Every status in the delivery callback is ignored.
+//
+// Lifetime: the Binding (thread, loop, sockets, thread-safe function) is owned by an env cleanup hook —
+// no static JS references, nothing shared between envs (workers each get their own thread). The hook is
+// re-registered after the thread-safe function is created so it runs BEFORE the function's own teardown:
+// the thread is joined while the function is still valid.
+#include "io_napi.h"
+
+#include <cstring>
+#include <string>
+#include <utility>
+
+#include "io_host.h"
+
+namespace tsha {
+namespace io {
+
+namespace {
+
+struct Binding {
+  Host host;
+  napi_threadsafe_function tsfn = nullptr;
+  bool refed = false;
+};
+
+void Cleanup(void* arg) {
+  Binding* b = static_cast<Binding*>(arg);
+  b->host.Shutdown();  // stops the loop, closes every socket and handle, joins the thread
+  if (b->tsfn != nullptr) napi_release_threadsafe_function(b->tsfn, napi_tsfn_abort);
+  delete b;
+}
+
+// Runs on the JS thread, once per block. `env` is null when the function is being torn down with the
+// block still queued: the Binding may be gone then, so touch nothing.
+void CallJs(napi_env env, napi_value fn, void* /*context*/, void* data) {
+  if (env == nullptr || fn == nullptr || data == nullptr) return;
+  Block* block = static_cast<Block*>(data);
+  static uint8_t empty = 0;  // a C byte, not a JS reference: the target of zero-length buffers
+  napi_value bytes = nullptr, indexAb = nullptr, index = nullptr, undef = nullptr;
+  size_t nbytes = block->bytes.size();
+  size_t nindex = block->index.size() * sizeof(double);
+  if (napi_create_external_arraybuffer(env, nbytes ? block->bytes.data() : &empty, nbytes, nullptr, nullptr,
+                                       &bytes) != napi_ok ||
+      napi_create_external_arraybuffer(env, nindex ? static_cast<void*>(block->index.data()) : &empty, nindex,
+                                       nullptr, nullptr, &indexAb) != napi_ok ||
+      napi_create_typedarray(env, napi_float64_array, block->index.size(), indexAb, 0, &index) != napi_ok ||
+      napi_get_undefined(env, &undef) != napi_ok) {
+    return;
+  }
+  napi_value argv[2] = {bytes, index};
+  napi_call_function(env, undef, fn, 2, argv, nullptr);
+  // The memory goes back to the I/O thread on ack: detach now so no JS view can see it reused.
+  napi_detach_arraybuffer(env, bytes);
+  napi_detach_arraybuffer(env, indexAb);
+}
+
+Binding* GetBinding(napi_env env, napi_callback_info info, size_t* argc, napi_value* argv) {
+  void* data = nullptr;
+  if (napi_get_cb_info(env, info, argc, argv, nullptr, &data) != napi_ok) return nullptr;
+  return static_cast<Binding*>(data);
+}
+
+bool GetU32(napi_env env, napi_value v, uint32_t* out) { return napi_get_value_uint32(env, v, out) == napi_ok; }
+bool GetDouble(napi_env env, napi_value v, double* out) { return napi_get_value_double(env, v, out) == napi_ok; }
+
+napi_value Undefined(napi_env env) {
+  napi_value u = nullptr;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+napi_value Throw(napi_env env, const char* msg) {
+  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+  return nullptr;
+}
+
+bool NeedStarted(napi_env env, Binding* b) {
+  if (b != nullptr && b->host.started()) return true;
+  napi_throw_error(env, "ERR_TRANSPORT_CLOSED", "io.start() was not called");
+  return false;
+}
+
+// start(dispatch: (bytes: ArrayBuffer, index: Float64Array) => void): creates the thread-safe function
+// (unreferenced: an idle manager never keeps the process alive) and the thread.
+napi_value Start(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  Binding* b = GetBinding(env, info, &argc, argv);
+  if (b == nullptr) return nullptr;
+  if (b->tsfn != nullptr) return Undefined(env);
+  napi_valuetype t;
+  if (argc < 1 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_function) {
+    return Throw(env, "io.start(dispatch) needs a function");
+  }
+  napi_value name;
+  napi_create_string_utf8(env, "tserver-ha:io", NAPI_AUTO_LENGTH, &name);
+  napi_threadsafe_function tsfn;
+  if (napi_create_threadsafe_function(env, argv[0], nullptr, name, 0, 1, nullptr, nullptr, b, CallJs, &tsfn) !=
+      napi_ok) {
+    napi_throw_error(env, nullptr, "cannot create the thread-safe function");
+    return nullptr;
+  }
+  napi_unref_threadsafe_function(env, tsfn);
+  b->tsfn = tsfn;
+  napi_remove_env_cleanup_hook(env, Cleanup, b);
+  napi_add_env_cleanup_hook(env, Cleanup, b);
+  if (!b->host.Start(tsfn)) {
+    napi_throw_error(env, nullptr, "cannot start the I/O loop");
+    return nullptr;
+  }
+  return Undefined(env);
+}
+
+// open(id, host, port, options: Float64Array(kOptCount))
+napi_value Open(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  Binding* b = GetBinding(env, info, &argc, argv);
+  if (!NeedStarted(env, b)) return nullptr;
+  auto opt = std::make_unique<OpenOptions>();
+  uint32_t id, port;
+  if (argc < 4 || !GetU32(env, argv[0], &id) || !GetU32(env, argv[2], &port)) return Throw(env, "io.open(id, host, port, options)");
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, argv[1], nullptr, 0, &len) != napi_ok) return Throw(env, "host must be a string");
+  opt->host.resize(len);
+  napi_get_value_string_utf8(env, argv[1], &opt->host[0], len + 1, &len);
+  opt->port = static_cast<int>(port);
+  napi_typedarray_type tt;
+  size_t n = 0;
+  void* data = nullptr;
+  bool isTa = false;
+  napi_is_typedarray(env, argv[3], &isTa);
+  if (!isTa || napi_get_typedarray_info(env, argv[3], &tt, &n, &data, nullptr, nullptr) != napi_ok ||
+      tt != napi_float64_array || n < kOptCount) {
+    return Throw(env, "options must be a Float64Array");
+  }
+  const double* o = static_cast<const double*>(data);
+  opt->connectTimeoutMs = o[kOptConnectTimeout];
+  opt->addpMs = o[kOptAddp];
+  opt->keepIdleMs = o[kOptKeepIdle];
+  opt->keepIntervalMs = o[kOptKeepInterval];
+  opt->keepCount = o[kOptKeepCount];
+  opt->userTimeoutMs = o[kOptUserTimeout];
+  opt->noDelay = o[kOptNoDelay] != 0;
+  opt->limits.maxFrameSize = static_cast<uint32_t>(o[kOptMaxFrameSize]);
+  opt->limits.maxDepth = static_cast<uint32_t>(o[kOptMaxDepth]);
+  opt->limits.maxAttributes = static_cast<uint32_t>(o[kOptMaxAttributes]);
+  opt->maxQueuedBytes = o[kOptMaxQueued];
+  opt->holdFrames = o[kOptHoldFrames];
+  opt->holdBytes = o[kOptHoldBytes];
+  if (!LimitsValid(opt->limits)) return Throw(env, "invalid codec limits");
+  Command cmd{Command::Open};
+  cmd.id = id;
+  cmd.open = std::move(opt);
+  b->host.Post(std::move(cmd));
+  return Undefined(env);
+}
+
+// write(id, frame: Uint8Array): one copy, one queued command.
+napi_value Write(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  Binding* b = GetBinding(env, info, &argc, argv);
+  if (!NeedStarted(env, b)) return nullptr;
+  uint32_t id;
+  napi_typedarray_type tt;
+  size_t n = 0;
+  void* data = nullptr;
+  bool isTa = false;
+  if (argc < 2 || !GetU32(env, argv[0], &id) || napi_is_typedarray(env, argv[1], &isTa) != napi_ok || !isTa ||
+      napi_get_typedarray_info(env, argv[1], &tt, &n, &data, nullptr, nullptr) != napi_ok || tt != napi_uint8_array) {
+    return Throw(env, "io.write(id, Uint8Array)");
+  }
+  Command cmd{Command::Write};
+  cmd.id = id;
+  const uint8_t* p = static_cast<const uint8_t*>(data);
+  cmd.data.assign(p, p + n);
+  b->host.Post(std::move(cmd));
+  return Undefined(env);
+}
+
+// close(id, abort: boolean)
+napi_value Close(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  Binding* b = GetBinding(env, info, &argc, argv);
+  if (!NeedStarted(env, b)) return nullptr;
+  uint32_t id;
+  bool abort = false;
+  if (argc < 2 || !GetU32(env, argv[0], &id) || napi_get_value_bool(env, argv[1], &abort) != napi_ok) {
+    return Throw(env, "io.close(id, abort)");
+  }
+  Command cmd{abort ? Command::Abort : Command::Close};
+  cmd.id = id;
+  b->host.Post(std::move(cmd));
+  return Undefined(env);
+}
+
+// hold(id, maxFrames, maxBytes) and release(id, afterSeq)
+napi_value HoldOrRelease(napi_env env, napi_callback_info info, bool hold) {
+  size_t argc = 3;
+  napi_value argv[3];
+  Binding* b = GetBinding(env, info, &argc, argv);
+  if (!NeedStarted(env, b)) return nullptr;
+  uint32_t id;
+  Command cmd{hold ? Command::Hold : Command::Release};
+  if (argc < (hold ? 3u : 2u) || !GetU32(env, argv[0], &id) || !GetDouble(env, argv[1], &cmd.a) ||
+      (hold && !GetDouble(env, argv[2], &cmd.b))) {
+    return Throw(env, hold ? "io.hold(id, maxFrames, maxBytes)" : "io.release(id, afterSeq)");
+  }
+  cmd.id = id;
+  b->host.Post(std::move(cmd));
+  return Undefined(env);
+}
+napi_value Hold(napi_env env, napi_callback_info info) { return HoldOrRelease(env, info, true); }
+napi_value Release(napi_env env, napi_callback_info info) { return HoldOrRelease(env, info, false); }
+
+// ack(): JS is done with the last block (called from setImmediate: the event loop got a turn).
+napi_value Ack(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  Binding* b = GetBinding(env, info, &argc, nullptr);
+  if (!NeedStarted(env, b)) return nullptr;
+  b->host.Post(Command{Command::Ack});
+  return Undefined(env);
+}
+
+// ref(on): keep the process alive while any connection is open (as `net` does), not when idle.
+napi_value Ref(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  Binding* b = GetBinding(env, info, &argc, argv);
+  if (!NeedStarted(env, b)) return nullptr;
+  bool on = false;
+  if (argc < 1 || napi_get_value_bool(env, argv[0], &on) != napi_ok) return Throw(env, "io.ref(boolean)");
+  if (on != b->refed) {
+    if (on) napi_ref_threadsafe_function(env, b->tsfn);
+    else napi_unref_threadsafe_function(env, b->tsfn);
+    b->refed = on;
+  }
+  return Undefined(env);
+}
+
+// stats(): { conns, blocks } alive on the I/O thread (leak checks).
+napi_value Stats(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  Binding* b = GetBinding(env, info, &argc, nullptr);
+  if (b == nullptr) return nullptr;
+  napi_value o, v;
+  napi_create_object(env, &o);
+  napi_create_int32(env, b->host.connsAlive.load(), &v);
+  napi_set_named_property(env, o, "conns", v);
+  napi_create_int32(env, b->host.blocksAlive.load(), &v);
+  napi_set_named_property(env, o, "blocks", v);
+  napi_get_boolean(env, b->host.started(), &v);
+  napi_set_named_property(env, o, "started", v);
+  return o;
+}
+
+}  // namespace
+
+napi_value InitTransport(napi_env env, napi_value exports) {
+  Binding* b = new Binding();
+  if (napi_add_env_cleanup_hook(env, Cleanup, b) != napi_ok) {
+    delete b;
+    return exports;
+  }
+  napi_value io;
+  napi_create_object(env, &io);
+  struct Fn {
+    const char* name;
+    napi_callback cb;
+  } fns[] = {{"start", Start}, {"open", Open}, {"write", Write}, {"close", Close}, {"hold", Hold},
+             {"release", Release}, {"ack", Ack}, {"ref", Ref}, {"stats", Stats}};
+  for (const Fn& f : fns) {
+    napi_value fn;
+    napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, b, &fn);
+    napi_set_named_property(env, io, f.name, fn);
+  }
+  napi_value v;
+  napi_create_uint32(env, kRecordStride, &v);
+  napi_set_named_property(env, io, "recordStride", v);
+  napi_create_uint32(env, kOptCount, &v);
+  napi_set_named_property(env, io, "optionCount", v);
+  napi_set_named_property(env, exports, "io", io);
+  return exports;
+}
+
+}  // namespace io
+}  // namespace tsha

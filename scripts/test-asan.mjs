@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+// `npm run test:asan`: build the addon with gcc -fsanitize=address,undefined into build-asan/ (the normal
+// build/ is left alone) and run the codec, transport conformance and native lifetime/stall tests against
+// it. Node itself is not instrumented, so the sanitizer runtimes are preloaded; leak detection is off
+// (Node's own allocations at exit would drown the report; the lifetime tests check leaks by counting).
+// The loader is pointed at the ASan build with TSERVER_HA_ADDON_PATH; TSERVER_HA_NATIVE=require turns a
+// failed load into a failure instead of a skip; TSERVER_HA_ASAN=1 lets slow tests scale their counts.
+import { spawnSync } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+
+const root = resolve(dirname(new URL(import.meta.url).pathname), '..');
+const run = (cmd, args, env = process.env) => {
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+};
+const gccFile = (name) => spawnSync('gcc', [`-print-file-name=${name}`], { encoding: 'utf8' }).stdout.trim();
+
+// A fresh build dir: a cached configuration from another build type or flags would be reused silently.
+rmSync(join(root, 'build-asan'), { recursive: true, force: true });
+const flags = '-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -O1 -g';
+run(process.execPath, [join(root, 'scripts', 'build-native.mjs'), '--strict', '--', '--out', 'build-asan',
+  `--CDCMAKE_CXX_FLAGS=${flags}`, '--CDCMAKE_SHARED_LINKER_FLAGS=-fsanitize=address,undefined']);
+const addon = ['Release', 'RelWithDebInfo', 'Debug'].map((d) => `build-asan/${d}/tserver_ha.node`)
+  .map((p) => join(root, p)).find((p) => existsSync(p));
+if (!addon) {
+  console.error('test:asan: the ASan build produced no tserver_ha.node under build-asan/');
+  process.exit(1);
+}
+const asan = gccFile('libasan.so');
+const ubsan = gccFile('libubsan.so');
+if (!existsSync(asan) || !existsSync(ubsan)) {
+  console.error(`test:asan: gcc sanitizer runtimes not found (${asan}, ${ubsan})`);
+  process.exit(1);
+}
+// Children of the lifetime tests run dist/: build it without the sanitizer runtime preloaded.
+run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json']);
+const tests = process.argv.slice(2).length ? process.argv.slice(2) : [
+  'test/protocol', 'test/transport/conformance.test.ts', 'test/native',
+];
+console.log(`test:asan: ${addon}\n  LD_PRELOAD=${asan} ${ubsan}`);
+run(process.execPath, [join(root, 'node_modules', 'vitest', 'vitest.mjs'), 'run', ...tests], {
+  ...process.env,
+  LD_PRELOAD: `${asan} ${ubsan}`,
+  ASAN_OPTIONS: 'detect_leaks=0',
+  UBSAN_OPTIONS: 'print_stacktrace=1:halt_on_error=1',
+  TSERVER_HA_ADDON_PATH: addon,
+  TSERVER_HA_NATIVE: 'require',
+  TSERVER_HA_ASAN: '1',
+});
