@@ -9,6 +9,8 @@ import { Attr, messageId, messageName, type MessageName } from '../protocol/ids.
 import { ValueType } from '../protocol/constants.js';
 import type { Attribute, MessageFrame } from '../protocol/types.js';
 import { createTransport } from '../transport/index.js';
+// Side effect: registers the native transport when the addon loads, so transport 'auto' can pick it.
+import '../native/register.js';
 import type { CloseInfo, CloseReason, FrameBatch } from '../transport/types.js';
 import { linkEvent, TEvent, type PairEventRecord, type PairEvents, type PairState, type SeqRange, type SwitchoverEvent, type SwitchoverReason } from './events.js';
 import { Outbox } from './outbox.js';

@@ -208,7 +208,8 @@ void Conn::Consume(double now) {
 void Conn::OnFrame(const uint8_t* p, size_t len, const FrameInfo& info, double now) {
   if (info.kind == kKindAddpPoll) return QueueAddp(kKindAddpReply, info.token);
   if (info.kind != kKindMessage) return;  // an ADDP reply only proves life, which every byte does
-  if (holding_ && info.seq >= 0) return HoldFrame(p, len, info, now);
+  // Replies (with a ReferenceID) are never held, even when they carry a sequence number (EventRegistered).
+  if (holding_ && info.seq >= 0 && info.ref < 0) return HoldFrame(p, len, info, now);
   queued_ += host_->AppendFrame(id_, p, len, info, now);
 }
 

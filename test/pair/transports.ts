@@ -1,4 +1,5 @@
 import { isTransportAvailable } from '../../lib/transport/index.js';
+import '../../lib/native/register.js';
 
 /**
  * Transports the pair tests run on: node always; native when the addon loaded (and then it must, when
