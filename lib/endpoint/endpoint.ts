@@ -90,6 +90,11 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
   private readonly breaker: CircuitBreaker<[], SessionInfo> | undefined;
   private nextAttempt: { dns: readonly string[]; hold: WindowOptions | null } = { dns: [], hold: null };
   private stopped = false;
+  /**
+   * The CTI link went down during this session: the server missed switch events, so its stream (and its
+   * hot-standby window) has a hole before the first event after the link came back.
+   */
+  linkFlapped = false;
   private linkFrame: MessageFrame | undefined;
   private linkWaiter: ((report: { up: boolean; frame: MessageFrame | undefined }) => void) | undefined;
 
@@ -122,12 +127,13 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
   /**
    * One connection attempt: connect, handshake, register `dns`. With `hold`, the transport buffers
    * sequence-numbered events from the first byte (hot-standby backup). Rejects with BreakerOpenError
-   * without touching the network while the breaker is open.
+   * without touching the network while the breaker is open, unless `bypassBreaker` (the owner has no
+   * usable server at all: refusing to try would only lengthen the outage).
    */
-  async open(dns: readonly string[], hold: WindowOptions | null): Promise<SessionInfo> {
+  async open(dns: readonly string[], hold: WindowOptions | null, bypassBreaker = false): Promise<SessionInfo> {
     if (this.stopped) throw new TransportError('ERR_TRANSPORT_CLOSED', `${this.label} is shut down`);
     this.nextAttempt = { dns, hold };
-    if (!this.breaker) return this.attempt();
+    if (!this.breaker || bypassBreaker) return this.attempt();
     try {
       return await this.breaker.fire();
     } catch (err) {
@@ -155,6 +161,7 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
     this.role = 'unknown';
     this.link = 'unknown';
     this.linkFrame = undefined;
+    this.linkFlapped = false;
     t.on('frames', (batch) => {
       if (gen === this.generation) this.onFrames(batch);
     });
@@ -309,6 +316,7 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
         // of changes only once the session is open (the session carries the state at that moment).
         this.link = up ? 'up' : 'down';
         this.linkFrame = frame;
+        if (!up && this.state === 'open') this.linkFlapped = true;
         if (this.linkWaiter) {
           this.linkWaiter({ up, frame });
           this.linkWaiter = undefined;

@@ -63,23 +63,21 @@ export interface SeqRange {
 }
 
 /**
- * The pair now delivers events from another server. Requests follow once that server is primary with a
- * live link (`routable`, or a later `active` event).
+ * Requests now go to another server: the primary changed (crash, hang, role change, link loss). Emitted
+ * when the new server is usable — primary, CTI link up — right before `active` names it.
  */
 export interface SwitchoverEvent {
   Server: string;
   from: EndpointName | null;
   to: EndpointName;
   reason: SwitchoverReason;
-  /** Monotonic ms when the failure was detected (transport loss, ADDP deadline, role or link report). */
+  /** Monotonic ms when the old primary stopped being usable (loss detected, ADDP deadline, role or link report). */
   detectedAt: number;
-  /** When events started flowing from `to` (the backup's window replayed). */
+  /** When `to` became usable and the queued requests were sent to it. */
   completedAt: number;
-  /** Whether `to` already takes requests (primary, link up); if not, an `active` event follows when it does. */
-  routable: boolean;
-  /** Events delivered from the backup's window to fill the gap (hot standby). */
+  /** Events delivered from a server's window since `detectedAt` (hot standby: the gap filled from the backup). */
   replayed: number;
-  /** Events known to be possibly lost (also emitted as a `gap` event), or null. */
+  /** The union of the `gap` events since `detectedAt`, or null when nothing may be lost. */
   gap: SeqRange | null;
 }
 
@@ -87,7 +85,12 @@ export interface SwitchoverEvent {
 export interface GapEvent extends SeqRange {
   Server: string;
   source: EndpointName;
-  reason: 'switchover' | 'window-overflow' | 'reconnect';
+  /**
+   * `switchover`: delivery moved to a server whose window does not reach back far enough (hot);
+   * `reconnect`: warm standby reconnected after events were emitted; `link-restored`: the source's CTI
+   * link was down and its stream resumed past what was delivered.
+   */
+  reason: 'switchover' | 'reconnect' | 'link-restored';
 }
 
 /** The server requests go to changed: `endpoint` is primary with a live link, or null while none is. */

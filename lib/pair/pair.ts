@@ -11,11 +11,11 @@ import type { Attribute, MessageFrame } from '../protocol/types.js';
 import { createTransport } from '../transport/index.js';
 // Side effect: registers the native transport when the addon loads, so transport 'auto' can pick it.
 import '../native/register.js';
-import type { CloseInfo, CloseReason, FrameBatch } from '../transport/types.js';
-import { linkEvent, TEvent, type PairEventRecord, type PairEvents, type PairState, type SeqRange, type SwitchoverEvent, type SwitchoverReason } from './events.js';
+import type { CloseInfo, CloseReason, FrameBatch, ReleaseResult } from '../transport/types.js';
+import { linkEvent, TEvent, type PairEventRecord, type PairEvents, type PairState, type SeqRange, type SwitchoverEvent, type SwitchoverReason, type GapEvent } from './events.js';
 import { Outbox } from './outbox.js';
 import { RequestBook, type RequestOptions } from './requests.js';
-import { isSplitBrain, pickSource } from './selection.js';
+import { isSplitBrain, pickActive, pickSource } from './selection.js';
 import { Supervisor } from './supervisor.js';
 import { Sequencer } from './sequencer.js';
 import { SplitBrainWatch } from './split-brain.js';
@@ -80,9 +80,17 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
   private closing: Promise<void> | undefined;
   private switching = false;
   private reevaluate = false;
-  private detection: Detection | null = null;
+  /** Why and when the pair last lost its request target; reported by the next `switchover`. */
+  private lostActive: Detection | null = null;
+  /** Why and when delivery last had to move; reported with its `gap`. */
+  private lostSource: Detection | null = null;
+  /** The last non-null request target: a new one that differs is a switchover. */
+  private lastActive: EndpointName | null = null;
+  /** Events replayed and gaps since the last switchover, reported with the next one. */
+  private sinceSwitchover: { replayed: number; gap: SeqRange | null } = { replayed: 0, gap: null };
   private everHadSource = false;
   private everActive = false;
+  private manual = false;
   private readonly splitBrain: SplitBrainWatch;
   private readonly seq: Sequencer;
   private readyWaiters: { resolve(): void; reject(e: Error): void }[] = [];
@@ -109,7 +117,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
       ep.on('role', () => this.evaluate('role-change', monotonicMs()));
       ep.on('link', (up, frame) => this.onLink(ep, up, frame));
     }
-    this.seq = new Sequencer((e) => this.publish('event', e));
+    this.seq = new Sequencer((e) => this.publish('event', e), (range) => this.reportGap(range, 'link-restored'));
     this.splitBrain = new SplitBrainWatch(
       this.options.splitBrainGraceMs,
       () => !this.closed && isSplitBrain(Object.values(this.endpoints)),
@@ -243,18 +251,17 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     }
   }
 
-  /** Move delivery (and requests, once it is primary) to the other server now, reason `manual`. */
+  /**
+   * Fail away from the server events are delivered from, now (reason `manual`): its connection is reset
+   * and delivery moves as for a crash (hot: the other server's window is replayed; warm: the other server
+   * is tried first). Requests follow the servers' roles, as always.
+   */
   switchover(): void {
     if (!this.opened || this.closed) throw new ClosedError();
     const from = this.source;
-    const to = from === this.endpoints.primary ? this.endpoints.backup : this.endpoints.primary;
-    this.detection = { from: from?.name ?? null, reason: 'manual', at: monotonicMs() };
-    if (this.options.mode === 'warm' || to.state !== 'open') {
-      // One connection at a time: drop this one; the supervisor tries the other first.
-      if (from) void from.drop();
-      return;
-    }
-    void this.switchTo(to);
+    if (!from) return;
+    this.manual = true;
+    void from.drop();
   }
 
   private async onOpenEndpoints(fn: (ep: Endpoint) => Promise<unknown>): Promise<void> {
@@ -280,7 +287,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     this.publish('EventServerConnected', { Event: 'EventServerConnected', Server: this.options.name, source: ep.name, timestamp: at, role: s.role });
     channels.server.publish({ pair: this.options.name, endpoint: ep.name, connected: true, at });
     if (s.linkFrame) this.reportLink(ep, s.link === 'up', s.linkFrame);
-    this.evaluate(this.detection?.reason ?? 'crash', this.detection?.at ?? at);
+    this.evaluate('role-change', at);
   }
 
   private onLost(ep: Endpoint, info: CloseInfo): void {
@@ -292,16 +299,19 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     });
     channels.server.publish({ pair: this.options.name, endpoint: ep.name, connected: false, at, reason: info.reason });
     if (this.closed) return;
+    const reason: SwitchoverReason = this.manual ? 'manual' : reasonOf(info.reason);
+    this.manual = false;
     if (ep === this.source) {
-      this.detection = { from: ep.name, reason: this.detection?.reason === 'manual' ? 'manual' : reasonOf(info.reason), at };
+      this.lostSource = { from: ep.name, reason, at };
       this.source = null;
     }
-    if (ep === this.active) this.setActive(null);
-    this.evaluate(this.detection?.reason ?? reasonOf(info.reason), at);
+    this.evaluate(reason, at);
   }
 
   private onLink(ep: Endpoint, up: boolean, frame: MessageFrame): void {
     this.reportLink(ep, up, frame);
+    // The source's stream has a hole from now until the link is back: check the first event after it.
+    if (!up && ep === this.source) this.seq.expectHole();
     this.evaluate(up ? 'role-change' : 'link-down', monotonicMs());
   }
 
@@ -315,7 +325,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     else this.publish('EventLinkDisconnected', e);
   }
 
-  /** Decide where to deliver from and route to, after anything changed. */
+  /** Decide where to deliver from and where requests go, after anything changed. */
   private evaluate(reason: SwitchoverReason, at: number): void {
     if (this.closed) return;
     if (this.switching) {
@@ -323,46 +333,34 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
       return;
     }
     const eps = Object.values(this.endpoints);
-    const split = isSplitBrain(eps);
-    const best = pickSource(eps, this.source?.name ?? null, this.options.switchOnLinkDown);
-    this.splitBrain.update(split);
-    if (best === null) {
-      this.updateActive();
+    this.splitBrain.update(isSplitBrain(eps));
+    const best = pickSource(eps, this.source?.name ?? null, this.options.switchOnLinkDown, !this.everActive);
+    if (best !== null && this.endpoints[best] !== this.source) {
+      if (this.source) this.lostSource = { from: this.source.name, reason, at };
+      void this.moveDelivery(this.endpoints[best]);
       return;
     }
-    const target = this.endpoints[best];
-    if (target !== this.source) {
-      if (this.source && !this.detection) this.detection = { from: this.source.name, reason, at };
-      void this.switchTo(target);
-    } else {
-      this.updateActive();
-    }
+    this.updateActive(reason, at);
   }
 
   /**
-   * Make `ep` the delivery source. Order of what the application sees: `gap` (if any), `switchover`, the
-   * events replayed from `ep`'s window, then its live events. Never an event from two sources at once.
+   * Make `ep` the delivery source. Order of what the application sees: `gap` (if any), the events
+   * replayed from `ep`'s window, then its live events. Never an event from two sources at once.
    */
-  private async switchTo(ep: Endpoint): Promise<void> {
+  private async moveDelivery(ep: Endpoint): Promise<void> {
     this.switching = true;
     this.seq.pause();
     const from = this.source;
-    const detection = this.detection ?? { from: from?.name ?? null, reason: 'role-change' as SwitchoverReason, at: monotonicMs() };
-    this.detection = null;
-    if (from && from !== ep && from.state === 'open' && this.options.mode === 'hot') from.hold(this.options.window);
+    const lost = this.lostSource;
+    this.lostSource = null;
+    // A source given up while still connected goes back to holding, ready for the next move.
+    if (from && from.state === 'open') from.hold(this.options.window);
     this.source = ep;
-    this.setActive(null);
     const gen = ep.generation;
-    let replay: FrameBatch | undefined;
-    let evictedUpTo = -1;
+    let release: ReleaseResult | undefined;
     let ok = false;
     try {
-      const t = ep.currentTransport;
-      if (t) {
-        const r = await t.release(this.seq.lastSeq);
-        replay = r.batch;
-        evictedUpTo = r.evictedUpTo;
-      }
+      release = await ep.currentTransport?.release(this.seq.lastSeq);
       ok = this.source === ep && ep.generation === gen && !this.closed;
     } catch {
       // The connection went away during release; its loss is reported by onLost.
@@ -375,69 +373,73 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
       this.seq.discard();
       if (this.source === ep) this.source = null;
       this.reevaluate = false;
-      // The failure that started this switchover is still the one to report on the next.
-      const d = (this.detection as Detection | null) ?? detection;
-      this.detection = d;
-      this.evaluate(d.reason, d.at);
+      if (lost) this.lostSource = lost;
+      this.evaluate(lost?.reason ?? 'crash', lost?.at ?? monotonicMs());
       return;
     }
     const lastSeq = this.seq.lastSeq;
-    // Events up to the server's sequence number at our registration never reach us on this connection, and
-    // evicted ones are gone: if either is past what we delivered, that range may hold lost events.
-    const gapTo = Math.max(evictedUpTo, ep.session?.registeredSeq ?? -1);
-    let gap: SeqRange | null = null;
-    if (this.everHadSource && lastSeq >= 0 && gapTo > lastSeq) {
-      gap = { fromSeq: lastSeq + 1, toSeq: gapTo };
-      this.counters.gaps++;
-      this.publish('gap', { Server: this.options.name, source: ep.name, reason: this.options.mode === 'hot' ? 'switchover' : 'reconnect', ...gap });
-      channels.gap.publish({ pair: this.options.name, ...gap });
+    // What this connection cannot give us: events up to its registration point, events evicted from its
+    // window, and — if its CTI link dropped during the session — everything before the first event it
+    // saw after that. Past what we delivered, that range may hold lost events.
+    let gapTo = Math.max(release?.evictedUpTo ?? -1, ep.session?.registeredSeq ?? -1);
+    if (ep.linkFlapped && release && release.firstSeenSeq > lastSeq + 1) gapTo = Math.max(gapTo, release.firstSeenSeq - 1);
+    if (this.everHadSource && lastSeq >= 0 && gapTo > lastSeq) this.reportGap({ fromSeq: lastSeq + 1, toSeq: gapTo }, this.options.mode === 'hot' ? 'switchover' : 'reconnect', ep.name);
+    this.everHadSource = true;
+    // Replay first: DNs registered early in the handshake have live events inside the gap range.
+    if (release) {
+      const n = this.seq.replay(ep.name, release.batch);
+      this.counters.replayed += n;
+      this.sinceSwitchover.replayed += n;
     }
-    let replayed = 0;
-    if (replay) for (let i = 0; i < replay.count; i++) if (replay.seq(i) > lastSeq) replayed++;
-    // Choosing among servers while opening is not a switchover: only a change after the pair was usable is.
-    if (this.everActive) {
+    // Nothing at or below gapTo can arrive from this server any more.
+    this.seq.skipTo(gapTo);
+    this.seq.resume();
+    if (this.reevaluate) this.reevaluate = false;
+    this.evaluate(lost?.reason ?? 'role-change', lost?.at ?? monotonicMs());
+  }
+
+  private reportGap(range: SeqRange, reason: GapEvent['reason'], source: EndpointName | undefined = this.source?.name): void {
+    this.counters.gaps++;
+    const g = this.sinceSwitchover.gap;
+    this.sinceSwitchover.gap = g ? { fromSeq: Math.min(g.fromSeq, range.fromSeq), toSeq: Math.max(g.toSeq, range.toSeq) } : range;
+    this.publish('gap', { Server: this.options.name, source: source ?? 'primary', reason, ...range });
+    channels.gap.publish({ pair: this.options.name, ...range });
+  }
+
+  /** Requests go to a routable endpoint; a change of that endpoint after the first is a switchover. */
+  private updateActive(reason: SwitchoverReason, at: number): void {
+    const name = pickActive(Object.values(this.endpoints), this.active?.name ?? null, this.source?.name ?? null);
+    const next = name ? this.endpoints[name] : null;
+    if (next === this.active) return;
+    const prev = this.active;
+    this.active = next;
+    if (!next) {
+      this.lostActive = { from: prev!.name, reason, at };
+      this.publish('active', { Server: this.options.name, endpoint: null, timestamp: monotonicMs() });
+      return;
+    }
+    if (this.lastActive && this.lastActive !== next.name) {
+      const lost = this.lostActive ?? { from: this.lastActive, reason, at };
       const e: SwitchoverEvent = {
         Server: this.options.name,
-        from: detection.from,
-        to: ep.name,
-        reason: detection.reason,
-        detectedAt: detection.at,
+        from: this.lastActive,
+        to: next.name,
+        reason: lost.reason,
+        detectedAt: lost.at,
         completedAt: monotonicMs(),
-        routable: ep.state === 'open' && ep.role === 'primary' && ep.link === 'up',
-        replayed,
-        gap,
+        replayed: this.sinceSwitchover.replayed,
+        gap: this.sinceSwitchover.gap,
       };
       this.counters.switchovers++;
       this.publish('switchover', e);
       channels.switchover.publish(e);
     }
-    this.everHadSource = true;
-    // Replay first: DNs registered early in the handshake have live events inside the gap range.
-    if (replay) this.counters.replayed += this.seq.replay(ep.name, replay);
-    // Nothing at or below gapTo can arrive from this server any more.
-    if (gap) this.seq.skipTo(gapTo);
-    this.seq.resume();
-    if (this.reevaluate) {
-      this.reevaluate = false;
-      this.evaluate('role-change', monotonicMs());
-    } else {
-      this.updateActive();
-    }
-  }
-
-  /** The source becomes the request target once it is primary with a live link. */
-  private updateActive(): void {
-    const s = this.source;
-    this.setActive(s && s.state === 'open' && s.role === 'primary' && s.link === 'up' ? s : null);
-  }
-
-  private setActive(ep: Endpoint | null): void {
-    if (ep === this.active) return;
-    this.active = ep;
-    if (ep || this.everActive) this.publish('active', { Server: this.options.name, endpoint: ep?.name ?? null, timestamp: monotonicMs() });
-    if (!ep) return;
+    this.sinceSwitchover = { replayed: 0, gap: null };
+    this.lostActive = null;
+    this.lastActive = next.name;
     this.everActive = true;
-    this.book.dispatch(ep);
+    this.publish('active', { Server: this.options.name, endpoint: next.name, timestamp: monotonicMs() });
+    this.book.dispatch(next);
     for (const w of this.readyWaiters.splice(0)) w.resolve();
   }
 

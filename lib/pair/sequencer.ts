@@ -14,8 +14,21 @@ export class Sequencer {
   delivered = 0;
   duplicatesDropped = 0;
   private waiting: TEvent[] | null = null;
+  private holeExpected = false;
 
-  constructor(private readonly emit: (e: TEvent) => void) {}
+  constructor(
+    private readonly emit: (e: TEvent) => void,
+    /** A range of sequence numbers the source's stream skipped (see {@link expectHole}). */
+    private readonly onHole: (range: { fromSeq: number; toSeq: number }) => void,
+  ) {}
+
+  /**
+   * The source's CTI link dropped: its server misses switch events until the link is back, so the first
+   * sequence-numbered event after that may jump. Whatever it skips is reported through `onHole` before it.
+   */
+  expectHole(): void {
+    this.holeExpected = true;
+  }
 
   /** Hold live events until {@link resume} (a replay is being prepared). */
   pause(): void {
@@ -32,6 +45,7 @@ export class Sequencer {
   /** Forget the events held since {@link pause} (their source was lost before its replay arrived). */
   discard(): void {
     this.waiting = null;
+    this.holeExpected = false;
   }
 
   /** Frame `i` of `batch` from `source`; returns whether it was delivered (not a duplicate, not held). */
@@ -75,6 +89,10 @@ export class Sequencer {
       if (e.seq <= this.lastSeq) {
         this.duplicatesDropped++;
         return;
+      }
+      if (this.holeExpected) {
+        this.holeExpected = false;
+        if (this.lastSeq >= 0 && e.seq > this.lastSeq + 1) this.onHole({ fromSeq: this.lastSeq + 1, toSeq: e.seq - 1 });
       }
       this.lastSeq = e.seq;
     }

@@ -52,7 +52,7 @@ export class Supervisor {
   private async hot(ep: Endpoint): Promise<void> {
     while (!this.signal.aborted) {
       try {
-        await pRetry(() => ep.open(this.dns(), this.opts.window), this.retry());
+        await pRetry(() => ep.open(this.dns(), this.opts.window, this.noneOpen()), this.retry());
       } catch {
         return; // only an abort ends p-retry with infinite retries
       }
@@ -69,7 +69,7 @@ export class Supervisor {
         ep = await pRetry(async () => {
           const e = n++ % 2 === 0 ? first : this.other(first);
           // Held from the first byte: events of DNs registered early arrive before the handshake ends.
-          await e.open(this.dns(), this.opts.window);
+          await e.open(this.dns(), this.opts.window, this.noneOpen() && this.allBreakersOpen());
           return e;
         }, this.retry());
       } catch {
@@ -102,6 +102,19 @@ export class Supervisor {
     clearTimeout(timer);
     if (onRole) ep.off('role', onRole);
     if (outcome === 'timeout' && ep.role !== 'primary' && !this.signal.aborted) await ep.drop();
+  }
+
+  /** No endpoint is open: the pair has nothing to deliver from. */
+  private noneOpen(): boolean {
+    return this.endpoints.primary.state !== 'open' && this.endpoints.backup.state !== 'open';
+  }
+
+  /**
+   * Every breaker open: both servers failed repeatedly (a warm backup refuses clients until it is
+   * promoted). Trying anyway ("panic mode", as Finagle does) beats locking the pair out for a reset period.
+   */
+  private allBreakersOpen(): boolean {
+    return this.endpoints.primary.breakerState === 'open' && this.endpoints.backup.breakerState === 'open';
   }
 
   private other(ep: Endpoint): Endpoint {

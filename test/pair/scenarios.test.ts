@@ -17,7 +17,9 @@ interface Scenario {
   /** Exact pair events (not `event`) after the fault, as `type:endpoint`. */
   expect: string[];
   /** Checks on the typed payloads. */
-  switchover?: Partial<Pick<SwitchoverEvent, 'reason' | 'from' | 'to' | 'routable'>>;
+  switchover?: Partial<Pick<SwitchoverEvent, 'reason' | 'from' | 'to'>>;
+  /** Events that may or may not appear, depending on which server's report arrives first; ignored. */
+  optional?: string[];
   disconnectReason?: EventServerDisconnected['reason'];
   /** `exact`: zero lost and zero duplicated; `gap`: every loss inside a reported gap, zero duplicated. */
   oracle: 'exact' | 'gap';
@@ -29,7 +31,7 @@ const scenarios: Scenario[] = [
     mode: 'hot',
     fault: { kind: 'kill', server: 'primary' },
     expect: ['EventServerDisconnected:primary', 'active:null', 'switchover:backup', 'active:backup'],
-    switchover: { reason: 'crash', from: 'primary', to: 'backup', routable: false },
+    switchover: { reason: 'crash', from: 'primary', to: 'backup' },
     disconnectReason: 'peer-closed',
     oracle: 'exact',
   },
@@ -47,16 +49,17 @@ const scenarios: Scenario[] = [
     name: 'hot: CTI link of the primary down',
     mode: 'hot',
     fault: { kind: 'link-down', server: 'primary' },
-    expect: ['EventLinkDisconnected:primary', 'active:null', 'switchover:backup'],
-    switchover: { reason: 'link-down', from: 'primary', to: 'backup', routable: false },
-    then: { fault: { kind: 'link-up', server: 'A' }, expect: ['EventLinkConnected:primary', 'switchover:primary', 'active:primary'] },
+    // Delivery moves to the backup (its link is up); requests wait: nobody promotes it, the primary returns.
+    expect: ['EventLinkDisconnected:primary', 'active:null'],
+    then: { fault: { kind: 'link-up', server: 'A' }, expect: ['EventLinkConnected:primary', 'active:primary'] },
     oracle: 'exact',
   },
   {
     name: 'hot: manual switchover by the management layer',
     mode: 'hot',
     fault: { kind: 'switchover' },
-    expect: ['active:null', 'switchover:backup', 'active:backup'],
+    expect: ['switchover:backup', 'active:backup'],
+    optional: ['active:null'],
     switchover: { reason: 'role-change', from: 'primary', to: 'backup' },
     oracle: 'exact',
   },
@@ -78,8 +81,8 @@ const scenarios: Scenario[] = [
     name: 'hot: primary sends a malformed frame',
     mode: 'hot',
     fault: { kind: 'malformed', server: 'primary', variant: 'bad-kind' },
-    expect: ['EventServerDisconnected:primary', 'active:null', 'switchover:backup', 'EventServerConnected:primary', 'EventLinkConnected:primary', 'switchover:primary', 'active:primary'],
-    switchover: { reason: 'protocol-error', from: 'primary', to: 'backup', routable: false },
+    // The primary is still primary: after the reconnect requests go back to it (no switchover).
+    expect: ['EventServerDisconnected:primary', 'active:null', 'EventServerConnected:primary', 'EventLinkConnected:primary', 'active:primary'],
     disconnectReason: 'protocol-error',
     oracle: 'exact',
   },
@@ -88,7 +91,7 @@ const scenarios: Scenario[] = [
     mode: 'warm',
     fault: { kind: 'kill', server: 'primary' },
     expect: ['EventServerDisconnected:primary', 'active:null', 'EventServerConnected:backup', 'EventLinkConnected:backup', 'gap:backup', 'switchover:backup', 'active:backup'],
-    switchover: { reason: 'crash', from: 'primary', to: 'backup', routable: true },
+    switchover: { reason: 'crash', from: 'primary', to: 'backup' },
     oracle: 'gap',
   },
 ];
@@ -126,7 +129,7 @@ describe.each(transportsUnderTest())('failover scenarios (%s transport)', (trans
     await until(() => rr.seqs.length > 100, 10_000, 'traffic');
     const firstSeq = rr.seqs[0]!;
     const mark = rr.log.length;
-    const after = () => rr.timeline().slice(mark);
+    const after = () => rr.timeline().slice(mark).filter((x) => !sc.optional?.includes(x));
     if (process.env.DEBUG_TIMELINE) console.log(sc.name, "before", rr.timeline());
     await rr.sim.fault(sc.fault);
     await settle(sc.expect, after);
@@ -150,6 +153,7 @@ describe.each(transportsUnderTest())('failover scenarios (%s transport)', (trans
     await rr.sim.setRate(0);
     await sleep(300);
     const cmp = rr.check({ afterSeq: firstSeq - 1, upToSeq: rr.seqs[rr.seqs.length - 1]! });
+    if (process.env.DEBUG_TIMELINE && (cmp.lost.length || cmp.duplicated.length)) console.log("LOST", cmp.lost.slice(0, 5), cmp.lost.length, "DUP", cmp.duplicated.length, JSON.stringify(rr.log.filter((e) => e.type === "switchover" || e.type === "gap").map((e) => e.data)), "cti", JSON.stringify(rr.sim.ctiRuns("A")), JSON.stringify(rr.sim.ctiRuns("B")));
     expect(cmp.duplicated).toEqual([]);
     const gaps = rr.log.filter((e) => e.type === 'gap').map((e) => e.data as GapEvent);
     if (sc.oracle === 'exact') {
