@@ -13,7 +13,7 @@ interface Scenario {
   mode: 'hot' | 'warm';
   fault: Fault;
   /** A fault applied after `expect` was met (recovery), and events that must follow, in this order (others may interleave). */
-  then?: { fault: Fault; expect: string[] };
+  then?: { fault: Fault; expect: string[]; waitMs?: number }[];
   /** Exact pair events (not `event`) after the fault, as `type:endpoint`. */
   expect: string[];
   /** Checks on the typed payloads. */
@@ -42,7 +42,7 @@ const scenarios: Scenario[] = [
     expect: ['EventServerDisconnected:primary', 'active:null', 'switchover:backup', 'active:backup'],
     switchover: { reason: 'heartbeat-timeout', from: 'primary', to: 'backup' },
     disconnectReason: 'addp-timeout',
-    then: { fault: { kind: 'cont', server: 'A' }, expect: ['EventServerConnected:primary', 'EventLinkConnected:primary'] },
+    then: [{ fault: { kind: 'cont', server: 'A' }, expect: ['EventServerConnected:primary', 'EventLinkConnected:primary'] }],
     oracle: 'exact',
   },
   {
@@ -51,7 +51,7 @@ const scenarios: Scenario[] = [
     fault: { kind: 'link-down', server: 'primary' },
     // Delivery moves to the backup (its link is up); requests wait: nobody promotes it, the primary returns.
     expect: ['EventLinkDisconnected:primary', 'active:null'],
-    then: { fault: { kind: 'link-up', server: 'A' }, expect: ['EventLinkConnected:primary', 'active:primary'] },
+    then: [{ fault: { kind: 'link-up', server: 'A' }, expect: ['EventLinkConnected:primary', 'active:primary'] }],
     oracle: 'exact',
   },
   {
@@ -85,6 +85,17 @@ const scenarios: Scenario[] = [
     expect: ['EventServerDisconnected:primary', 'active:null', 'EventServerConnected:primary', 'EventLinkConnected:primary', 'active:primary'],
     disconnectReason: 'protocol-error',
     oracle: 'exact',
+  },
+  {
+    name: 'hot: backup dead, then the primary\'s CTI link flaps: the hole is reported as a gap',
+    mode: 'hot',
+    fault: { kind: 'kill', server: 'backup' },
+    expect: ['EventServerDisconnected:backup'],
+    then: [
+      { fault: { kind: 'link-down', server: 'A' }, expect: ['EventLinkDisconnected:primary', 'active:null'], waitMs: 100 },
+      { fault: { kind: 'link-up', server: 'A' }, expect: ['EventLinkConnected:primary', 'active:primary', 'gap:primary'], waitMs: 300 },
+    ],
+    oracle: 'gap',
   },
   {
     name: 'warm: primary killed',
@@ -127,7 +138,8 @@ describe.each(transportsUnderTest())('failover scenarios (%s transport)', (trans
       return st.active === 'primary' && up(st.endpoints.primary) && (sc.mode === 'warm' || up(st.endpoints.backup));
     }, 10_000, () => `steady state; state ${JSON.stringify(rr.pair.state)} timeline ${rr.timeline().join(' ')}`);
     await until(() => rr.seqs.length > 100, 10_000, 'traffic');
-    const firstSeq = rr.seqs[0]!;
+    // Compare from here on: every DN registration took effect before these events.
+    const firstSeq = rr.seqs[rr.seqs.length - 1]!;
     const mark = rr.log.length;
     const after = () => rr.timeline().slice(mark).filter((x) => !sc.optional?.includes(x));
     if (process.env.DEBUG_TIMELINE) console.log(sc.name, "before", rr.timeline());
@@ -142,17 +154,18 @@ describe.each(transportsUnderTest())('failover scenarios (%s transport)', (trans
       const d = rr.log.slice(mark).find((e) => e.type === 'EventServerDisconnected')!.data as EventServerDisconnected;
       expect(d.reason).toBe(sc.disconnectReason);
     }
-    if (sc.then) {
+    for (const step of sc.then ?? []) {
+      if (step.waitMs) await sleep(step.waitMs);
       const mark2 = rr.log.length;
-      await rr.sim.fault(sc.then.fault);
-      await until(() => isSubsequence(sc.then!.expect, rr.timeline().slice(mark2)), 15_000, sc.then.expect.join(', '));
+      await rr.sim.fault(step.fault);
+      await until(() => isSubsequence(step.expect, rr.timeline().slice(mark2)), 15_000, step.expect.join(', '));
     }
     // Let traffic flow after the fault, then stop it and compare with the switch's own log.
     const n = rr.seqs.length;
     await until(() => rr.seqs.length > n + 100, 10_000, 'traffic after the fault');
     await rr.sim.setRate(0);
     await sleep(300);
-    const cmp = rr.check({ afterSeq: firstSeq - 1, upToSeq: rr.seqs[rr.seqs.length - 1]! });
+    const cmp = rr.check({ afterSeq: firstSeq, upToSeq: rr.seqs[rr.seqs.length - 1]! });
     if (process.env.DEBUG_TIMELINE && (cmp.lost.length || cmp.duplicated.length)) console.log("LOST", cmp.lost.slice(0, 5), cmp.lost.length, "DUP", cmp.duplicated.length, JSON.stringify(rr.log.filter((e) => e.type === "switchover" || e.type === "gap").map((e) => e.data)), "cti", JSON.stringify(rr.sim.ctiRuns("A")), JSON.stringify(rr.sim.ctiRuns("B")));
     expect(cmp.duplicated).toEqual([]);
     const gaps = rr.log.filter((e) => e.type === 'gap').map((e) => e.data as GapEvent);
