@@ -34,6 +34,8 @@ export class BatchDecoder {
   readonly limits: ResolvedLimits;
   readonly backend: IndexBackend;
   private readonly binding: NativeBinding | null;
+  /** maxAttributes above 65535 means "no limit" (the count is a u16) and must fit the addon's u32. */
+  private readonly maxAttributesU16: number;
   private index: Float64Array;
   private attrs: Uint32Array;
 
@@ -42,6 +44,7 @@ export class BatchDecoder {
     this.limits = resolveLimits(limits);
     this.backend = backend;
     this.binding = backend === 'native' ? requireNativeBinding() : null;
+    this.maxAttributesU16 = Math.min(this.limits.maxAttributes, 0xffff);
     this.index = new Float64Array(L.HEADER_SIZE + initialFrames * L.STRIDE);
     this.attrs = new Uint32Array(initialFrames * 16);
   }
@@ -52,8 +55,7 @@ export class BatchDecoder {
     const lim = this.limits;
     for (;;) {
       if (this.binding !== null) {
-        // maxAttributes above 65535 means "no limit" (the count is a u16) and must fit the addon's u32.
-        this.binding.decode(buf, this.index, this.attrs, lim.maxFrameSize, lim.maxDepth, Math.min(lim.maxAttributes, 0xffff));
+        this.binding.decode(buf, this.index, this.attrs, lim.maxFrameSize, lim.maxDepth, this.maxAttributesU16);
       } else {
         scanFrames(buf, this.index, this.attrs, lim);
       }

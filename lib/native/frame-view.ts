@@ -24,12 +24,31 @@ const L = IndexLayout;
  * left at the first byte after the value.
  */
 let readEnd = 0;
-function readValue(buf: Buffer, p: number, type: number): DecodedValue {
+
+/**
+ * Validated UTF-8 to string. Short ASCII strings (DNs, keys, codes) are built in JS, which measured
+ * 2-3x cheaper than a `utf8Slice` call into C++ up to about 8 bytes.
+ */
+function text(buf: Buffer, start: number, end: number): string {
+  if (end - start <= 8) {
+    let s = '';
+    for (let i = start; i < end; i++) {
+      const c = buf[i]!;
+      if (c >= 0x80) return buf.utf8Slice(start, end);
+      s += String.fromCharCode(c);
+    }
+    return s;
+  }
+  return buf.utf8Slice(start, end);
+}
+
+function readValue(src: IndexedFrameBatch, p: number, type: number): DecodedValue {
+  const buf = src.buffer;
   switch (type) {
     case ValueType.String: {
       const len = buf.readUInt32BE(p);
       readEnd = p + 4 + len;
-      return len === 0 ? '' : buf.utf8Slice(p + 4, readEnd);
+      return text(buf, p + 4, readEnd);
     }
     case ValueType.Int32:
       readEnd = p + 4;
@@ -46,10 +65,10 @@ function readValue(buf: Buffer, p: number, type: number): DecodedValue {
       const out: KVPair[] = new Array(count);
       for (let i = 0; i < count; i++) {
         const klen = buf.readUInt16BE(p);
-        const key = klen === 0 ? '' : buf.utf8Slice(p + 2, p + 2 + klen);
+        const key = text(buf, p + 2, p + 2 + klen);
         p += 2 + klen;
         const t = buf[p]!;
-        const value = readValue(buf, p + 1, t);
+        const value = readValue(src, p + 1, t);
         p = readEnd;
         out[i] = { key, type: t as ValueType, value };
       }
@@ -61,7 +80,7 @@ function readValue(buf: Buffer, p: number, type: number): DecodedValue {
       return null;
     case ValueType.Int64:
       readEnd = p + 8;
-      return buf.readBigInt64BE(p);
+      return src.int64At(p);
     case ValueType.Float64:
       readEnd = p + 8;
       return buf.readDoubleBE(p);
@@ -133,7 +152,7 @@ export class IndexedFrameBatch implements FrameBatch {
   /** Decoded value of attribute j of frame i. */
   attrValue(i: number, j: number): DecodedValue {
     const o = this.attrOffset(i, j);
-    return readValue(this.buffer, o + 3, this.buffer[o + 2]!);
+    return readValue(this, o + 3, this.buffer[o + 2]!);
   }
   /** Index j of the first attribute `id` of frame i, or -1. Reads two bytes per attribute, builds nothing. */
   findAttr(i: number, id: number): number {
@@ -150,8 +169,16 @@ export class IndexedFrameBatch implements FrameBatch {
   }
   /** Value of the first attribute `id` of frame i, or `undefined`; materializes only that value. */
   get(i: number, id: number): DecodedValue | undefined {
-    const j = this.findAttr(i, id);
-    return j < 0 ? undefined : this.attrValue(i, j);
+    const r = L.HEADER_SIZE + i * L.STRIDE;
+    const start = this.index[r + L.R_ATTR_START]!;
+    const end = start + this.index[r + L.R_ATTR_COUNT]!;
+    const { buffer: b, attrs } = this;
+    const hi = id >>> 8, lo = id & 0xff;
+    for (let j = start; j < end; j++) {
+      const o = attrs[j]!;
+      if (b[o] === hi && b[o + 1] === lo) return readValue(this, o + 3, b[o + 2]!);
+    }
+    return undefined;
   }
   /** Frame i as a decoded message; throws a TypeError for an ADDP frame (see {@link anyFrame}). */
   frame(i: number): MessageFrame {
@@ -164,7 +191,7 @@ export class IndexedFrameBatch implements FrameBatch {
     for (let j = 0; j < n; j++) {
       const o = attrs[start + j]!;
       const t = b[o + 2]!;
-      attributes[j] = { id: (b[o]! << 8) | b[o + 1]!, type: t as ValueType, value: readValue(b, o + 3, t) };
+      attributes[j] = { id: (b[o]! << 8) | b[o + 1]!, type: t as ValueType, value: readValue(this, o + 3, t) };
     }
     return { kind: FrameKind.Message, type: this.index[r + L.R_TYPE]!, attributes };
   }
@@ -180,6 +207,14 @@ export class IndexedFrameBatch implements FrameBatch {
     for (let i = 0; i < this.count; i++) out[i] = this.anyFrame(i);
     return out;
   }
+
+  /** int64 at byte `p` of the buffer. DataView.getBigInt64 measured ~3x faster than Buffer#readBigInt64BE. */
+  int64At(p: number): bigint {
+    this.view ??= new DataView(this.buffer.buffer, this.buffer.byteOffset, this.buffer.byteLength);
+    return this.view.getBigInt64(p);
+  }
+
+  private view: DataView | undefined;
 
   private attrOffset(i: number, j: number): number {
     const r = L.HEADER_SIZE + i * L.STRIDE;

@@ -62,8 +62,7 @@ class IndexSink final : public SplitSink {
 };
 
 bool TypedArrayArg(napi_env env, napi_value v, napi_typedarray_type want, void** data, size_t* length) {
-  bool is = false;
-  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return false;
+  // napi_get_typedarray_info fails (napi_invalid_arg) for anything that is not a typed array.
   napi_typedarray_type type;
   if (napi_get_typedarray_info(env, v, &type, length, data, nullptr, nullptr) != napi_ok) return false;
   return type == want;
