@@ -139,6 +139,8 @@ async function throughput(kind: BenchKind, connections: 1 | 2, rate: number, sec
 interface StallRow {
   kind: string;
   addpMs: number;
+  /** The peer's own ADDP timeout (0 = the peer never drops us: only our side can false-disconnect). */
+  peerAddpMs: number;
   stalls: number;
   seconds: number;
   disconnects: number;
@@ -147,8 +149,8 @@ interface StallRow {
   eventsDelivered: number;
 }
 
-async function stallImmunity(kind: BenchKind, addpMs: number, seconds: number, everyMs: number, stallMs: number): Promise<StallRow> {
-  const peer = await ChildPeer.start({ addpTimeoutMs: addpMs });
+async function stallImmunity(kind: BenchKind, addpMs: number, peerAddpMs: number, seconds: number, everyMs: number, stallMs: number): Promise<StallRow> {
+  const peer = await ChildPeer.start({ addpTimeoutMs: peerAddpMs });
   const byReason: Record<string, number> = {};
   let disconnects = 0;
   let delivered = 0;
@@ -186,7 +188,7 @@ async function stallImmunity(kind: BenchKind, addpMs: number, seconds: number, e
   await (current as Transport | null)?.destroy();
   await loop;
   await peer.kill();
-  return { kind: kind.name, addpMs, stalls, seconds, disconnects, byReason, peerAddpDrops: stats.addpDrops, eventsDelivered: delivered };
+  return { kind: kind.name, addpMs, peerAddpMs, stalls, seconds, disconnects, byReason, peerAddpDrops: stats.addpDrops, eventsDelivered: delivered };
 }
 
 // ---------------------------------------------------------------- silent-peer detection
@@ -284,10 +286,10 @@ async function main(): Promise<void> {
   }
   if (!only || only === 'stall') {
     result.stall = [];
-    for (const k of kinds()) {
-      result.stall.push(await stallImmunity(k, addp, Number(args['stall-seconds']), Number(args['stall-every']), Number(args['stall-ms'])));
+    for (const k of kinds()) for (const peerAddp of [addp, 0]) {
+      result.stall.push(await stallImmunity(k, addp, peerAddp, Number(args['stall-seconds']), Number(args['stall-every']), Number(args['stall-ms'])));
     }
-    log(`# stall immunity (healthy peer with its own ADDP ${addp} ms; JS blocked ${args['stall-ms']} ms every ${args['stall-every']} ms)`);
+    log(`# stall immunity (healthy peer, with its own ADDP ${addp} ms and without; JS blocked ${args['stall-ms']} ms every ${args['stall-every']} ms)`);
     if (!args.json) table(result.stall as unknown as Array<Record<string, unknown>>);
   }
   if (args.json) console.log(JSON.stringify({ node: process.version, ...result }, null, 2));

@@ -6,9 +6,11 @@ import type { ReleaseResult, WindowOptions } from './types.js';
 /**
  * The hot-standby window of the node transport: frames with a sequence number, oldest evicted first
  * when either bound is exceeded. Eviction is tracked so the pair can report the exact lost range.
+ * Entries are the frames' wire bytes (already validated by a scan); only the frames a release returns are
+ * ever decoded.
  */
 export class HoldWindow {
-  private frames: MessageFrame[] = [];
+  private frames: Buffer[] = [];
   private seqs: number[] = [];
   private sizes: number[] = [];
   /** Index of the oldest live entry; the arrays are compacted lazily so eviction is O(1). */
@@ -38,8 +40,8 @@ export class HoldWindow {
     return this.bytes;
   }
 
-  /** Add one frame (`size` = its wire size) and evict from the front until both bounds hold. */
-  push(frame: MessageFrame, seq: number, size: number): void {
+  /** Add one frame (its wire bytes, owned by the window) and evict from the front until both bounds hold. */
+  push(frame: Buffer, seq: number, size = frame.length): void {
     if (this.firstSeenSeq === -1 || seq < this.firstSeenSeq) this.firstSeenSeq = seq;
     this.frames.push(frame);
     this.seqs.push(seq);
@@ -54,13 +56,16 @@ export class HoldWindow {
     if (this.head > 1024 && this.head * 2 > this.frames.length) this.compact();
   }
 
-  /** Everything held with seq > afterSeq, in arrival order, plus the eviction bookkeeping. */
-  drain(afterSeq: number, receivedAt: number): ReleaseResult {
+  /**
+   * Everything held with seq > afterSeq, in arrival order, plus the eviction bookkeeping; `decode` turns
+   * a held frame's bytes into a message.
+   */
+  drain(afterSeq: number, receivedAt: number, decode: (frame: Buffer) => MessageFrame): ReleaseResult {
     const frames: MessageFrame[] = [];
     const seqs: number[] = [];
     for (let i = this.head; i < this.frames.length; i++) {
       if (this.seqs[i]! > afterSeq) {
-        frames.push(this.frames[i]!);
+        frames.push(decode(this.frames[i]!));
         seqs.push(this.seqs[i]!);
       }
     }

@@ -41,6 +41,8 @@ export class PeerConnection {
   private addpTimer: NodeJS.Timeout | null = null;
   private pollToken = 0;
   private pollSent = -1;
+  /** Set by silence(): received bytes are ignored from then on. */
+  private stopped = false;
 
   constructor(readonly socket: net.Socket, private readonly peer: TestPeer, private readonly options: PeerOptions) {
     let endedHow: 'end' | 'error' | 'close' = 'close';
@@ -128,8 +130,6 @@ export class PeerConnection {
       });
     }
   }
-
-  private stopped = false;
 
   private notify(): void {
     for (const w of this.waiters.splice(0)) w();

@@ -21,6 +21,12 @@ const KINDS: KindUnderTest[] = [
   { kind: 'native', create: (o) => createTransport(o, 'native'), skipReason: nativeSkipReason },
 ];
 
+const hasIpv6 = await new Promise<boolean>((resolve) => {
+  const s = net.createServer();
+  s.once('error', () => resolve(false));
+  s.listen(0, '::1', () => s.close(() => resolve(true)));
+});
+
 const requireNative = process.env.TSERVER_HA_NATIVE === 'require';
 
 /** A port nobody listens on: bound, then closed. */
@@ -49,8 +55,15 @@ for (const k of KINDS) {
   }
   describe.skipIf(reason !== undefined)(`transport conformance: ${k.kind}${reason ? ` — SKIPPED: ${reason}` : ''}`, () => {
     const cleanups: Array<() => Promise<unknown> | unknown> = [];
+    const recorders: Recorder[] = [];
     afterEach(async () => {
       for (const c of cleanups.splice(0).reverse()) await c();
+      // Invariants for every transport of every case: after destroy(), exactly one close, nothing after it.
+      for (const r of recorders.splice(0)) {
+        expect(r.closes).toHaveLength(1);
+        expect(r.eventsAfterClose).toBe(0);
+        expect(r.t.connected).toBe(false);
+      }
     });
 
     async function peer(options: PeerOptions = {}): Promise<TestPeer> {
@@ -62,7 +75,9 @@ for (const k of KINDS) {
     function transport(o: TransportOptions): { t: Transport; rec: Recorder } {
       const t = k.create({ connectTimeoutMs: 2000, addp: false, ...o });
       cleanups.push(() => t.destroy());
-      return { t, rec: new Recorder(t) };
+      const rec = new Recorder(t);
+      recorders.push(rec);
+      return { t, rec };
     }
 
     async function connected(p: TestPeer, o: Partial<TransportOptions> = {}) {
@@ -167,6 +182,8 @@ for (const k of KINDS) {
       const info = await within(bad.rec.closed, 5000, 'close');
       expect(info.reason).toBe('protocol-error');
       expect(info.error!.code).toBe('ERR_BAD_VERSION');
+      const offset = (info.error as ProtocolError).offset;
+      expect(offset === undefined || offset === ok.length).toBe(true); // stream offset of the bad frame
       expect(info.timestamps.lossDetectedAt).toBeDefined();
       expect(bad.rec.frames.map((f) => getAttr(f, Attr.ReferenceID))).toEqual([5]);
       expect(bad.t.connected).toBe(false);
@@ -174,6 +191,13 @@ for (const k of KINDS) {
       good.t.send(register(21));
       await good.rec.waitFrame((f) => getAttr(f, Attr.ReferenceID) === 21);
       expect(good.t.connected).toBe(true);
+    });
+
+    it.skipIf(!hasIpv6)(`IPv6 loopback (::1)${hasIpv6 ? '' : ' — SKIPPED: ::1 not available'}`, async () => {
+      const p = await peer({ host: '::1' });
+      const { t, rec } = await connected(p, { host: '::1' });
+      t.send(register(2));
+      await rec.waitFrame((f) => f.type === MessageType.EventLinkConnected);
     });
 
     it('connect timeout against a listener whose accept queue is full', async () => {
@@ -317,6 +341,23 @@ for (const k of KINDS) {
       expect(b.rec.closes.map((c) => c.reason)).toEqual(['local']);
     });
 
+    it('destroy() from inside a frames listener: no later frames, one local close', async () => {
+      const p = await peer();
+      const { t, rec, pc } = await connected(p);
+      let calls = 0;
+      t.on('frames', () => {
+        calls++;
+        void t.destroy();
+      });
+      for (let s = 1; s <= 200; s++) pc.sendEvent(s);
+      await within(rec.closed, 5000, 'close');
+      await sleep(100);
+      expect(calls).toBe(1);
+      expect(rec.batches).toHaveLength(1);
+      expect(rec.closes.map((c) => c.reason)).toEqual(['local']);
+      expect(rec.eventsAfterClose).toBe(0);
+    });
+
     it('answers ADDP polls from the peer, never surfaces ADDP frames, polls a quiet peer itself', async () => {
       const p = await peer();
       const { rec, pc } = await connected(p, { addp: { timeoutMs: 100 } });
@@ -404,10 +445,20 @@ for (const k of KINDS) {
       async () => {
         const certs = makeCerts();
         const p = await peer({ tls: { key: certs.key, cert: certs.cert } });
-        const { t, rec } = await connected(p, { tls: { ca: certs.ca } });
+        const { t, rec, pc } = await connected(p, { tls: { ca: certs.ca } });
         t.send(register(5));
         await rec.waitFrame((f) => f.type === MessageType.EventLinkConnected);
         expect(rec.batches[0]!.ref(0)).toBe(5);
+        pc.socket.on('error', () => {});
+        await t.destroy(); // abortive under TLS too
+        expect(await within(pc.ended, 5000, 'peer sees the reset')).toBe('error');
+
+        const orderly = await connected(p, { tls: { ca: certs.ca } });
+        orderly.t.send(register(6));
+        await orderly.rec.waitFrame((f) => f.type === MessageType.EventLinkConnected);
+        await orderly.t.close();
+        expect(await within(orderly.pc.ended, 5000, 'peer sees FIN')).toBe('end');
+        expect(orderly.rec.closes.map((c) => c.reason)).toEqual(['local']);
 
         // Same server, no trusted CA: verification fails, connect() rejects, close reports it.
         const bad = transport({ host: '127.0.0.1', port: p.port, tls: {} });
