@@ -8,7 +8,13 @@ import { NativeTransport } from './native-transport.js';
 
 /** Whether the native transport could be registered (the addon loaded and exports `io`). */
 export const nativeTransportRegistered: boolean = (() => {
-  if (ioBinding() === null) return false;
+  try {
+    if (ioBinding() === null) return false;
+  } catch {
+    // TSERVER_HA_NATIVE=require with no addon, or a bad TSERVER_HA_NATIVE value: importing must not
+    // throw; the loader's own functions (nativeBinding(), nativeStatus()) report it when asked.
+    return false;
+  }
   registerTransport('native', (o) => new NativeTransport(o));
   return true;
 })();
