@@ -24,7 +24,7 @@ export interface TServerPairOptions {
   dns?: readonly string[];
   /** RegisterMode for DN registrations. Default `share`. */
   registerMode?: 'share' | 'private' | 'monitor';
-  /** ADDP heartbeat; `false` disables. Default `{ timeoutMs: 500 }` (poll after 500 ms of silence, lost after 1 s). */
+  /** ADDP heartbeat; `false` disables. Default `{ timeoutMs: 500 }`: poll after 250 ms of silence, lost after 500 ms. */
   addp?: { timeoutMs: number; remoteTimeoutMs?: number } | false;
   /** TCP connect deadline. Default 1000 ms. */
   connectTimeoutMs?: number;

@@ -11,6 +11,9 @@ import { ioBinding } from './io-binding.js';
 import { IoHub, type HubClient } from './io-hub.js';
 import { Opt } from './io-records.js';
 import { NativeFrameBatch } from './native-frame-batch.js';
+import { ConcatBatch, SubsetBatch } from '../transport/batch-views.js';
+import { NodeFrameBatch } from '../transport/frame-batch.js';
+import type { MessageFrame } from '../protocol/types.js';
 
 const DEFAULT_QUEUE = 32 * 1024 * 1024;
 /** Deepest nesting the codec core accepts (native/codec/codec.h kMaxDepthCap). */
@@ -70,6 +73,17 @@ const ERROR_CODES: Partial<Record<CloseReason, TransportErrorCode>> = {
   error: 'ERR_SOCKET',
 };
 
+/** A release result with the early-held events in front (those above `afterSeq`). */
+function withEarly(r: ReleaseResult, early: { frames: MessageFrame[]; seqs: number[]; receivedAt: number; evictedUpTo: number }, afterSeq: number): ReleaseResult {
+  const keep = early.seqs.map((s, i) => (s > afterSeq ? i : -1)).filter((i) => i >= 0);
+  const head = new NodeFrameBatch(keep.map((i) => early.frames[i]!), early.receivedAt, keep.map((i) => early.seqs[i]!));
+  return {
+    batch: new ConcatBatch(head, r.batch),
+    evictedUpTo: Math.max(r.evictedUpTo, early.evictedUpTo),
+    firstSeenSeq: early.seqs.length > 0 ? early.seqs[0]! : r.firstSeenSeq,
+  };
+}
+
 /**
  * Transport whose socket lives on the addon's I/O thread (native/addon/io_*.cc): connect with a deadline,
  * TCP_NODELAY, keepalive idle/interval/count, TCP_USER_TIMEOUT (Linux), ADDP, framing and validation,
@@ -94,6 +108,11 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
   private connectSettle: { resolve: () => void; reject: (e: Error) => void } | null = null;
   private closeWaiters: Array<() => void> = [];
   private holding = false;
+  /**
+   * Held events the thread had already read when hold() reached it: they arrive in ordinary blocks, so
+   * they are kept here (decoded, in order) and put in front of the native window on release.
+   */
+  private early: { frames: MessageFrame[]; seqs: number[]; receivedAt: number; maxFrames: number; evictedUpTo: number } | null = null;
   private releases: Array<(r: ReleaseResult) => void> = [];
 
   constructor(options: TransportOptions) {
@@ -167,6 +186,7 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
   hold(window: WindowOptions): void {
     checkWindow(window);
     this.holding = true;
+    this.early = { frames: [], seqs: [], receivedAt: 0, maxFrames: window.maxFrames, evictedUpTo: -1 };
     if (this.state === 'idle') {
       this.native[Opt.HoldFrames] = window.maxFrames;
       this.native[Opt.HoldBytes] = window.maxBytes;
@@ -180,11 +200,18 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
     this.holding = false;
     this.native[Opt.HoldFrames] = 0;
     if (!wasHolding || this.state === 'idle' || this.state === 'closed') {
+      this.early = null;
       return Promise.resolve({ batch: new NativeFrameBatch(Buffer.alloc(0), new Float64Array(0), 0, 0, this.limits), evictedUpTo: -1, firstSeenSeq: -1 });
     }
     // The thread answers in order, before any frame it reads after this command.
     return new Promise((resolve) => {
-      this.releases.push(resolve);
+      // Early events keep arriving (in blocks queued before the release) until the release block itself:
+      // they are collected until then and put in front of it.
+      this.releases.push((r) => {
+        const early = this.early;
+        this.early = null;
+        resolve(early && early.frames.length > 0 ? withEarly(r, early, afterSeq) : r);
+      });
       this.hub!.release(this.id, afterSeq);
     });
   }
@@ -227,7 +254,26 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
 
   /** @internal */
   onFrames(batch: NativeFrameBatch): void {
-    if (this.state === 'open') this.emit('frames', batch);
+    if (this.state !== 'open') return;
+    const early = this.early;
+    if (!early) return void this.emit('frames', batch);
+    const rest: number[] = [];
+    for (let i = 0; i < batch.count; i++) {
+      const seq = batch.seq(i);
+      if (seq < 0 || batch.ref(i) >= 0) {
+        rest.push(i);
+        continue;
+      }
+      if (early.frames.length === 0) early.receivedAt = batch.receivedAt;
+      early.frames.push(batch.frame(i));
+      early.seqs.push(seq);
+      if (early.frames.length > early.maxFrames) {
+        early.frames.shift();
+        early.evictedUpTo = Math.max(early.evictedUpTo, early.seqs.shift()!);
+      }
+    }
+    if (rest.length === batch.count) this.emit('frames', batch);
+    else if (rest.length > 0) this.emit('frames', new SubsetBatch(batch, rest));
   }
 
   /** @internal */

@@ -222,7 +222,7 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
     const s = this.sock!;
     s.on('data', (chunk: Buffer) => this.onData(chunk));
     s.on('end', () => this.state !== 'closing' && this.fail('peer-closed', 'ERR_PEER_CLOSED', 'peer closed the connection'));
-    this.armAddp(this.addpMs);
+    this.armAddp(this.addpMs / 2);
     this.connectSettle?.resolve();
     this.connectSettle = null;
     this.emit('connect', now);
@@ -311,27 +311,30 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
     this.addpTimer = null;
   }
 
+  /**
+   * ADDP (docs/protocol.md): poll after T/2 of silence, declare the peer lost after T of silence. A live
+   * peer answers the poll within T/2, so detection is T after the last byte, not T..2T.
+   */
   private onAddpTimer(): void {
     this.addpTimer = null;
     if (this.state !== 'open') return;
     const now = monotonicMs();
     const T = this.addpMs;
-    if (this.pollSentAt >= 0 && this.lastRxAt >= this.pollSentAt) this.pollSentAt = -1;
-    if (this.pollSentAt < 0) {
-      const idle = now - this.lastRxAt;
-      if (idle < T) return this.armAddp(T - idle);
-      this.pollSentAt = now;
-      this.pollToken = (this.pollToken + 1) >>> 0;
-      this.write(encodeAddp(this.pollToken));
-      return this.armAddp(T);
+    const idle = now - this.lastRxAt;
+    if (idle < T / 2) return this.armAddp(T / 2 - idle);
+    if (idle < T) {
+      if (this.pollSentAt < this.lastRxAt) {
+        this.pollSentAt = now;
+        this.pollToken = (this.pollToken + 1) >>> 0;
+        this.write(encodeAddp(this.pollToken));
+      }
+      return this.armAddp(T - idle);
     }
-    const waited = now - this.pollSentAt;
-    if (waited < T) return this.armAddp(T - waited);
     // Give the poll phase one turn: after a loop stall the reply may already sit in the kernel buffer.
     setImmediate(() => {
       if (this.state !== 'open') return;
-      if (this.lastRxAt >= this.pollSentAt) return this.onAddpTimer();
-      this.fail('addp-timeout', 'ERR_ADDP_TIMEOUT', `no byte from the peer within ${T} ms after an ADDP poll (${T} ms idle before it)`);
+      if (monotonicMs() - this.lastRxAt < T) return this.onAddpTimer();
+      this.fail('addp-timeout', 'ERR_ADDP_TIMEOUT', `no byte from the peer for ${T} ms (ADDP poll sent after ${T / 2} ms)`);
     });
   }
 

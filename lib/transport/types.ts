@@ -16,8 +16,8 @@ export interface TransportOptions {
   /** Deadline for the TCP (and TLS) connect. Default 2000 ms. */
   connectTimeoutMs?: number;
   /**
-   * ADDP on our side: after `timeoutMs` with no byte received, send a poll; if still nothing after another
-   * `timeoutMs`, the connection is lost (`ERR_ADDP_TIMEOUT`). `false` disables it. Default `{ timeoutMs: 1000 }`.
+   * ADDP on our side (docs/protocol.md): after `timeoutMs / 2` with no byte received, send a poll; after
+   * `timeoutMs` with no byte, the connection is lost (`ERR_ADDP_TIMEOUT`). `false` disables it. Default `{ timeoutMs: 1000 }`.
    * Polls from the peer are always answered, by the transport itself (never reaching JS frames).
    */
   addp?: { timeoutMs: number } | false;

@@ -111,7 +111,7 @@ void Conn::OnOpen() {
   host_->AppendRecord({kRecConnect, static_cast<double>(id_), now, connectStartAt_});
   int r = uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), OnAlloc, OnRead);
   if (r != 0) return Fail(kCloseError, r, UvMessage("read", r), true);
-  if (opt_->addpMs > 0) Arm(opt_->addpMs);
+  if (opt_->addpMs > 0) Arm(opt_->addpMs / 2);
 }
 
 void Conn::ApplySocketOptions() {
@@ -371,35 +371,36 @@ void Conn::OnTimer(uv_timer_t* t) {
   }
 }
 
+// ADDP (docs/protocol.md): poll after T/2 of silence, declare the peer lost after T of silence. A live peer
+// answers the poll within T/2, so detection comes T after the last byte, not anywhere in T..2T.
 void Conn::OnAddpTimer() {
   double now = NowMs();
   double T = opt_->addpMs;
+  double P = T / 2;
   // While reading is paused the peer's bytes (and polls) wait in the kernel: their presence is the proof
   // of life we cannot read yet.
   if (paused_ && UnreadKernelBytes() > 0) lastRx_ = now;
-  if (pollAt_ >= 0 && lastRx_ >= pollAt_) pollAt_ = -1;
-  if (pollAt_ < 0) {
-    double idle = now - lastRx_;
-    if (idle < T) return Arm(T - idle);
-    pollAt_ = now;
-    QueueAddp(kKindAddpPoll, ++pollToken_);
-    // Timers run before the loop blocks for I/O; the end-of-turn flush would come only after the next
-    // wakeup, so the poll goes out now.
-    Flush();
-    if (state_ != State::Open) return;
-    return Arm(T);
+  double idle = now - lastRx_;
+  if (idle < P) return Arm(P - idle);
+  if (idle < T) {
+    if (pollAt_ < lastRx_) {
+      pollAt_ = now;
+      QueueAddp(kKindAddpPoll, ++pollToken_);
+      // Timers run before the loop blocks for I/O; the end-of-turn flush would come only after the next
+      // wakeup, so the poll goes out now.
+      Flush();
+      if (state_ != State::Open) return;
+    }
+    return Arm(T - idle);
   }
-  double waited = now - pollAt_;
-  if (waited < T) return Arm(T - waited);
   // Bytes that arrived in this very loop turn have not been read yet: they still count.
   if (UnreadKernelBytes() > 0) {
-    pollAt_ = -1;
     lastRx_ = now;
-    return Arm(T);
+    return Arm(P);
   }
   Fail(kCloseAddpTimeout, 0,
-       "no byte from the peer within " + std::to_string(static_cast<long>(T)) + " ms after an ADDP poll (" +
-           std::to_string(static_cast<long>(T)) + " ms idle before it)",
+       "no byte from the peer for " + std::to_string(static_cast<long>(T)) + " ms (ADDP poll sent after " +
+           std::to_string(static_cast<long>(P)) + " ms)",
        true);
 }
 
