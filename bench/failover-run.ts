@@ -45,6 +45,11 @@ export interface Outcomes {
   detail: Record<string, number>;
 }
 
+/** When a request was made, relative to the fault and the new primary's `active`. */
+export type Phase = 'before' | 'switching' | 'after';
+
+const outcomes = () => ({ sent: 0, ok: 0, switchover: 0, timeout: 0, server: 0, other: 0, detail: {} as Record<string, number> });
+
 /** Everything measured in one run; latencies in ms (null when the moment was not observed). */
 export interface RunResult {
   mode: 'hot' | 'warm';
@@ -74,7 +79,12 @@ export interface RunResult {
   simSwitchover: (SwitchoverRecord & { promotedAtMono: number }) | null;
   gaps: { fromSeq: number; toSeq: number }[];
   oracle: { expected: number; received: number; lostOutsideGap: number[]; lostInGap: number; duplicated: number[]; unexpected: number };
-  requests: Outcomes & { sent: number; unsettled: number };
+  requests: Outcomes & {
+    sent: number;
+    unsettled: number;
+    /** The same outcomes by when the request was made: before the fault, fault → `active` on the new primary, after. */
+    byPhase: Record<Phase, Outcomes & { sent: number }>;
+  };
   stats: TServerPair['stats'] | null;
 }
 
@@ -120,7 +130,7 @@ export async function runOnce(cfg: RunConfig, run: number): Promise<RunResult> {
     detectMs: null, firstEventMs: null, firstEventReadMs: null, promotionMs: null, overheadMs: null, readyMs: null,
     activeAfterSwitchoverMs: null, retryWaitMs: null, switchover: null, simSwitchover: null, gaps: [],
     oracle: { expected: 0, received: 0, lostOutsideGap: [], lostInGap: 0, duplicated: [], unexpected: 0 },
-    requests: { sent: 0, unsettled: 0, ok: 0, switchover: 0, timeout: 0, server: 0, other: 0, detail: {} },
+    requests: { ...outcomes(), unsettled: 0, byPhase: { before: outcomes(), switching: outcomes(), after: outcomes() } },
     stats: null,
   };
   let sim: Simulation | undefined;
@@ -176,9 +186,21 @@ export async function runOnce(cfg: RunConfig, run: number): Promise<RunResult> {
       const connId = e.get(Attr.ConnID);
       const thisDN = e.get(Attr.ThisDN);
       if (connId === undefined || typeof thisDN !== 'string') return;
+      const phase: Phase = !faulted ? 'before' : activeNew ? 'after' : 'switching';
+      const ph = out.byPhase[phase];
       out.sent++;
+      ph.sent++;
       const pr = p.request('RequestRouteCall', { ThisDN: thisDN, ConnID: connId as bigint, OtherDN: s.agents[agent++ % s.agents.length]!, RouteType: 2 }, { timeoutMs: cfg.requestTimeoutMs })
-        .then(() => void out.ok++, (err: unknown) => classify(out, err))
+        .then(
+          () => {
+            out.ok++;
+            ph.ok++;
+          },
+          (err: unknown) => {
+            classify(out, err);
+            classify(ph, err);
+          },
+        )
         .finally(() => pending.delete(pr));
       pending.add(pr);
     });
