@@ -75,6 +75,8 @@ export interface RunResult {
   activeAfterSwitchoverMs: number | null;
   /** warm: promotion seen → connect start of the attempt that succeeded (the reconnect schedule's wait). */
   retryWaitMs: number | null;
+  /** warm: the successful attempt, split: TCP connect, handshake + DN registrations, session open → `active`. */
+  warmSteps: { connectMs: number; handshakeMs: number; openToActiveMs: number } | null;
   switchover: Pick<SwitchoverEvent, 'from' | 'to' | 'reason' | 'routable' | 'replayed' | 'gap'> | null;
   simSwitchover: (SwitchoverRecord & { promotedAtMono: number }) | null;
   gaps: { fromSeq: number; toSeq: number }[];
@@ -128,7 +130,7 @@ export async function runOnce(cfg: RunConfig, run: number): Promise<RunResult> {
   const res: RunResult = {
     mode: cfg.mode, transport: cfg.transport, run, error: null,
     detectMs: null, firstEventMs: null, firstEventReadMs: null, promotionMs: null, overheadMs: null, readyMs: null,
-    activeAfterSwitchoverMs: null, retryWaitMs: null, switchover: null, simSwitchover: null, gaps: [],
+    activeAfterSwitchoverMs: null, retryWaitMs: null, warmSteps: null, switchover: null, simSwitchover: null, gaps: [],
     oracle: { expected: 0, received: 0, lostOutsideGap: [], lostInGap: 0, duplicated: [], unexpected: 0 },
     requests: { ...outcomes(), unsettled: 0, byPhase: { before: outcomes(), switching: outcomes(), after: outcomes() } },
     stats: null,
@@ -243,7 +245,10 @@ export async function runOnce(cfg: RunConfig, run: number): Promise<RunResult> {
     await s.fault({ kind: cfg.fault, server: 'primary' });
     await until(() => activeNew !== undefined, cfg.stepTimeoutMs + cfg.promotionDelayMs, () => `active on the new primary (${JSON.stringify(p.state)})`);
     // Connect timestamps of the warm reconnect, read while that transport is still the current one.
-    const connectStartAt = eps.backup.currentTransport?.timestamps.connectStartAt;
+    const ts = eps.backup.currentTransport?.timestamps;
+    const connectStartAt = ts?.connectStartAt;
+    const connectedAt = ts?.connectedAt;
+    const openAt = eps.backup.session?.openAt;
     await sleep(cfg.afterMs);
     await s.setRate(0);
 
@@ -270,6 +275,9 @@ export async function runOnce(cfg: RunConfig, run: number): Promise<RunResult> {
       if (cfg.mode === 'warm' && connectStartAt !== undefined) {
         res.overheadMs = a - connectStartAt;
         if (promotionSeenAt !== undefined) res.retryWaitMs = connectStartAt - promotionSeenAt;
+        if (connectedAt !== undefined && openAt !== undefined) {
+          res.warmSteps = { connectMs: connectedAt - connectStartAt, handshakeMs: openAt - connectedAt, openToActiveMs: a - openAt };
+        }
       }
       if (sw) res.activeAfterSwitchoverMs = a - sw.completedAt;
     }

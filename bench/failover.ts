@@ -116,7 +116,7 @@ async function main(): Promise<void> {
   if ((retryMin === undefined) !== (retryMax === undefined)) usage('--retry-min and --retry-max go together');
   const transports = wanted.filter((t) => {
     if (isTransportAvailable(t)) return true;
-    if (args.transports !== 'node,native' || t !== 'native') console.error(`transport ${t} not available: skipped`);
+    console.error(`transport ${t} not available${t === 'native' ? ' (addon not built or lib/native absent)' : ''}: skipped`);
     return false;
   });
   if (transports.length === 0) usage('no requested transport is available');
