@@ -62,6 +62,12 @@ export interface RunResult {
   firstEventMs: number | null;
   /** Fault → receivedAt of that first event (negative when it was read before the fault and held in the window). */
   firstEventReadMs: number | null;
+  /**
+   * How far behind the switch the application was when the fault hit: wall time of the fault − the switch's
+   * emit time of the last event delivered before it (oracle; 1 ms resolution). A kill is detected only after
+   * the bytes already in the socket are read, so a backlog here shows up in `detectMs`.
+   */
+  lagAtFaultMs: number | null;
   /** Fault → the management role's promotion, as seen by this process (the new primary's `role` IPC message). */
   promotionMs: number | null;
   /**
@@ -129,7 +135,7 @@ function classify(out: Outcomes, err: unknown): void {
 export async function runOnce(cfg: RunConfig, run: number): Promise<RunResult> {
   const res: RunResult = {
     mode: cfg.mode, transport: cfg.transport, run, error: null,
-    detectMs: null, firstEventMs: null, firstEventReadMs: null, promotionMs: null, overheadMs: null, readyMs: null,
+    detectMs: null, lagAtFaultMs: null, firstEventMs: null, firstEventReadMs: null, promotionMs: null, overheadMs: null, readyMs: null,
     activeAfterSwitchoverMs: null, retryWaitMs: null, warmSteps: null, switchover: null, simSwitchover: null, gaps: [],
     oracle: { expected: 0, received: 0, lostOutsideGap: [], lostInGap: 0, duplicated: [], unexpected: 0 },
     requests: { ...outcomes(), unsettled: 0, byPhase: { before: outcomes(), switching: outcomes(), after: outcomes() } },
@@ -240,6 +246,8 @@ export async function runOnce(cfg: RunConfig, run: number): Promise<RunResult> {
     await until(() => seqs.length > n0 + 200, cfg.stepTimeoutMs, () => 'traffic before the fault');
     await sleep(200);
 
+    const lastBefore = seqs[seqs.length - 1];
+    const faultWall = Date.now();
     faulted = true;
     faultAt = monotonicMs();
     await s.fault({ kind: cfg.fault, server: 'primary' });
@@ -284,6 +292,8 @@ export async function runOnce(cfg: RunConfig, run: number): Promise<RunResult> {
     if (sw) res.switchover = { from: sw.from, to: sw.to, reason: sw.reason, routable: sw.routable, replayed: sw.replayed, gap: sw.gap };
     res.gaps = gaps.map((g) => ({ fromSeq: g.fromSeq, toSeq: g.toSeq }));
     const oracle = s.oracle();
+    const lastEv = lastBefore === undefined ? undefined : oracle.events.find((e) => e.seq === lastBefore);
+    if (lastEv) res.lagAtFaultMs = faultWall - lastEv.timeUs / 1000;
     const upToSeq = oracle.events.reduce((m, e) => Math.max(m, e.seq), 0);
     const cmp = compareWithOracle(oracle, seqs, dns, { afterSeq, upToSeq });
     const inGap = (q: number) => gaps.some((g) => q >= g.fromSeq && q <= g.toSeq);
