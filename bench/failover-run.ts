@@ -68,6 +68,8 @@ export interface RunResult {
    * the bytes already in the socket are read, so a backlog here shows up in `detectMs`.
    */
   lagAtFaultMs: number | null;
+  /** Fault → `sim.fault()` resolved: for kill, this process saw the child exit (SIGCHLD), i.e. its sockets are closed by then. */
+  faultDoneMs: number | null;
   /** Fault → the management role's promotion, as seen by this process (the new primary's `role` IPC message). */
   promotionMs: number | null;
   /**
@@ -135,7 +137,7 @@ function classify(out: Outcomes, err: unknown): void {
 export async function runOnce(cfg: RunConfig, run: number): Promise<RunResult> {
   const res: RunResult = {
     mode: cfg.mode, transport: cfg.transport, run, error: null,
-    detectMs: null, lagAtFaultMs: null, firstEventMs: null, firstEventReadMs: null, promotionMs: null, overheadMs: null, readyMs: null,
+    detectMs: null, lagAtFaultMs: null, faultDoneMs: null, firstEventMs: null, firstEventReadMs: null, promotionMs: null, overheadMs: null, readyMs: null,
     activeAfterSwitchoverMs: null, retryWaitMs: null, warmSteps: null, switchover: null, simSwitchover: null, gaps: [],
     oracle: { expected: 0, received: 0, lostOutsideGap: [], lostInGap: 0, duplicated: [], unexpected: 0 },
     requests: { ...outcomes(), unsettled: 0, byPhase: { before: outcomes(), switching: outcomes(), after: outcomes() } },
@@ -251,6 +253,7 @@ export async function runOnce(cfg: RunConfig, run: number): Promise<RunResult> {
     faulted = true;
     faultAt = monotonicMs();
     await s.fault({ kind: cfg.fault, server: 'primary' });
+    const faultDoneAt = monotonicMs();
     await until(() => activeNew !== undefined, cfg.stepTimeoutMs + cfg.promotionDelayMs, () => `active on the new primary (${JSON.stringify(p.state)})`);
     // Connect timestamps of the warm reconnect, read while that transport is still the current one.
     const ts = eps.backup.currentTransport?.timestamps;
@@ -273,6 +276,7 @@ export async function runOnce(cfg: RunConfig, run: number): Promise<RunResult> {
 
     const at = (x: number | undefined) => (x === undefined ? null : x - faultAt);
     res.detectMs = at(disconnect?.timestamp);
+    res.faultDoneMs = at(faultDoneAt);
     res.firstEventMs = at(firstNew?.at);
     res.firstEventReadMs = at(firstNew?.receivedAt);
     res.promotionMs = at(promotionSeenAt);

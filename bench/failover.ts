@@ -148,7 +148,7 @@ async function main(): Promise<void> {
           `${mode}/${transport} run ${i + 1}/${runs}: ` +
             (r.error
               ? `ERROR ${r.error}`
-              : `lag ${fmt(r.lagAtFaultMs)} detect ${fmt(r.detectMs)} firstEvt ${fmt(r.firstEventMs)} promo ${fmt(r.promotionMs)} overhead ${fmt(r.overheadMs)} ready ${fmt(r.readyMs)} ms; ` +
+              : `lag ${fmt(r.lagAtFaultMs)} exit ${fmt(r.faultDoneMs)} detect ${fmt(r.detectMs)} firstEvt ${fmt(r.firstEventMs)} promo ${fmt(r.promotionMs)} overhead ${fmt(r.overheadMs)} ready ${fmt(r.readyMs)} ms; ` +
                 `lost ${o.lostOutsideGap.length} (+${o.lostInGap} in gap) dup ${o.duplicated.length}; req ok ${r.requests.ok} sw ${r.requests.switchover} to ${r.requests.timeout} srv ${r.requests.server} oth ${r.requests.other} unsettled ${r.requests.unsettled}`),
         );
       }
