@@ -10,7 +10,6 @@ import type { ActiveEvent, EventServerDisconnected, GapEvent, SwitchoverEvent, T
 import { RequestTimeoutError, ServerError, SwitchoverError } from '../lib/errors.js';
 import { Attr, MessageType } from '../lib/protocol/ids.js';
 import { compareWithOracle, startSimulation, type Simulation, type SwitchoverRecord } from '../lib/sim/index.js';
-import type { FrameBatch } from '../lib/transport/types.js';
 
 /** What one run does. */
 export interface RunConfig {
@@ -79,13 +78,11 @@ export interface RunResult {
   overheadMs: number | null;
   /** Promotion seen by this process → `active` for the new primary. */
   readyMs: number | null;
-  /** hot, public API only: `active`.timestamp − `switchover`.completedAt (includes the promotion delay). */
-  activeAfterSwitchoverMs: number | null;
   /** warm: promotion seen → connect start of the attempt that succeeded (the reconnect schedule's wait). */
   retryWaitMs: number | null;
   /** warm: the successful attempt, split: TCP connect, handshake + DN registrations, session open → `active`. */
   warmSteps: { connectMs: number; handshakeMs: number; openToActiveMs: number } | null;
-  switchover: Pick<SwitchoverEvent, 'from' | 'to' | 'reason' | 'routable' | 'replayed' | 'gap'> | null;
+  switchover: Pick<SwitchoverEvent, 'from' | 'to' | 'reason' | 'replayed' | 'gap'> | null;
   simSwitchover: (SwitchoverRecord & { promotedAtMono: number }) | null;
   gaps: { fromSeq: number; toSeq: number }[];
   oracle: { expected: number; received: number; lostOutsideGap: number[]; lostInGap: number; duplicated: number[]; unexpected: number };
@@ -138,7 +135,7 @@ export async function runOnce(cfg: RunConfig, run: number): Promise<RunResult> {
   const res: RunResult = {
     mode: cfg.mode, transport: cfg.transport, run, error: null,
     detectMs: null, lagAtFaultMs: null, faultDoneMs: null, firstEventMs: null, firstEventReadMs: null, promotionMs: null, overheadMs: null, readyMs: null,
-    activeAfterSwitchoverMs: null, retryWaitMs: null, warmSteps: null, switchover: null, simSwitchover: null, gaps: [],
+retryWaitMs: null, warmSteps: null, switchover: null, simSwitchover: null, gaps: [],
     oracle: { expected: 0, received: 0, lostOutsideGap: [], lostInGap: 0, duplicated: [], unexpected: 0 },
     requests: { ...outcomes(), unsettled: 0, byPhase: { before: outcomes(), switching: outcomes(), after: outcomes() } },
     stats: null,
@@ -171,7 +168,6 @@ export async function runOnce(cfg: RunConfig, run: number): Promise<RunResult> {
     let sw: SwitchoverEvent | undefined;
     let activeNew: ActiveEvent | undefined;
     let firstNew: { at: number; receivedAt: number } | undefined;
-    let roleFrameReadAt: number | undefined;
     let promotionSeenAt: number | undefined;
     const gaps: GapEvent[] = [];
     const seqs: number[] = [];
@@ -229,19 +225,6 @@ export async function runOnce(cfg: RunConfig, run: number): Promise<RunResult> {
       const up = (x: typeof st.endpoints.primary) => x.server === 'open' && x.link === 'up';
       return st.active === 'primary' && up(st.endpoints.primary) && (cfg.mode === 'warm' || up(st.endpoints.backup));
     }, cfg.stepTimeoutMs, () => `steady state (${JSON.stringify(p.state)})`);
-    if (cfg.mode === 'hot') {
-      // Appended after the endpoint's own listener: receivedAt is the transport's read time either way.
-      const t = eps.backup.currentTransport;
-      if (!t) throw new Error('hot: backup has no transport in steady state');
-      t.on('frames', (b: FrameBatch) => {
-        if (!faulted || roleFrameReadAt !== undefined) return;
-        for (let i = 0; i < b.count; i++) if (b.type(i) === MessageType.EventPrimaryChanged) {
-          roleFrameReadAt = b.receivedAt;
-          return;
-        }
-      });
-    }
-
     const afterSeq = s.oracle().events.reduce((m, e) => Math.max(m, e.seq), 0);
     await s.setRate(cfg.rate);
     const n0 = seqs.length;
@@ -283,7 +266,8 @@ export async function runOnce(cfg: RunConfig, run: number): Promise<RunResult> {
     if (activeNew) {
       const a = activeNew.timestamp;
       if (promotionSeenAt !== undefined) res.readyMs = a - promotionSeenAt;
-      if (cfg.mode === 'hot' && roleFrameReadAt !== undefined) res.overheadMs = a - roleFrameReadAt;
+      // Public API: the switchover says when the report that made the new primary usable was read.
+      if (cfg.mode === 'hot' && sw) res.overheadMs = sw.completedAt - sw.announcedAt;
       if (cfg.mode === 'warm' && connectStartAt !== undefined) {
         res.overheadMs = a - connectStartAt;
         if (promotionSeenAt !== undefined) res.retryWaitMs = connectStartAt - promotionSeenAt;
@@ -291,9 +275,8 @@ export async function runOnce(cfg: RunConfig, run: number): Promise<RunResult> {
           res.warmSteps = { connectMs: connectedAt - connectStartAt, handshakeMs: openAt - connectedAt, openToActiveMs: a - openAt };
         }
       }
-      if (sw) res.activeAfterSwitchoverMs = a - sw.completedAt;
     }
-    if (sw) res.switchover = { from: sw.from, to: sw.to, reason: sw.reason, routable: sw.routable, replayed: sw.replayed, gap: sw.gap };
+    if (sw) res.switchover = { from: sw.from, to: sw.to, reason: sw.reason, replayed: sw.replayed, gap: sw.gap };
     res.gaps = gaps.map((g) => ({ fromSeq: g.fromSeq, toSeq: g.toSeq }));
     const oracle = s.oracle();
     const lastEv = lastBefore === undefined ? undefined : oracle.events.find((e) => e.seq === lastBefore);

@@ -95,6 +95,11 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
    * hot-standby window) has a hole before the first event after the link came back.
    */
   linkFlapped = false;
+  /**
+   * Monotonic ms when the last report that can make this endpoint usable was read from its socket (a role
+   * change, a link-up) or its session opened: what a switchover's `announcedAt` is.
+   */
+  reportedAt = 0;
   private linkFrame: MessageFrame | undefined;
   private linkWaiter: ((report: { up: boolean; frame: MessageFrame | undefined }) => void) | undefined;
 
@@ -207,6 +212,7 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
         linkFrame: this.linkFrame,
       };
       this.state = 'open';
+      this.reportedAt = this.session.openAt;
       this.emit('open', this.session);
       return this.session;
     } catch (err) {
@@ -317,6 +323,7 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
         this.link = up ? 'up' : 'down';
         this.linkFrame = frame;
         if (!up && this.state === 'open') this.linkFlapped = true;
+        if (up) this.reportedAt = batch.receivedAt;
         if (this.linkWaiter) {
           this.linkWaiter({ up, frame });
           this.linkWaiter = undefined;
@@ -329,6 +336,7 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
         if (role !== 'unknown' && role !== this.role) {
           const prev = this.role;
           this.role = role;
+          this.reportedAt = batch.receivedAt;
           if (this.state === 'open') this.emit('role', role, prev);
         }
         continue;

@@ -73,6 +73,12 @@ export interface SwitchoverEvent {
   reason: SwitchoverReason;
   /** Monotonic ms when the old primary stopped being usable (loss detected, ADDP deadline, role or link report). */
   detectedAt: number;
+  /**
+   * When the report that made `to` usable was read from its socket: its promotion (EventPrimaryChanged),
+   * its link coming up, or its session opening (warm standby). `completedAt - announcedAt` is the client's
+   * own overhead.
+   */
+  announcedAt: number;
   /** When `to` became usable and the queued requests were sent to it. */
   completedAt: number;
   /** Events delivered from a server's window since `detectedAt` (hot standby: the gap filled from the backup). */

@@ -426,6 +426,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
         to: next.name,
         reason: lost.reason,
         detectedAt: lost.at,
+        announcedAt: next.reportedAt,
         completedAt: monotonicMs(),
         replayed: this.sinceSwitchover.replayed,
         gap: this.sinceSwitchover.gap,
