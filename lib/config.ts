@@ -36,8 +36,11 @@ export interface TServerPairOptions {
   openTimeoutMs?: number;
   /** Warm standby: how long to stay on a server that says it is backup, waiting for its promotion, before trying the other. Default 3000 ms. */
   warmBackupWaitMs?: number;
-  /** Reconnect schedule (p-retry, exponential, randomized ×1..2). */
-  retry?: { minDelayMs?: number; maxDelayMs?: number; factor?: number };
+  /**
+   * Reconnect schedule (p-retry, each delay randomized ×1..2): for `fastPhaseMs` after a loss, attempts
+   * every `minDelayMs`; then exponential by `factor` up to `maxDelayMs`.
+   */
+  retry?: { minDelayMs?: number; maxDelayMs?: number; factor?: number; fastPhaseMs?: number };
   /** Per-endpoint circuit breaker (opossum); `false` disables. */
   breaker?: { errorThresholdPercentage?: number; volumeThreshold?: number; resetTimeoutMs?: number; rollingWindowMs?: number } | false;
   /** Which transport: `auto` (native when the addon loaded and no TLS), `native`, or `node`. Default `auto`. */
@@ -75,7 +78,7 @@ export interface ResolvedPairOptions {
   requestTimeoutMs: number;
   openTimeoutMs: number;
   warmBackupWaitMs: number;
-  retry: { minDelayMs: number; maxDelayMs: number; factor: number };
+  retry: { minDelayMs: number; maxDelayMs: number; factor: number; fastPhaseMs: number };
   breaker: { errorThresholdPercentage: number; volumeThreshold: number; resetTimeoutMs: number; rollingWindowMs: number } | false;
   transport: 'auto' | 'native' | 'node';
   tls: TlsOptions | undefined;
@@ -99,7 +102,7 @@ export const DEFAULTS = {
   requestTimeoutMs: 2000,
   openTimeoutMs: 10_000,
   warmBackupWaitMs: 3000,
-  retry: { minDelayMs: 100, maxDelayMs: 5000, factor: 2 },
+  retry: { minDelayMs: 50, maxDelayMs: 5000, factor: 2, fastPhaseMs: 3000 },
   breaker: { errorThresholdPercentage: 50, volumeThreshold: 5, resetTimeoutMs: 10_000, rollingWindowMs: 10_000 },
   transport: 'auto',
   window: { maxFrames: 100_000, maxBytes: 64 * 1024 * 1024 },
@@ -175,6 +178,7 @@ export function resolvePairOptions(o: TServerPairOptions): ResolvedPairOptions {
     minDelayMs: int('retry.minDelayMs', r.minDelayMs ?? DEFAULTS.retry.minDelayMs, 1, 3_600_000),
     maxDelayMs: int('retry.maxDelayMs', r.maxDelayMs ?? DEFAULTS.retry.maxDelayMs, 1, 3_600_000),
     factor: num('retry.factor', r.factor ?? DEFAULTS.retry.factor, 1, 10),
+    fastPhaseMs: int('retry.fastPhaseMs', r.fastPhaseMs ?? DEFAULTS.retry.fastPhaseMs, 0, 3_600_000),
   };
   if (retry.maxDelayMs < retry.minDelayMs) throw new ConfigError('option retry.maxDelayMs must be >= retry.minDelayMs');
 

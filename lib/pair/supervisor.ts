@@ -49,10 +49,26 @@ export class Supervisor {
     };
   }
 
+  /**
+   * Retry `fn` until it succeeds or the pair closes: for `retry.fastPhaseMs` at a steady, jittered
+   * `minDelayMs` (a failover is usually over within seconds, and a warm backup can only be found by
+   * trying), then with exponential backoff up to `maxDelayMs`.
+   */
+  private async persist<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.opts.retry.fastPhaseMs > 0) {
+      try {
+        return await pRetry(fn, { ...this.retry(), factor: 1, maxRetryTime: this.opts.retry.fastPhaseMs });
+      } catch (err) {
+        if (this.signal.aborted) throw err;
+      }
+    }
+    return pRetry(fn, this.retry());
+  }
+
   private async hot(ep: Endpoint): Promise<void> {
     while (!this.signal.aborted) {
       try {
-        await pRetry(() => ep.open(this.dns(), this.opts.window, this.noneOpen()), this.retry());
+        await this.persist(() => ep.open(this.dns(), this.opts.window, this.noneOpen()));
       } catch {
         return; // only an abort ends p-retry with infinite retries
       }
@@ -66,12 +82,12 @@ export class Supervisor {
       let n = 0;
       let ep: Endpoint;
       try {
-        ep = await pRetry(async () => {
+        ep = await this.persist(async () => {
           const e = n++ % 2 === 0 ? first : this.other(first);
           // Held from the first byte: events of DNs registered early arrive before the handshake ends.
           await e.open(this.dns(), this.opts.window, this.noneOpen() && this.allBreakersOpen());
           return e;
-        }, this.retry());
+        });
       } catch {
         return;
       }

@@ -11,6 +11,7 @@ describe('pair options', () => {
     expect(o.mode).toBe('hot');
     expect(o.addp).toEqual({ timeoutMs: DEFAULTS.addp.timeoutMs, remoteTimeoutMs: DEFAULTS.addp.timeoutMs * 2 });
     expect(o.retry).toEqual(DEFAULTS.retry);
+    expect(o.retry.fastPhaseMs).toBeGreaterThan(0);
     expect(o.breaker).toEqual(DEFAULTS.breaker);
     expect(o.registerMode).toBe(0);
   });
