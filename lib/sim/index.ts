@@ -199,11 +199,18 @@ export async function startSimulation(options: SimulationOptions = {}): Promise<
     }, o.promotionDelayMs).unref();
   };
 
+  // Hang detection starts once the simulation has settled (processes booting are slow to beat), and a
+  // server counts as hung only while its peer's beats do arrive: when both are late, it is this (parent)
+  // process that is busy, not the server.
+  let watching = false;
   const watchdog = setInterval(() => {
+    if (!watching) return;
+    const now = Date.now();
     for (const name of ['A', 'B'] as const) {
-      if (roles[name] === 0 && children[name] && !children[name]!.exited && Date.now() - children[name]!.lastAlive > o.hangTimeoutMs) {
-        suspect(name, 'hang');
-      }
+      const c = children[name];
+      const peer = children[other(name)];
+      const peerBeating = !!peer && !peer.exited && now - peer.lastAlive < o.hangTimeoutMs / 2;
+      if (roles[name] === 0 && c && !c.exited && now - c.lastAlive > o.hangTimeoutMs && peerBeating) suspect(name, 'hang');
     }
   }, 50);
   watchdog.unref();
@@ -238,6 +245,7 @@ export async function startSimulation(options: SimulationOptions = {}): Promise<
     await sw.ready;
     await Promise.all([spawnServer('A', 0), spawnServer('B', 1)]);
     await settled(children, o.mode);
+    watching = true;
     if (o.rate > 0) await sw.command({ op: 'rate', rate: o.rate });
   } catch (err) {
     await stop();
