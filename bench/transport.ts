@@ -280,7 +280,7 @@ async function main(): Promise<void> {
   if (!only || only === 'detect') {
     result.detect = [];
     for (const k of kinds()) result.detect.push(await detection(k, addp, Number(args.runs), Number(args.busy)));
-    log(`# silent-peer detection (peer SIGSTOPped; ms from stop to loss detected; ADDP ${addp} ms: expect ~${addp}..${2 * addp} ms + timer slack` +
+    log(`# silent-peer detection (peer SIGSTOPped; ms from stop to loss detected; ADDP ${addp} ms: loss is declared ${addp} ms after the last byte, which an idle peer sent up to ${addp / 2} ms before it stopped: expect ${addp / 2}..${addp} ms + timer slack` +
       `${Number(args.busy) > 0 ? `; JS thread busy in ${args.busy} ms slices meanwhile` : ''})`);
     if (!args.json) table(result.detect as unknown as Array<Record<string, unknown>>);
   }
