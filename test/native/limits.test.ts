@@ -1,5 +1,5 @@
 /**
- * Limits (docs/native-safety.md "Limits"): each documented limit, at its default, exceeded by a real peer
+ * Limits (docs/native-safety.md "Limits"): each documented limit, at its default where one exists, exceeded by a real peer
  * on loopback. Past a limit the connection ends with a typed error (or reading pauses, for byte budgets);
  * the process never crashes and another connection on the same peer keeps working.
  *
@@ -130,6 +130,32 @@ describe.each(KINDS)('codec limits at their defaults, exceeded by a real peer (%
     await good.rec.waitFrame((f) => getAttr(f, Attr.ReferenceID) === 7);
     expect(good.t.connected).toBe(true);
   });
+
+  it('unsent bytes past maxQueuedBytes (peer not reading): queue-overflow; the same load to a reading peer is fine', async () => {
+    const p = await TestPeer.start();
+    cleanups.push(() => p.close());
+    const maxQueuedBytes = 256 * 1024;
+    const stuck = await connected(p, { maxQueuedBytes });
+    const reading = await connected(p, { maxQueuedBytes });
+    stuck.pc.silence(); // the socket stays open; the kernel buffers fill, then our queue grows
+    const frame = encodeMessage(MessageType.RequestDistributeUserEvent, { 999: new Uint8Array(16 * 1024) });
+    let sent = 0;
+    const limit = 64 * 1024 * 1024; // far beyond what loopback kernel buffers absorb
+    while (stuck.t.connected && sent * frame.length < limit) {
+      for (let i = 0; i < 4; i++) {
+        if (stuck.t.connected) stuck.t.send(frame);
+        reading.t.send(frame);
+        sent++;
+      }
+      await sleep(2); // paced: never more than 64 KiB queued per turn, so only a stuck peer overflows
+    }
+    const info = await within(stuck.rec.closed, 5000, 'stuck connection closes');
+    expect(info.reason).toBe('queue-overflow');
+    expect(info.error!.code).toBe('ERR_QUEUE_OVERFLOW');
+    await reading.pc.until(() => reading.pc.received.length >= sent || undefined, 20_000, 'all frames at the reading peer');
+    expect(reading.rec.closes).toEqual([]);
+    expect(reading.t.connected).toBe(true);
+  }, 60_000);
 });
 
 describe.skipIf(!nativeOk)(`native per-process budget${skip ? ` — SKIPPED: ${skip}` : ''}`, () => {
