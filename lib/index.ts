@@ -42,6 +42,7 @@ export {
 export { MessageType, Attr, ServerRole, RegisterMode, RouteType, int32, int64, float64 } from './protocol/index.js';
 export { monotonicMs } from './clock.js';
 export { nativeStatus, NativeUnavailableError, type NativeStatus } from './native/loader.js';
+export { setNativeMemoryLimit } from './native/native-transport.js';
 export type { Transport, TransportOptions, FrameBatch, CloseInfo, CloseReason } from './transport/types.js';
 export type { MessageFrame, Attribute, KVPair, DecodedValue } from './protocol/types.js';
 export type { AttributeInput, EncodableValue } from './protocol/encoder.js';

@@ -7,6 +7,6 @@ export { nativeBinding, requireNativeBinding, nativeStatus, nativeMode, addonCan
 export { IndexedFrameBatch, IndexLayout } from './frame-view.js';
 export { BatchDecoder, decodeFramesIndexed, type BatchDecodeResult, type IndexBackend } from './batch-decoder.js';
 export { scanFrames } from './ts-scanner.js';
-export { NativeTransport, nativeLiveConnections, nativeIoStats } from './native-transport.js';
+export { NativeTransport, nativeLiveConnections, nativeIoStats, setNativeMemoryLimit, DEFAULT_NATIVE_MEMORY_LIMIT, type NativeIoStats } from './native-transport.js';
 export { NativeFrameBatch } from './native-frame-batch.js';
 export { nativeTransportRegistered } from './register.js';

@@ -47,7 +47,9 @@ export interface IoBinding {
   ack(): void;
   ref(on: boolean): void;
   /** Live native objects of this addon instance (leak checks). */
-  stats(): { conns: number; blocks: number; started: boolean };
+  stats(): { conns: number; blocks: number; started: boolean; queuedBytes: number; heldBytes: number; peakBytes: number; memoryLimit: number };
+  /** Per-process budget of bytes held for JS (io_host.h Host::maxTotalBytes). */
+  setMemoryLimit(bytes: number): void;
   readonly recordStride: number;
   readonly optionCount: number;
 }

@@ -41,9 +41,43 @@ export function nativeLiveConnections(): number {
   return hub?.liveCount ?? 0;
 }
 
-/** Objects alive on this realm's I/O thread: connections and delivery blocks (leak checks). */
-export function nativeIoStats(): { conns: number; blocks: number; started: boolean } {
-  return ioBinding()?.stats() ?? { conns: 0, blocks: 0, started: false };
+/** Default per-process budget of bytes the I/O thread holds for JS (native/addon/io_host.h). */
+export const DEFAULT_NATIVE_MEMORY_LIMIT = 256 * 1024 * 1024;
+
+/**
+ * State of this realm's I/O thread: live connections and delivery blocks (leak checks) and the process
+ * budget — `queuedBytes` framed but not yet handed to JS, `heldBytes` in hot-standby windows, `peakBytes`
+ * the high-water mark of their sum since the last {@link setNativeMemoryLimit}, `memoryLimit` the budget.
+ */
+export function nativeIoStats(): NativeIoStats {
+  return ioBinding()?.stats() ?? {
+    conns: 0, blocks: 0, started: false, queuedBytes: 0, heldBytes: 0, peakBytes: 0, memoryLimit: DEFAULT_NATIVE_MEMORY_LIMIT,
+  };
+}
+
+/** What {@link nativeIoStats} returns. */
+export interface NativeIoStats {
+  conns: number;
+  blocks: number;
+  started: boolean;
+  queuedBytes: number;
+  heldBytes: number;
+  peakBytes: number;
+  memoryLimit: number;
+}
+
+/**
+ * Set the per-process budget (default 256 MiB) of bytes the native I/O thread of this realm holds for
+ * JS across all its connections: frames read but not yet delivered plus hot-standby windows. Past it, a
+ * connection whose read went over pauses reading (`backpressure {paused: true}`, ADDP stays satisfied)
+ * until the undelivered bytes fall to half the budget, and a hold window evicts its oldest frames
+ * (reported in `evictedUpTo`). Applies from the next read; each realm (worker) has its own budget.
+ * A no-op when the addon is not loaded.
+ * @throws ConfigError unless `bytes` is a positive safe integer.
+ */
+export function setNativeMemoryLimit(bytes: number): void {
+  positiveInt('native memory limit', bytes);
+  ioBinding()?.setMemoryLimit(bytes);
 }
 
 function positiveInt(name: string, v: unknown): number {

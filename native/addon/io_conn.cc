@@ -214,17 +214,27 @@ void Conn::OnFrame(const uint8_t* p, size_t len, const FrameInfo& info, double n
 }
 
 void Conn::MaybePause() {
-  if (paused_ || static_cast<double>(queued_) <= opt_->maxQueuedBytes) return;
+  if (paused_) return;
+  bool overProcess = host_->OverBudget();
+  if (!overProcess && static_cast<double>(queued_) <= opt_->maxQueuedBytes) return;
   // JS is not draining: stop reading. Our ADDP polls keep going out and unread kernel bytes count as
   // proof of life (DESIGN.md pitfall 3), so a stalled consumer does not look like a dead server.
   uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
   paused_ = true;
+  if (overProcess) host_->NoteBudgetPause();
   host_->AppendRecord({kRecBackpressure, static_cast<double>(id_), 1, static_cast<double>(queued_)});
 }
 
 void Conn::Uncharge(size_t n) {
   queued_ = n > queued_ ? 0 : queued_ - n;
-  if (paused_ && state_ == State::Open && static_cast<double>(queued_) <= opt_->maxQueuedBytes / 2) Resume();
+  MaybeResume();
+}
+
+void Conn::MaybeResume() {
+  if (!paused_ || state_ != State::Open || static_cast<double>(queued_) > opt_->maxQueuedBytes / 2) return;
+  // Under its own mark but the process is still over half its budget: the host resumes it later.
+  if (!host_->BelowLowWater()) return host_->NoteBudgetPause();
+  Resume();
 }
 
 void Conn::Resume() {
@@ -240,8 +250,7 @@ void Conn::Hold(double maxFrames, double maxBytes) {
   holding_ = true;
   holdMaxFrames_ = maxFrames;
   holdMaxBytes_ = maxBytes;
-  window_.clear();
-  windowBytes_ = 0;
+  ClearWindow();
   evictedUpTo_ = -1;
   firstSeenSeq_ = -1;
 }
@@ -251,13 +260,28 @@ void Conn::HoldFrame(const uint8_t* p, size_t len, const FrameInfo& info, double
   if (firstSeenSeq_ < 0 || seq < firstSeenSeq_) firstSeenSeq_ = seq;
   window_.push_back(Held{info.seq, info.ref, info.type, now, std::vector<uint8_t>(p, p + len)});
   windowBytes_ += len;
-  while (!window_.empty() &&
-         (static_cast<double>(window_.size()) > holdMaxFrames_ || static_cast<double>(windowBytes_) > holdMaxBytes_)) {
-    double s = static_cast<double>(window_.front().seq);
-    if (s > evictedUpTo_) evictedUpTo_ = s;
-    windowBytes_ -= window_.front().bytes.size();
-    window_.pop_front();
+  host_->windowTotal.fetch_add(static_cast<int64_t>(len), std::memory_order_relaxed);
+  // The window yields to the process budget too: its oldest frames go first, recorded in evictedUpTo.
+  while (!window_.empty() && (static_cast<double>(window_.size()) > holdMaxFrames_ ||
+                              static_cast<double>(windowBytes_) > holdMaxBytes_ || host_->OverBudget())) {
+    PopHeld();
   }
+  host_->NotePeak();
+}
+
+void Conn::PopHeld() {
+  double s = static_cast<double>(window_.front().seq);
+  if (s > evictedUpTo_) evictedUpTo_ = s;
+  size_t n = window_.front().bytes.size();
+  windowBytes_ -= n;
+  host_->windowTotal.fetch_sub(static_cast<int64_t>(n), std::memory_order_relaxed);
+  window_.pop_front();
+}
+
+void Conn::ClearWindow() {
+  host_->windowTotal.fetch_sub(static_cast<int64_t>(windowBytes_), std::memory_order_relaxed);
+  window_.clear();
+  windowBytes_ = 0;
 }
 
 void Conn::Release(double afterSeq) {
@@ -268,6 +292,9 @@ void Conn::Release(double afterSeq) {
       bytes += h.bytes.size();
     }
   }
+  // The released bytes move from the window's charge to the queue's (AppendFrame).
+  host_->windowTotal.fetch_sub(static_cast<int64_t>(windowBytes_), std::memory_order_relaxed);
+  windowBytes_ = 0;
   // One block holds the whole release, ordered before any frame read after this command.
   host_->TailFor(bytes);
   host_->AppendRecord({kRecRelease, static_cast<double>(id_), static_cast<double>(count), evictedUpTo_, firstSeenSeq_});
@@ -282,7 +309,6 @@ void Conn::Release(double afterSeq) {
   }
   holding_ = false;
   window_.clear();
-  windowBytes_ = 0;
 }
 
 // ---- writes ----
@@ -473,6 +499,7 @@ void Conn::OnClosed(uv_handle_t* h) {
 
 void Conn::Finish() {
   // The fd is closed before JS hears of the close (so fd counts in tests are exact).
+  ClearWindow();
   host_->AppendClose(id_, closeReason_, closeErr_, closeMsg_, lossAt_, NowMs());
   host_->OnConnGone(this);
   delete this;

@@ -36,6 +36,8 @@ class Conn {
   void Flush();
   /// `n` bytes of this connection's frames were handed to JS.
   void Uncharge(size_t n);
+  /// Resume reading if paused and under both the connection's and the process's low-water marks.
+  void MaybeResume();
   bool dirty = false;
 
  private:
@@ -74,6 +76,9 @@ class Conn {
   void Fail(int reason, double err, const std::string& msg, bool abortive);
   void CloseHandles();
   void Finish();
+  /// Drop the whole hold window (and its charge to the process budget).
+  void ClearWindow();
+  void PopHeld();
 
   Host* host_;
   uint32_t id_;

@@ -132,9 +132,18 @@ void Host::Deliver() {
   Block* b = ready_.front();
   ready_.pop_front();
   inflight_ = b;
+  // Charged to the process even if the connection is gone (its frames still reach JS); subtracted first
+  // so each connection's resume check below sees the new process total.
+  for (auto& ch : b->charged) queuedTotal.fetch_sub(static_cast<int64_t>(ch.second), std::memory_order_relaxed);
   for (auto& ch : b->charged) {
     auto it = conns_.find(ch.first);
     if (it != conns_.end()) it->second->Uncharge(ch.second);
+  }
+  if (budgetPaused_ && BelowLowWater()) {
+    budgetPaused_ = false;
+    std::vector<Conn*> all;
+    for (auto& kv : conns_) all.push_back(kv.second);
+    for (Conn* c : all) c->MaybeResume();  // may pause again (NoteBudgetPause) if still over budget
   }
   // Non-blocking, unbounded queue: at most one block is ever queued, so this never waits.
   if (napi_call_threadsafe_function(tsfn_, b, napi_tsfn_nonblocking) != napi_ok) {
@@ -183,6 +192,8 @@ size_t Host::AppendFrame(uint32_t id, const uint8_t* p, size_t len, const FrameI
   size_t charge = len + kRecordStride * sizeof(double);
   if (!b->charged.empty() && b->charged.back().first == id) b->charged.back().second += charge;
   else b->charged.emplace_back(id, charge);
+  queuedTotal.fetch_add(static_cast<int64_t>(charge), std::memory_order_relaxed);
+  NotePeak();
   return charge;
 }
 

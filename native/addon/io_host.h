@@ -134,9 +134,31 @@ class Host {
   void OnConnGone(Conn* c);
   bool stopping() const { return stopping_; }
 
+  // ---- process budget (I/O thread; the atomics are read by stats() on the JS thread) ----
+  /// Bytes held for JS by every connection of this env: framed-not-delivered plus hold windows.
+  int64_t heldTotal() const { return queuedTotal.load(std::memory_order_relaxed) + windowTotal.load(std::memory_order_relaxed); }
+  bool OverBudget() const { return static_cast<double>(heldTotal()) > maxTotalBytes.load(std::memory_order_relaxed); }
+  /// A connection paused on the process budget: resume it (and any other) once below the low-water mark.
+  void NoteBudgetPause() { budgetPaused_ = true; }
+  /// Low-water mark: framed-not-delivered bytes at or below half the budget. Hold windows are left out
+  /// so a full standby window can never keep the other connections paused (it yields on its own).
+  bool BelowLowWater() const {
+    return static_cast<double>(queuedTotal.load(std::memory_order_relaxed)) <= maxTotalBytes.load(std::memory_order_relaxed) / 2;
+  }
+
   /// Live native objects, readable from any thread (leak checks in tests).
   std::atomic<int> connsAlive{0};
   std::atomic<int> blocksAlive{0};
+  /// Per-process budget (io.setMemoryLimit); bytes charged to it (written on the I/O thread only).
+  std::atomic<double> maxTotalBytes{256.0 * 1024 * 1024};
+  std::atomic<int64_t> queuedTotal{0};
+  std::atomic<int64_t> windowTotal{0};
+  /// High-water mark of heldTotal() (tests check the bound held).
+  std::atomic<int64_t> peakTotal{0};
+  void NotePeak() {
+    int64_t t = heldTotal();
+    if (t > peakTotal.load(std::memory_order_relaxed)) peakTotal.store(t, std::memory_order_relaxed);
+  }
 
  private:
   static void ThreadMain(Host* self);
@@ -165,6 +187,7 @@ class Host {
   Block* inflight_ = nullptr;
   bool deliveryDead_ = false;
   std::vector<Block*> free_;
+  bool budgetPaused_ = false;
 };
 
 /// Block size above which a new block is started (a few hundred KiB: DESIGN.md pitfall 2).

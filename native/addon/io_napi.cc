@@ -244,6 +244,20 @@ napi_value Ref(napi_env env, napi_callback_info info) {
   return Undefined(env);
 }
 
+// setMemoryLimit(bytes): the per-process budget of bytes held for JS (io_host.h). Callable before or after
+// start(); applies from the next read. JS validates the value (lib/native/native-transport.ts).
+napi_value SetMemoryLimit(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  Binding* b = GetBinding(env, info, &argc, argv);
+  if (b == nullptr) return nullptr;
+  double v = 0;
+  if (argc < 1 || !GetDouble(env, argv[0], &v) || !(v > 0)) return Throw(env, "io.setMemoryLimit(bytes > 0)");
+  b->host.maxTotalBytes.store(v);
+  b->host.peakTotal.store(b->host.heldTotal());  // the high-water mark restarts with the new limit
+  return Undefined(env);
+}
+
 // stats(): { conns, blocks } alive on the I/O thread (leak checks).
 napi_value Stats(napi_env env, napi_callback_info info) {
   size_t argc = 0;
@@ -257,6 +271,17 @@ napi_value Stats(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, o, "blocks", v);
   napi_get_boolean(env, b->host.started(), &v);
   napi_set_named_property(env, o, "started", v);
+  struct {
+    const char* name;
+    double value;
+  } nums[] = {{"queuedBytes", static_cast<double>(b->host.queuedTotal.load())},
+              {"heldBytes", static_cast<double>(b->host.windowTotal.load())},
+              {"peakBytes", static_cast<double>(b->host.peakTotal.load())},
+              {"memoryLimit", b->host.maxTotalBytes.load()}};
+  for (auto& n : nums) {
+    napi_create_double(env, n.value, &v);
+    napi_set_named_property(env, o, n.name, v);
+  }
   return o;
 }
 
@@ -274,7 +299,8 @@ napi_value InitTransport(napi_env env, napi_value exports) {
     const char* name;
     napi_callback cb;
   } fns[] = {{"start", Start}, {"open", Open}, {"write", Write}, {"close", Close}, {"hold", Hold},
-             {"release", Release}, {"ack", Ack}, {"ref", Ref}, {"stats", Stats}};
+             {"release", Release}, {"ack", Ack}, {"ref", Ref}, {"stats", Stats},
+             {"setMemoryLimit", SetMemoryLimit}};
   for (const Fn& f : fns) {
     napi_value fn;
     napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, b, &fn);
