@@ -194,8 +194,11 @@ void CheckWhole(const uint8_t* data, size_t len, const Limits& lim, const Outcom
   }
 }
 
-/// An incremental reader as a socket loop would run it: `cuts` are the chunk boundaries.
-Outcome Streamed(const uint8_t* data, size_t len, const Limits& lim, const std::vector<size_t>& cuts) {
+/// An incremental reader as a socket loop would run it: `cuts` are the chunk boundaries. With
+/// `waitForWhole`, like the addon's reader, it does not re-split while the buffer is still shorter than
+/// the pending frame's nextFrameSize (except on the last chunk); this keeps small-chunk feeding linear.
+Outcome Streamed(const uint8_t* data, size_t len, const Limits& lim, const std::vector<size_t>& cuts,
+                 bool waitForWhole) {
   Outcome o;
   std::vector<uint8_t> buf;  // unconsumed tail + new chunk
   size_t base = 0;           // stream offset of buf[0]
@@ -204,6 +207,7 @@ Outcome Streamed(const uint8_t* data, size_t len, const Limits& lim, const std::
     size_t to = k < cuts.size() ? cuts[k] : len;
     buf.insert(buf.end(), data + from, data + to);
     from = to;
+    if (waitForWhole && k < cuts.size() && buf.size() < o.nextFrameSize) continue;
     Collect sink(buf.data(), buf.size(), base, &o.frames);
     SplitResult r = SplitExact(buf.data(), buf.size(), lim, &sink);
     sink.DropPending();
@@ -293,7 +297,7 @@ void CheckLimits(const uint8_t* data, size_t len, const Limits& lim, uint8_t sel
 
   // Two halves at an input-derived point (sel spreads it over [0, len]).
   size_t split = (static_cast<size_t>(sel) * (len + 1)) >> 8;
-  if (!(Streamed(data, len, lim, {split}) == whole)) Fail("stream split in two halves differs from the whole buffer");
+  if (!(Streamed(data, len, lim, {split}, false) == whole)) Fail("stream split in two halves differs from the whole buffer");
 
   // Small chunks: sizes 1..8 from a tiny LCG seeded by the selector and the length.
   std::vector<size_t> cuts;
@@ -304,7 +308,7 @@ void CheckLimits(const uint8_t* data, size_t len, const Limits& lim, uint8_t sel
     if (at >= len) break;
     cuts.push_back(at);
   }
-  if (!(Streamed(data, len, lim, cuts) == whole)) Fail("stream fed in small chunks differs from the whole buffer");
+  if (!(Streamed(data, len, lim, cuts, true) == whole)) Fail("stream fed in small chunks differs from the whole buffer");
 
   size_t k = whole.frames.empty() ? 0 : sel % (whole.frames.size() + 1);
   if (!(Resumed(data, len, lim, k) == whole)) Fail("refuse-and-resume differs from one call");
