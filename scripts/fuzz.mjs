@@ -175,6 +175,36 @@ function runFuzzer(seconds, quiet) {
   });
 }
 
+// ---- source coverage ---------------------------------------------------------------------------------------------
+/**
+ * Line/branch coverage of the codec core (codec.cc) reached by the corpus, from a separate
+ * -fprofile-instr-generate build (libFuzzer's `cov:` counts edges of the harness and of the sanitizer
+ * checks too). Needs llvm-profdata-14 and llvm-cov-14 (package llvm-14); skipped with a note otherwise.
+ */
+function sourceCoverage() {
+  const tools = ['llvm-profdata-14', 'llvm-cov-14'];
+  if (!tools.every((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status === 0)) return { note: `${tools.join('/')} not found (apt-get install llvm-14)` };
+  const bin = `${BIN}_cov`;
+  const raw = join(dirname(BIN), 'cov.profraw');
+  const data = join(dirname(BIN), 'cov.profdata');
+  const steps = [
+    [CXX, ['-std=c++17', '-O1', '-g', '-fsanitize=fuzzer', '-fprofile-instr-generate', '-fcoverage-mapping', '-I', join(root, 'native'), ...SOURCES, '-o', bin]],
+    [bin, ['-runs=0', CORPUS, SEEDS], { LLVM_PROFILE_FILE: raw }],
+    ['llvm-profdata-14', ['merge', '-sparse', raw, '-o', data]],
+    ['llvm-cov-14', ['export', '-summary-only', bin, `-instr-profile=${data}`, join(root, 'native/codec/codec.cc')]],
+  ];
+  let out = '';
+  for (const [cmd, args, env] of steps) {
+    const r = spawnSync(cmd, args, { cwd: root, encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 16 << 20 });
+    if (r.status !== 0) return { note: `${basename(cmd)} failed: ${(r.stderr ?? '').trim().split('\n').at(-1)}` };
+    out = r.stdout;
+  }
+  const sum = JSON.parse(out).data[0].files.find((f) => f.filename.endsWith('codec.cc'))?.summary;
+  if (!sum) return { note: 'codec.cc missing from the coverage report' };
+  const pick = (k) => ({ covered: sum[k].covered, count: sum[k].count, percent: Math.round(sum[k].percent * 10) / 10 });
+  return { file: 'native/codec/codec.cc', lines: pick('lines'), branches: pick('branches'), regions: pick('regions'), functions: pick('functions') };
+}
+
 // ---- differential replay --------------------------------------------------------------------------------------
 function replay(withRunCorpus, quiet) {
   const report = join(WORK, 'replay.json');
@@ -260,6 +290,7 @@ if (opts.fuzz) {
     log(run.text.trim().split('\n').slice(-60).join('\n'));
   }
 }
+if (opts.fuzz && result.ok) result.sourceCoverage = sourceCoverage();
 if (opts.replay && result.ok !== false) {
   result.replay = replay(opts.fuzz, opts.json);
   if (!result.replay.ok) result.ok = false;
@@ -275,6 +306,11 @@ if (opts.json) {
       ['coverage (cov: edges)', `${c.edges} (start ${c.edgesAtStart}, instrumented ${c.edgesInstrumented})`], ['features (ft:)', c.features],
       ['corpus files', `${result.corpus.before} -> ${result.corpus.after} (+${result.corpus.newUnits} units)`], ['peak RSS MB', result.peakRssMb],
       ['crashes', result.crashes]);
+    const sc = result.sourceCoverage;
+    if (sc) {
+      const f = (m) => `${m.covered}/${m.count} (${m.percent}%)`;
+      rows.push(['codec.cc coverage', sc.note ?? `lines ${f(sc.lines)}, branches ${f(sc.branches)}, functions ${f(sc.functions)}`]);
+    }
   }
   if (result.replay) rows.push(['replay', `${result.replay.ok ? 'ok' : 'FAILED'}: ${result.replay.files ?? '?'} files, ${result.replay.comparisons ?? '?'} comparisons, ${result.replay.mismatches ?? '?'} mismatches, native ${result.replay.native ? 'on' : 'off'}`]);
   console.log(rows.map(([k, v]) => `${k.padEnd(22)} ${v}`).join('\n'));

@@ -14,7 +14,8 @@
 //      `consumed`, a stop at a partial frame is really partial (and nextFrameSize is its size), every
 //      reported frame re-validates alone with ParseFrame to the same info, every attribute offset lies in
 //      its frame and points at the id/type it was reported with, and a bad frame fails alone with the
-//      same code (CheckLength for the prefix, ParseFrame for the body);
+//      same code (CheckLength for the prefix, ParseFrame for the body); the same walk without a sink
+//      ends at the same place; ErrorCodeName knows the code;
 //   3. streaming property: the stream fed as two halves split at a point derived from the input, and fed
 //      in small chunks of input-derived sizes, through an incremental reader (keep the unconsumed tail,
 //      append the next chunk, split again) yields exactly the whole-buffer frame list, error and error
@@ -294,6 +295,16 @@ void CheckUtf8(const uint8_t* s, size_t len) {
 void CheckLimits(const uint8_t* data, size_t len, const Limits& lim, uint8_t sel) {
   Outcome whole = Whole(data, len, lim);
   CheckWhole(data, len, lim, whole);
+  const char* name = ErrorCodeName(whole.error);
+  CHECK(std::strcmp(name, "ERR_UNKNOWN") != 0 && (whole.error == ErrorCode::Ok) == (std::strcmp(name, "OK") == 0));
+
+  // Without a sink (a caller that only wants to know where the whole frames end).
+  {
+    std::unique_ptr<uint8_t[]> copy(new uint8_t[len]);
+    if (len > 0) std::memcpy(copy.get(), data, len);
+    SplitResult r = SplitFrames(copy.get(), len, lim, nullptr);
+    CHECK(r.frames == whole.frames.size() && r.consumed == whole.consumed && r.error == whole.error && !r.stopped);
+  }
 
   // Two halves at an input-derived point (sel spreads it over [0, len]).
   size_t split = (static_cast<size_t>(sel) * (len + 1)) >> 8;
