@@ -6,6 +6,9 @@
 /** Codec defaults (docs/protocol.md). */
 export const DEFAULT_LIMITS = Object.freeze({ maxFrameSize: 1048576, maxDepth: 8, maxAttributes: 4096 });
 
+/** Deepest maxDepth the codecs accept (kMaxDepthCap). */
+export const MAX_DEPTH_CAP = 255;
+
 /** Bytes before the stream. */
 export const HEADER_BYTES = 4;
 
@@ -18,7 +21,7 @@ export function parseFuzzInput(input) {
   if (input.length < HEADER_BYTES) return undefined;
   const [b0, b1, b2, sel] = input;
   const limits = {
-    maxDepth: b0 >= 0x80 ? DEFAULT_LIMITS.maxDepth : 1 + (b0 % 16),
+    maxDepth: b0 >= 0x80 ? DEFAULT_LIMITS.maxDepth : b0 === 0x7f ? MAX_DEPTH_CAP : 1 + (b0 % 16),
     maxAttributes: b1 >= 0x80 ? DEFAULT_LIMITS.maxAttributes : 1 + (b1 % 16),
     maxFrameSize: b2 >= 0x80 ? DEFAULT_LIMITS.maxFrameSize : 2 + 2 * b2,
   };
@@ -42,7 +45,7 @@ export function fuzzHeader(limits = {}, sel = 0x80) {
     return b;
   };
   return Uint8Array.from([
-    pick('maxDepth', limits.maxDepth, (v) => (v >= 1 && v <= 16 ? v - 1 : -1)),
+    pick('maxDepth', limits.maxDepth, (v) => (v === MAX_DEPTH_CAP ? 0x7f : v >= 1 && v <= 15 ? v - 1 : -1)),
     pick('maxAttributes', limits.maxAttributes, (v) => (v >= 1 && v <= 16 ? v - 1 : -1)),
     pick('maxFrameSize', limits.maxFrameSize, (v) => (v >= 2 && v <= 256 && v % 2 === 0 ? (v - 2) / 2 : -1)),
     sel & 0xff,

@@ -57,6 +57,17 @@ const errors = Buffer.concat([
 const burst = Buffer.concat(Array.from({ length: 40 }, (_, i) => (i % 7 === 3 ? encodeAddp(i, i % 2 === 0) : ev(53, { ThisDN: String(7000 + i), ReferenceID: i }))));
 const bigUserData = ev(71, { ThisDN: '7001', UserData: Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`key${i}`, i % 3 === 0 ? int32(i) : `value-${i}-é`])) });
 
+/** A message whose attribute 51 nests lists `depth` deep (depth 1 = one list), built byte by byte (the
+ * encoder refuses to write deeper than 255). */
+const nestedMsg = (depth) => {
+  let v = Buffer.from('030000', 'hex');
+  for (let d = 1; d < depth; d++) v = Buffer.concat([Buffer.from('030001' + '00016b', 'hex'), v]);
+  const body = Buffer.concat([Buffer.from('0101' + '00000055' + '0001' + '0033', 'hex'), v]);
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(body.length);
+  return Buffer.concat([len, body]);
+};
+
 const streams = {
   handshake, call, errors, burst, 'big-userdata': bigUserData,
   'handshake-call': Buffer.concat([handshake, call]),
@@ -81,6 +92,11 @@ const limitSets = [
   ['small', { maxDepth: 2, maxAttributes: 4, maxFrameSize: 128 }],
   ['depth1', { maxDepth: 1 }],
 ];
+// The deepest nesting the codecs accept, and one level more, at maxDepth 255 (recursion depth bound).
+for (const sel of [0x00, 0x80]) {
+  add(`s-nesting-255-cap-${sel.toString(16)}`, fuzzHeader({ maxDepth: 255 }, sel), Buffer.concat([nestedMsg(255), encodeAddp(5)]));
+  add(`s-nesting-256-over-cap-${sel.toString(16)}`, fuzzHeader({ maxDepth: 255 }, sel), Buffer.concat([encodeAddp(5), nestedMsg(256)]));
+}
 for (const [name, bytes] of Object.entries(streams)) {
   for (const [ln, limits] of limitSets) {
     for (const sel of [0x00, 0x55, 0xc3]) add(`s-${name}-${ln}-${sel.toString(16).padStart(2, '0')}`, fuzzHeader(limits, sel), bytes);

@@ -2,7 +2,7 @@
 // with clang-14 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all. Not part of the addon.
 //
 // Input format (shared with the TS replay, test/protocol/fuzz-input.ts — keep both in sync):
-//   byte 0  maxDepth selector       >= 0x80: default (8), else 1 + b % 16
+//   byte 0  maxDepth selector       >= 0x80: default (8), 0x7f: kMaxDepthCap (255), else 1 + b % 16
 //   byte 1  maxAttributes selector  >= 0x80: default (4096), else 1 + b % 16
 //   byte 2  maxFrameSize selector   >= 0x80: default (1 MiB), else 2 + 2 * b   (2..256)
 //   byte 3  split selector: split point, chunk sizes and the frame a sink refuses
@@ -330,7 +330,7 @@ void CheckLimits(const uint8_t* data, size_t len, const Limits& lim, uint8_t sel
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 4) return 0;
   Limits small;
-  small.maxDepth = data[0] >= 0x80 ? Limits{}.maxDepth : 1u + data[0] % 16u;
+  small.maxDepth = data[0] >= 0x80 ? Limits{}.maxDepth : data[0] == 0x7f ? kMaxDepthCap : 1u + data[0] % 16u;
   small.maxAttributes = data[1] >= 0x80 ? Limits{}.maxAttributes : 1u + data[1] % 16u;
   small.maxFrameSize = data[2] >= 0x80 ? Limits{}.maxFrameSize : 2u + 2u * data[2];
   uint8_t sel = data[3];

@@ -10,7 +10,8 @@ import { DEFAULT_LIMITS, fuzzHeader, parseFuzzInput, type FuzzLimits } from '../
 // stream). Every input is decoded, under the default limits and under the limits its header selects, by
 //   - the TS reference decoder, whole buffer (decodeFrames) and as a FrameDecoder stream cut in two at the
 //     input's split point,
-//   - the native addon (BatchDecoder 'native') and its TS twin scanner (BatchDecoder 'ts'),
+//   - the native addon (BatchDecoder 'native') and its TS twin scanner (BatchDecoder 'ts'), each also
+//     with 1-frame output arrays (the output-full / grow / decode-again path),
 // and all must agree on the frames before the first error (canonical JSON), the error code and offset
 // (ERR_INCOMPLETE at `consumed` for a stream ending inside a frame), and the index's seq/ref.
 // Always runs the committed seed corpus (test/fuzz-corpus/). `npm run fuzz` also replays the corpus its
@@ -58,10 +59,19 @@ function wholeBuffer(stream: Uint8Array, limits: FuzzLimits): string {
 }
 
 const decoders = new Map<string, BatchDecoder>();
-function indexed(backend: IndexBackend, stream: Uint8Array, limits: FuzzLimits): Outcome & { indexFields: string | undefined } {
-  const key = `${backend}:${limits.maxFrameSize},${limits.maxDepth},${limits.maxAttributes}`;
-  let d = decoders.get(key);
-  if (!d) decoders.set(key, (d = new BatchDecoder(limits, backend)));
+/**
+ * `tiny`: a fresh decoder with room for one frame and 16 attribute offsets, so any longer stream takes
+ * the addon's output-full path (the sink refuses a frame, JS grows the arrays and decodes again).
+ */
+function indexed(backend: IndexBackend, stream: Uint8Array, limits: FuzzLimits, tiny = false): Outcome & { indexFields: string | undefined } {
+  let d: BatchDecoder | undefined;
+  if (tiny) {
+    d = new BatchDecoder(limits, backend, 1);
+  } else {
+    const key = `${backend}:${limits.maxFrameSize},${limits.maxDepth},${limits.maxAttributes}`;
+    d = decoders.get(key);
+    if (!d) decoders.set(key, (d = new BatchDecoder(limits, backend)));
+  }
   const r = d.decode(stream);
   const frames = r.batch.frames();
   let indexFields: string | undefined;
@@ -124,9 +134,12 @@ function replay(dirs: string[], native: boolean): Summary {
         const halves = streamed(stream, limits, [split]);
         if (JSON.stringify(halves) !== JSON.stringify(ref)) mismatch({ file, limits, check: `FrameDecoder split at ${split}`, want: ref, got: halves });
         for (const backend of native ? (['ts', 'native'] as const) : (['ts'] as const)) {
-          const { indexFields, ...got } = indexed(backend, stream, limits);
-          if (JSON.stringify(got) !== JSON.stringify(ref)) mismatch({ file, limits, check: `BatchDecoder ${backend}`, want: ref, got });
-          if (indexFields) mismatch({ file, limits, check: `BatchDecoder ${backend} index`, want: 'index = frame', got: indexFields });
+          for (const tiny of [false, true]) {
+            const { indexFields, ...got } = indexed(backend, stream, limits, tiny);
+            const check = `BatchDecoder ${backend}${tiny ? ' (1-frame arrays)' : ''}`;
+            if (JSON.stringify(got) !== JSON.stringify(ref)) mismatch({ file, limits, check, want: ref, got });
+            if (indexFields) mismatch({ file, limits, check: `${check} index`, want: 'index = frame', got: indexFields });
+          }
         }
       }
     }
@@ -138,7 +151,7 @@ describe('fuzz corpus: differential replay (TS reference vs native vs TS scanner
   const native = nativeStatus().loaded || mustLoad;
 
   it('the input header round-trips the limits the harness can select', () => {
-    for (const limits of [{}, { maxDepth: 2 }, { maxAttributes: 16 }, { maxFrameSize: 256 }, { maxDepth: 1, maxAttributes: 1, maxFrameSize: 2 }]) {
+    for (const limits of [{}, { maxDepth: 2 }, { maxDepth: 255 }, { maxAttributes: 16 }, { maxFrameSize: 256 }, { maxDepth: 1, maxAttributes: 1, maxFrameSize: 2 }]) {
       const parsed = parseFuzzInput(Buffer.concat([fuzzHeader(limits, 0xff), Buffer.from('abc')]))!;
       expect(parsed.limits).toEqual({ ...DEFAULT_LIMITS, ...limits });
       expect(parsed.split).toBe(3); // (255 * 4) >> 8
