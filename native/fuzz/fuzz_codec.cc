@@ -23,7 +23,9 @@
 //   4. resume property: a sink that refuses the k-th frame (what the addon does when its output arrays
 //      are full) and a second call from `consumed` yield the same frames as one call;
 //   5. ValidUtf8 (fast paths included) agrees with a plain code-point-by-code-point reference over the
-//      whole stream and over the suffix that starts at the split point.
+//      whole stream and over the suffix that starts at the split point;
+//   6. the stream taken as ONE frame body: ParseFrame agrees with SplitFrames on it behind a correct
+//      length prefix (same error code, or the same single frame).
 // A violation calls Fail(), which prints what differed and aborts, so libFuzzer writes the crash input.
 #include <cstdint>
 #include <cstdio>
@@ -325,6 +327,28 @@ void CheckLimits(const uint8_t* data, size_t len, const Limits& lim, uint8_t sel
   if (!(Resumed(data, len, lim, k) == whole)) Fail("refuse-and-resume differs from one call");
 }
 
+/// Property 6: the stream taken as ONE frame body: ParseFrame on it agrees with SplitFrames on the same
+/// bytes behind a correct length prefix (same error, or one frame with the same info).
+void CheckAsOneBody(const uint8_t* data, size_t len, const Limits& lim) {
+  std::unique_ptr<uint8_t[]> body(new uint8_t[len]);
+  if (len > 0) std::memcpy(body.get(), data, len);
+  FrameInfo info;
+  ErrorCode e = ParseFrame(body.get(), len, lim, &info, nullptr);
+  std::vector<uint8_t> framed = {static_cast<uint8_t>(len >> 24), static_cast<uint8_t>(len >> 16),
+                                 static_cast<uint8_t>(len >> 8), static_cast<uint8_t>(len)};
+  framed.insert(framed.end(), data, data + len);
+  Outcome o = Whole(framed.data(), framed.size(), lim);
+  CHECK(o.error == e);
+  if (e == ErrorCode::Ok) {
+    CHECK(o.frames.size() == 1 && o.consumed == framed.size());
+    const FrameInfo& f = o.frames[0].rec.info;
+    CHECK(f.kind == info.kind && f.type == info.type && f.seq == info.seq && f.ref == info.ref && f.token == info.token &&
+          f.attrCount == info.attrCount);
+  } else {
+    CHECK(o.frames.empty() && o.consumed == 0);
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -340,6 +364,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   CheckLimits(stream, len, Limits{}, sel);
   CheckLimits(stream, len, small, sel);
+  CheckAsOneBody(stream, len, Limits{});
+  CheckAsOneBody(stream, len, small);
   CheckUtf8(stream, len);
   size_t split = (static_cast<size_t>(sel) * (len + 1)) >> 8;
   CheckUtf8(stream + split, len - split);
