@@ -9,6 +9,7 @@
 //    read only) with native/fuzz/codec.dict; crash inputs go to .fuzz/artifacts/.
 // 4. Replays the committed seeds and the run's corpus through the TS decoder, the addon and the TS
 //    scanner (test/protocol/fuzz-corpus.test.ts), which must all agree.
+// 5. Drives the real addon, built with ASan/UBSan, over the same corpus (scripts/fuzz-addon-asan.mjs).
 // Prints executions, exec/s, coverage, corpus growth and crashes (JSON with --json). Exit status: 0 ok,
 // 1 crash or replay mismatch, 2 bad arguments, 3 toolchain missing.
 // --to-vector FILE: turn a crash input into a regression (see printRegression).
@@ -222,6 +223,19 @@ function replay(withRunCorpus, quiet) {
   return { ok, files: summary?.files, comparisons: summary?.comparisons, mismatches: summary?.mismatches.length, native: summary?.native };
 }
 
+// ---- the real addon under ASan/UBSan -----------------------------------------------------------------------------
+function addonAsan(withRunCorpus) {
+  log('fuzz: the addon built with ASan/UBSan, driven over the corpus with small output arrays');
+  const dirs = withRunCorpus ? [SEEDS, CORPUS] : [SEEDS];
+  const r = spawnSync(process.execPath, [join(root, 'scripts', 'fuzz-addon-asan.mjs'), ...dirs], { cwd: root, encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (r.status !== 0) log(r.stderr);
+  try {
+    return JSON.parse(r.stdout.trim().split('\n').at(-1));
+  } catch {
+    return { ok: false, note: `fuzz-addon-asan exited with ${r.status}` };
+  }
+}
+
 // ---- crash → regression ----------------------------------------------------------------------------------------
 /**
  * Print what turns a crash input into a regression: the decoded input, the TS decoder's verdict as a
@@ -295,6 +309,10 @@ if (opts.replay && result.ok !== false) {
   result.replay = replay(opts.fuzz, opts.json);
   if (!result.replay.ok) result.ok = false;
 }
+if (opts.replay && result.ok !== false) {
+  result.addonAsan = addonAsan(opts.fuzz);
+  if (!result.addonAsan.ok) result.ok = false;
+}
 
 if (opts.json) {
   console.log(JSON.stringify(result, null, 1));
@@ -313,6 +331,8 @@ if (opts.json) {
     }
   }
   if (result.replay) rows.push(['replay', `${result.replay.ok ? 'ok' : 'FAILED'}: ${result.replay.files ?? '?'} files, ${result.replay.comparisons ?? '?'} comparisons, ${result.replay.mismatches ?? '?'} mismatches, native ${result.replay.native ? 'on' : 'off'}`]);
+  const a = result.addonAsan;
+  if (a) rows.push(['addon under ASan', a.skipped ? `skipped: ${a.note}` : a.ok ? `ok: ${a.files} files, ${a.calls} decode calls` : `FAILED: ${a.note}`]);
   console.log(rows.map(([k, v]) => `${k.padEnd(22)} ${v}`).join('\n'));
   if (result.crash) {
     console.log(`\nCRASH: ${result.crash.kind}\n  input:      ${result.crash.input}\n  reproduce:  ${result.crash.reproduce}\n  regression: ${result.crash.toVector}\n  full log:   ${result.crash.log}`);
