@@ -7,7 +7,7 @@
 // expect is `ok F1;F2;...` where each frame is `kind,type,seq,ref,token,attrCount,offset,length`,
 // or `ERR_CODE offset` (offset of the bad frame's length prefix).
 //
-// Usage: codec_test [vectors.txt]   (exit status 0 when every vector passes)
+// Usage: codec_test [--leak-self-test] [vectors.txt]   (exit status 0 when every vector passes)
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -144,9 +144,21 @@ void DirectChecks() {
   if (LimitsValid(deep)) Fail("direct", "maxDepth cap");
 }
 
+// `--leak-self-test`: leak one block on purpose, so native/test/leaks.mjs can prove that its leak
+// checkers (LeakSanitizer, valgrind) would catch a leak rather than pass vacuously.
+__attribute__((noinline)) void LeakOnPurpose() {
+  auto* p = new std::string(100, 'x');
+  std::printf("codec_test: leaking %zu bytes on purpose\n", p->size());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "--leak-self-test") == 0) {
+    LeakOnPurpose();
+    argc--;
+    argv++;
+  }
   const char* path = argc > 1 ? argv[1] : "test/vectors/vectors.txt";
   std::ifstream in(path);
   if (!in) {
