@@ -125,7 +125,8 @@ describe.each(transportsUnderTest())('failover scenarios (%s transport)', (trans
   it.each(scenarios.map((s) => [s.name, s] as const))('%s', async (_name, sc) => {
     r = await rig(
       { mode: sc.mode, rate: 3000, promotionDelayMs: 200, hangTimeoutMs: 1000 },
-      { transport, addp: { timeoutMs: 150 }, splitBrainGraceMs: 200, warmBackupWaitMs: 500 },
+      // A short breaker re-probe: a server that comes back (SIGCONT) is retried within the test's patience.
+      { transport, addp: { timeoutMs: 150 }, splitBrainGraceMs: 200, warmBackupWaitMs: 500, breaker: { resetTimeoutMs: 1000 } },
     );
     const rr = r;
     await rr.pair.open().catch((err) => {
