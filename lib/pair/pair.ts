@@ -305,6 +305,8 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
       this.lostSource = { from: ep.name, reason, at };
       this.source = null;
     }
+    // Requests stop going there at once, even while delivery is still moving.
+    if (ep === this.active) this.updateActive(reason, at);
     this.evaluate(reason, at);
   }
 
