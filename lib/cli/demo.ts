@@ -125,8 +125,13 @@ async function runMode(mode: 'hot' | 'warm', transport: 'auto' | 'native' | 'nod
       if (faultAt && rec.type === 'active' && rec.data.endpoint && readyAt === null) readyAt = rec.data.timestamp - faultAt;
     }
   })();
+  let from: string | null = null;
   pair.on('event', (e: TEvent) => {
     if (e.seq >= 0) seqs.push(e.seq);
+    if (e.source !== from) {
+      if (from !== null) say(`  ${(monotonicMs() - t0).toFixed(1).padStart(8)} ms  events now delivered from ${e.source} (seq ${e.seq})`);
+      from = e.source;
+    }
     if (e.type !== MessageType.EventRouteRequest) return;
     sent++;
     pair
