@@ -71,6 +71,8 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
   private readonly outbox = new Outbox(this, ALL);
   private readonly dns: Set<string>;
   private readonly lifecycle = new AbortController();
+  /** Aborted once close() has finished, after the last events (EventServerDisconnected) were emitted. */
+  private readonly ended = new AbortController();
   private readonly supervisor: Supervisor;
   private source: Endpoint | null = null;
   private active: Endpoint | null = null;
@@ -200,6 +202,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     await this.supervisor.stopped();
     this.source = null;
     this.active = null;
+    this.ended.abort();
   }
 
   /**
@@ -242,7 +245,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
 
   /** Every public event, in order, as `{ type, data }`, until `signal` aborts or the pair closes. */
   async *events(options: { signal?: AbortSignal } = {}): AsyncGenerator<PairEventRecord> {
-    const signal = options.signal ? AbortSignal.any([options.signal, this.lifecycle.signal]) : this.lifecycle.signal;
+    const signal = options.signal ? AbortSignal.any([options.signal, this.ended.signal]) : this.ended.signal;
     if (signal.aborted) return;
     try {
       for await (const [type, data] of on(this, ALL, { signal })) yield { type, data } as PairEventRecord;

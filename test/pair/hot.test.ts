@@ -41,3 +41,39 @@ describe('hot standby', () => {
     expect(r.pair.state.active).toBe('backup');
   });
 });
+
+describe('pair lifecycle API', () => {
+  it('events() yields every public event in order and ends when the pair closes; asyncDispose closes it', async () => {
+    r = await rig({ mode: 'hot', rate: 500 }, { transport: 'node' });
+    const rr = r;
+    const seen: string[] = [];
+    const consumer = (async () => {
+      for await (const rec of rr.pair.events()) seen.push(rec.type === 'event' ? 'event' : `${rec.type}`);
+    })();
+    await rr.pair.open();
+    await until(() => seen.filter((s) => s === 'event').length > 20, 10_000, 'events through the iterator');
+    expect(seen.indexOf('EventServerConnected')).toBeLessThan(seen.indexOf('event'));
+    await rr.pair[Symbol.asyncDispose]();
+    await consumer; // the iterator ended by itself
+    expect(rr.pair.state.open).toBe(false);
+    expect(seen).toContain('EventServerDisconnected');
+  });
+
+  it('events({ signal }) stops at abort while the pair stays open', async () => {
+    r = await rig({ mode: 'hot', rate: 500 }, { transport: 'node' });
+    const rr = r;
+    await rr.pair.open();
+    const ac = new AbortController();
+    let n = 0;
+    const consumer = (async () => {
+      for await (const rec of rr.pair.events({ signal: ac.signal })) if (rec.type === 'event') n++;
+    })();
+    await until(() => n > 10, 10_000, 'events');
+    ac.abort();
+    await consumer;
+    const after = n;
+    await sleep(100);
+    expect(n).toBe(after);
+    expect(rr.pair.state.open).toBe(true);
+  });
+});
