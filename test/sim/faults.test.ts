@@ -82,11 +82,11 @@ describe('simulator faults', { timeout: 30_000 }, () => {
   it('slow replies: latency delays answers by at least the configured time', async () => {
     sim = await startSimulation({ mode: 'hot' });
     const c = await client(sim.primary.port);
-    await sim.fault({ kind: 'latency', server: 'primary', ms: 300 });
+    await sim.fault({ kind: 'latency', server: 'A', ms: 300 });
     const t0 = Date.now();
     await c.request(MessageType.RequestQueryServer);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
-    await sim.fault({ kind: 'latency', server: 'primary', ms: 0 });
+    await sim.fault({ kind: 'latency', server: 'A', ms: 0 });
   });
 
   it('refusing new connections: connect fails, existing clients keep working; then accepted again', async () => {
