@@ -12,19 +12,19 @@ import { createTransport } from '../transport/index.js';
 // Side effect: registers the native transport when the addon loads, so transport 'auto' can pick it.
 import '../native/register.js';
 import type { CloseInfo, CloseReason, FrameBatch, ReleaseResult } from '../transport/types.js';
-import { linkEvent, TEvent, type PairEventRecord, type PairEvents, type PairState, type SeqRange, type SwitchoverEvent, type SwitchoverReason, type GapEvent } from './events.js';
+import { type PairEventRecord, type PairEvents, type PairState, type SeqRange, type SwitchoverEvent, type SwitchoverReason, type GapEvent } from './events.js';
 import { Outbox } from './outbox.js';
 import { RequestBook, type RequestOptions } from './requests.js';
 import { isSplitBrain, pickActive, pickSource } from './selection.js';
 import { Supervisor } from './supervisor.js';
 import { Sequencer } from './sequencer.js';
 import { SplitBrainWatch } from './split-brain.js';
+import { ServerEvents } from './server-events.js';
 
 const ALL = Symbol('tserver-ha:all');
 const channels = {
   switchover: diagnostics.channel('tserver-ha:switchover'),
   gap: diagnostics.channel('tserver-ha:gap'),
-  server: diagnostics.channel('tserver-ha:server'),
 };
 
 function reasonOf(r: CloseReason): SwitchoverReason {
@@ -96,7 +96,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
   private readonly splitBrain: SplitBrainWatch;
   private readonly seq: Sequencer;
   private readyWaiters: { resolve(): void; reject(e: Error): void }[] = [];
-  private readonly linkReported: Record<EndpointName, 'up' | 'down' | 'unknown'> = { primary: 'unknown', backup: 'unknown' };
+  private readonly serverEvents: ServerEvents;
 
   constructor(options: TServerPairOptions) {
     super();
@@ -119,6 +119,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
       ep.on('role', () => this.evaluate('role-change', monotonicMs()));
       ep.on('link', (up, frame) => this.onLink(ep, up, frame));
     }
+    this.serverEvents = new ServerEvents(this.options.name, (name, payload) => this.publish(name, payload));
     this.seq = new Sequencer((e) => this.publish('event', e), (range) => this.reportGap(range, 'link-restored'));
     this.splitBrain = new SplitBrainWatch(
       this.options.splitBrainGraceMs,
@@ -287,20 +288,13 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
   private onOpen(ep: Endpoint, s: SessionInfo): void {
     if (this.closed) return;
     const at = monotonicMs();
-    this.publish('EventServerConnected', { Event: 'EventServerConnected', Server: this.options.name, source: ep.name, timestamp: at, role: s.role });
-    channels.server.publish({ pair: this.options.name, endpoint: ep.name, connected: true, at });
-    if (s.linkFrame) this.reportLink(ep, s.link === 'up', s.linkFrame);
+    this.serverEvents.connected(ep.name, s, at);
     this.evaluate('role-change', at);
   }
 
   private onLost(ep: Endpoint, info: CloseInfo): void {
     const at = info.timestamps.lossDetectedAt ?? monotonicMs();
-    this.linkReported[ep.name] = 'unknown';
-    this.publish('EventServerDisconnected', {
-      Event: 'EventServerDisconnected', Server: this.options.name, source: ep.name, timestamp: at, reason: info.reason,
-      ...(info.error ? { error: info.error } : {}),
-    });
-    channels.server.publish({ pair: this.options.name, endpoint: ep.name, connected: false, at, reason: info.reason });
+    this.serverEvents.disconnected(ep.name, info, at);
     if (this.closed) return;
     const reason: SwitchoverReason = this.manual ? 'manual' : reasonOf(info.reason);
     this.manual = false;
@@ -314,20 +308,11 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
   }
 
   private onLink(ep: Endpoint, up: boolean, frame: MessageFrame): void {
-    this.reportLink(ep, up, frame);
+    const at = monotonicMs();
+    this.serverEvents.linkReport(ep.name, up, frame, at);
     // The source's stream has a hole from now until the link is back: check the first event after it.
     if (!up && ep === this.source) this.seq.expectHole();
-    this.evaluate(up ? 'role-change' : 'link-down', monotonicMs());
-  }
-
-  /** Emit EventLinkConnected/Disconnected only when this endpoint's reported link state changes. */
-  private reportLink(ep: Endpoint, up: boolean, frame: MessageFrame): void {
-    const state = up ? 'up' : 'down';
-    if (this.linkReported[ep.name] === state) return;
-    this.linkReported[ep.name] = state;
-    const e = linkEvent(this.options.name, ep.name, up, frame, monotonicMs());
-    if (e.Event === 'EventLinkConnected') this.publish('EventLinkConnected', e);
-    else this.publish('EventLinkDisconnected', e);
+    this.evaluate(up ? 'role-change' : 'link-down', at);
   }
 
   /** Decide where to deliver from and where requests go, after anything changed. */
