@@ -111,8 +111,7 @@ export class IoHub {
           case Rec.Release: {
             const count = index[r + 2]!;
             // A copy: the promise is settled after this block's memory went back to the thread.
-            const batch = new NativeFrameBatch(bytes, index, i + 1, count, c.limits).copy();
-            guard(() => c.onRelease(batch, index[r + 3]!, index[r + 4]!));
+            guard(() => c.onRelease(new NativeFrameBatch(bytes, index, i + 1, count, c.limits).copy(), index[r + 3]!, index[r + 4]!));
             i += count;
             break;
           }

@@ -296,7 +296,7 @@ void Conn::Release(double afterSeq) {
   host_->windowTotal.fetch_sub(static_cast<int64_t>(windowBytes_), std::memory_order_relaxed);
   windowBytes_ = 0;
   // One block holds the whole release, ordered before any frame read after this command.
-  host_->TailFor(bytes);
+  host_->StartPinned(bytes);
   host_->AppendRecord({kRecRelease, static_cast<double>(id_), static_cast<double>(count), evictedUpTo_, firstSeenSeq_});
   for (const Held& h : window_) {
     if (static_cast<double>(h.seq) <= afterSeq) continue;
@@ -307,6 +307,7 @@ void Conn::Release(double afterSeq) {
     fi.ref = h.ref;
     host_->AppendFrame(id_, h.bytes.data(), h.bytes.size(), fi, h.at);  // not charged: it left the window
   }
+  host_->EndPinned();
   holding_ = false;
   window_.clear();
 }

@@ -162,8 +162,24 @@ void Host::Recycle(Block* b) {
   }
 }
 
+void Host::StartPinned(size_t bytes) {
+  Block* t;
+  if (!free_.empty()) {
+    t = free_.back();
+    free_.pop_back();
+  } else {
+    t = new Block();
+    blocksAlive++;
+    t->index.reserve(1024);
+  }
+  t->bytes.reserve(std::max(bytes, kBlockBytes));
+  ready_.push_back(t);
+  pinned_ = true;
+}
+
 Block* Host::TailFor(size_t bytes) {
   Block* t = ready_.empty() ? nullptr : ready_.back();
+  if (pinned_ && t != nullptr) return t;
   if (t == nullptr || (!t->bytes.empty() && t->bytes.size() + bytes > kBlockBytes) ||
       t->index.size() >= kBlockRecords * kRecordStride) {
     if (!free_.empty()) {

@@ -128,6 +128,11 @@ class Host {
   void AppendClose(uint32_t id, int reason, double err, const std::string& msg, double lossAt, double closedAt);
   /// The block new records go to, with room for `bytes` more bytes (a release may need a big one).
   Block* TailFor(size_t bytes);
+  // A release must arrive as one block (its Release record counts the frame records that follow it):
+  // StartPinned opens a fresh block sized for `bytes`, and until EndPinned every append goes into it,
+  // whatever the usual block limits say.
+  void StartPinned(size_t bytes);
+  void EndPinned() { pinned_ = false; }
   /// `c` has writes queued: flush them at the end of this loop turn (one write per turn).
   void MarkDirty(Conn* c);
   /// `c` closed all its handles and is about to be deleted.
@@ -184,6 +189,7 @@ class Host {
   std::unordered_map<uint32_t, Conn*> conns_;
   std::vector<Conn*> dirty_;
   std::deque<Block*> ready_;
+  bool pinned_ = false;
   Block* inflight_ = nullptr;
   bool deliveryDead_ = false;
   std::vector<Block*> free_;

@@ -416,6 +416,24 @@ for (const k of KINDS) {
       expect(r.firstSeenSeq).toBe(20);
     });
 
+    it('releases a window larger than one delivery block (20,000 events, with a frame read just before) whole and in order', async () => {
+      const p = await peer();
+      const { t, rec, pc } = await connected(p);
+      t.hold({ maxFrames: 100_000, maxBytes: 64 << 20 });
+      const N = 20_000;
+      for (let s = 1; s <= N; s++) {
+        pc.sendEvent(s);
+        if (s % 500 === 0) await sleep(1);
+      }
+      pc.send(MessageType.EventACK, { ReferenceID: 7 }); // an unheld frame after the window: it arrives, so the window is full
+      await rec.until(() => rec.frames.some((f) => f.type === MessageType.EventACK), 20_000);
+      const r = await t.release(0);
+      const seqs = Array.from({ length: r.batch.count }, (_, i) => r.batch.seq(i));
+      expect(seqs.length).toBe(N);
+      expect(seqs.every((s, i) => s === i + 1)).toBe(true);
+      expect(r.batch.frame(N - 1).type).toBe(MessageType.EventRouteRequest);
+    });
+
     it('release during a live stream: released batch then later frames, gap-free and in order', async () => {
       const p = await peer();
       const { t, rec, pc } = await connected(p);
