@@ -33,6 +33,8 @@ export interface SessionInfo {
   openAt: number;
   /** The link report of the handshake (EventLinkConnected/Disconnected), for its attributes. */
   linkFrame: MessageFrame | undefined;
+  /** The DNs this session registered during its handshake. */
+  dns: string[];
 }
 
 /** One call waiting for its reply on this endpoint. */
@@ -176,8 +178,13 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
     if (hold) t.hold(hold);
 
     const deadline = setTimeout(() => void t.destroy(), o.connectTimeoutMs + o.handshakeTimeoutMs);
+    // After every await: the connection may have closed in the same tick that settled what we waited
+    // for (frames, then close, from one read), and a shut-down endpoint must not open.
     const checkStopped = () => {
       if (this.stopped) throw new TransportError('ERR_TRANSPORT_CLOSED', `${this.label} is shut down`);
+      if (gen !== this.generation || this.transport !== t || this.state === 'closed') {
+        throw new TransportError('ERR_TRANSPORT_CLOSED', `${this.label} closed during the handshake`);
+      }
     };
     try {
       checkStopped();
@@ -196,6 +203,7 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
       this.role = roleOf(getAttr(info, Attr.ServerRole));
       const sid = getAttr(info, Attr.SessionID);
       await linkReported;
+      checkStopped();
       let registeredSeq = seqOf(info);
       const replies = await Promise.all(dns.map((dn) => this.registerAddress(dn)));
       for (const r of replies) registeredSeq = Math.max(registeredSeq, seqOf(r));
@@ -210,6 +218,7 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
         connectedAt,
         openAt: monotonicMs(),
         linkFrame: this.linkFrame,
+        dns: [...dns],
       };
       this.state = 'open';
       this.reportedAt = this.session.openAt;
@@ -262,8 +271,15 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
     if (!t || (this.state !== 'open' && this.state !== 'registering')) {
       throw new TransportError('ERR_TRANSPORT_CLOSED', `${this.label} is not connected`);
     }
-    t.send(bytes);
+    // Registered first: a write can close the connection synchronously (queue overflow), and its close
+    // must find this call to settle it.
     this.pending.set(ref, call);
+    try {
+      t.send(bytes);
+    } catch (err) {
+      this.pending.delete(ref);
+      throw err;
+    }
   }
 
   /** Forget a call (its deadline passed or it was aborted); a late reply is then dropped. */

@@ -92,7 +92,8 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
   private sinceSwitchover: { replayed: number; gap: SeqRange | null } = { replayed: 0, gap: null };
   private everHadSource = false;
   private everActive = false;
-  private manual = false;
+  /** The endpoint `switchover()` reset: its loss is reported with reason `manual`. */
+  private manualDrop: Endpoint | null = null;
   private readonly splitBrain: SplitBrainWatch;
   private readonly seq: Sequencer;
   private readyWaiters: { resolve(): void; reject(e: Error): void }[] = [];
@@ -264,7 +265,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     if (!this.opened || this.closed) throw new ClosedError();
     const from = this.source;
     if (!from) return;
-    this.manual = true;
+    this.manualDrop = from;
     void from.drop();
   }
 
@@ -288,16 +289,27 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
   private onOpen(ep: Endpoint, s: SessionInfo): void {
     if (this.closed) return;
     const at = monotonicMs();
+    this.reconcileDns(ep, s.dns);
     this.serverEvents.connected(ep.name, s, at);
     this.evaluate('role-change', at);
+  }
+
+  /**
+   * DNs added or removed while this session was registering took the handshake's snapshot: bring the
+   * server in line with the registration set now (failures surface as the next request's errors).
+   */
+  private reconcileDns(ep: Endpoint, registered: readonly string[]): void {
+    const had = new Set(registered);
+    for (const dn of this.dns) if (!had.has(dn)) ep.registerAddress(dn).catch(() => {});
+    for (const dn of had) if (!this.dns.has(dn)) ep.unregisterAddress(dn).catch(() => {});
   }
 
   private onLost(ep: Endpoint, info: CloseInfo): void {
     const at = info.timestamps.lossDetectedAt ?? monotonicMs();
     this.serverEvents.disconnected(ep.name, info, at);
     if (this.closed) return;
-    const reason: SwitchoverReason = this.manual ? 'manual' : reasonOf(info.reason);
-    this.manual = false;
+    const reason: SwitchoverReason = ep === this.manualDrop ? 'manual' : reasonOf(info.reason);
+    if (ep === this.manualDrop) this.manualDrop = null;
     if (ep === this.source) {
       this.lostSource = { from: ep.name, reason, at };
       this.source = null;
@@ -340,6 +352,8 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
   private async moveDelivery(ep: Endpoint): Promise<void> {
     this.switching = true;
     this.seq.pause();
+    // A hole in the old source's stream is not one in the new source's (its window is checked below).
+    this.seq.clearHole();
     const from = this.source;
     const lost = this.lostSource;
     this.lostSource = null;
@@ -400,7 +414,11 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
   private updateActive(reason: SwitchoverReason, at: number): void {
     const name = pickActive(Object.values(this.endpoints), this.active?.name ?? null, this.source?.name ?? null);
     const next = name ? this.endpoints[name] : null;
-    if (next === this.active) return;
+    if (next === this.active) {
+      // Same target: still send what was re-queued meanwhile (an idempotent request lost on another server).
+      if (next) this.book.dispatch(next);
+      return;
+    }
     const prev = this.active;
     this.active = next;
     if (!next) {

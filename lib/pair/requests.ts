@@ -23,6 +23,8 @@ interface Entry {
   timeoutMs: number;
   resent: boolean;
   sentTo: Endpoint | undefined;
+  /** Written to some server at least once: it may have run there. */
+  everSent: boolean;
   timer: NodeJS.Timeout;
   resolve(frame: MessageFrame): void;
   reject(err: Error): void;
@@ -58,8 +60,8 @@ export class RequestBook {
     if (opts.signal?.aborted) return Promise.reject(new AbortedError(name, opts.signal.reason));
     return new Promise<MessageFrame>((resolve, reject) => {
       const e: Entry = {
-        ref, name, bytes, idempotent: opts.idempotent, timeoutMs: opts.timeoutMs, resent: false, sentTo: undefined,
-        timer: setTimeout(() => this.fail(e, new RequestTimeoutError(name, opts.timeoutMs, e.sentTo !== undefined)), opts.timeoutMs),
+        ref, name, bytes, idempotent: opts.idempotent, timeoutMs: opts.timeoutMs, resent: false, sentTo: undefined, everSent: false,
+        timer: setTimeout(() => this.fail(e, new RequestTimeoutError(name, opts.timeoutMs, e.everSent)), opts.timeoutMs),
         resolve, reject, unlisten: undefined,
       };
       if (opts.signal) {
@@ -69,7 +71,10 @@ export class RequestBook {
         e.unlisten = () => signal.removeEventListener('abort', onAbort);
       }
       this.live.add(e);
-      if (!target || !this.trySend(e, target)) this.queue.push(e);
+      // Behind anything already queued (a re-queued idempotent request goes first), never ahead of it.
+      if (target && this.queue.length === 0 && this.trySend(e, target)) return;
+      this.queue.push(e);
+      if (target) this.dispatch(target);
     });
   }
 
@@ -77,8 +82,9 @@ export class RequestBook {
   dispatch(target: Endpoint): void {
     while (this.queue.length > 0) {
       const e = this.queue[0]!;
-      // Settled while queued (deadline, abort): dropped lazily here, so settling stays O(1).
-      if (this.live.has(e) && !this.trySend(e, target)) return;
+      // Settled while queued (deadline, abort) or already sent again: dropped lazily here, so settling
+      // stays O(1) and nothing is written twice.
+      if (this.live.has(e) && e.sentTo === undefined && !this.trySend(e, target)) return;
       this.queue.shift();
     }
   }
@@ -89,6 +95,11 @@ export class RequestBook {
   }
 
   private trySend(e: Entry, target: Endpoint): boolean {
+    // Marked before the write: a write can close the connection synchronously and settle this entry as
+    // lost (re-queue or SwitchoverError) before send() returns.
+    const everSent = e.everSent;
+    e.sentTo = target;
+    e.everSent = true;
     try {
       target.send(e.ref, e.bytes, {
         name: e.name,
@@ -109,9 +120,10 @@ export class RequestBook {
           }
         },
       });
-      e.sentTo = target;
       return true;
     } catch (err) {
+      e.sentTo = undefined;
+      e.everSent = everSent;
       if (err instanceof TransportError) return false; // endpoint went away under us: keep it queued
       this.fail(e, err as Error);
       return true;

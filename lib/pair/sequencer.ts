@@ -42,6 +42,11 @@ export class Sequencer {
     for (const e of held) this.deliverEvent(e);
   }
 
+  /** The source changed: a hole expected in the old source's stream does not apply to the new one. */
+  clearHole(): void {
+    this.holeExpected = false;
+  }
+
   /** Forget the events held since {@link pause} (their source was lost before its replay arrived). */
   discard(): void {
     this.waiting = null;

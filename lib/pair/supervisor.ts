@@ -1,9 +1,13 @@
 import diagnostics from 'node:diagnostics_channel';
 import pRetry, { type RetryContext } from 'p-retry';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ResolvedPairOptions } from '../config.js';
 import type { Endpoint, EndpointName } from '../endpoint/endpoint.js';
 
 const attempts = diagnostics.channel('tserver-ha:attempt-failed');
+
+/** Wait `ms`, or less if `signal` aborts (never rejects). */
+const delay = (ms: number, signal: AbortSignal): Promise<unknown> => sleep(ms, undefined, { signal }).catch(() => undefined);
 
 /**
  * The reconnect schedules. Hot standby: each endpoint keeps itself connected (first retry immediate, then
@@ -66,18 +70,42 @@ export class Supervisor {
   }
 
   private async hot(ep: Endpoint): Promise<void> {
+    const pace = this.sessionPacer();
     while (!this.signal.aborted) {
       try {
         await this.persist(() => ep.open(this.dns(), this.opts.window, this.noneOpen()));
       } catch {
         return; // only an abort ends p-retry with infinite retries
       }
+      const openedAt = Date.now();
       await this.untilLost(ep);
+      await pace(Date.now() - openedAt);
     }
+  }
+
+  /**
+   * A server that accepts, registers and then drops us at once would otherwise be reconnected to as fast
+   * as the handshake allows (each success starts a fresh schedule, and resets the breaker). Sessions that
+   * end within `fastPhaseMs` (at least 1 s) are followed by a growing, jittered pause; one that lasted
+   * longer resets it.
+   */
+  private sessionPacer(): (lastedMs: number) => Promise<void> {
+    let short = 0;
+    const minLife = Math.max(1000, this.opts.retry.fastPhaseMs);
+    return async (lastedMs) => {
+      if (lastedMs >= minLife) {
+        short = 0;
+        return;
+      }
+      const { minDelayMs, maxDelayMs, factor } = this.opts.retry;
+      const ms = Math.min(maxDelayMs, minDelayMs * factor ** short++) * (1 + Math.random());
+      if (short > 1) await delay(ms, this.signal);
+    };
   }
 
   private async warm(): Promise<void> {
     let first = this.endpoints.primary;
+    const pace = this.sessionPacer();
     while (!this.signal.aborted) {
       let n = 0;
       let ep: Endpoint;
@@ -91,10 +119,19 @@ export class Supervisor {
       } catch {
         return;
       }
+      const openedAt = Date.now();
       const lost = this.untilLost(ep);
       if (ep.role === 'backup') void this.awaitPromotion(ep, lost);
+      // Demoted while we are connected (an operator switchover that keeps clients): wait for the server to
+      // be promoted back, or move to the other one, as for a backup found at connect time.
+      const onDemoted = () => {
+        if (ep.role === 'backup') void this.awaitPromotion(ep, lost);
+      };
+      ep.on('role', onDemoted);
       await lost;
+      ep.off('role', onDemoted);
       first = this.other(ep);
+      await pace(Date.now() - openedAt);
     }
   }
 
