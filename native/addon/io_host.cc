@@ -162,7 +162,7 @@ void Host::Recycle(Block* b) {
   }
 }
 
-void Host::StartPinned(size_t bytes) {
+Block* Host::NewBlock(size_t bytes) {
   Block* t;
   if (!free_.empty()) {
     t = free_.back();
@@ -174,6 +174,11 @@ void Host::StartPinned(size_t bytes) {
   }
   t->bytes.reserve(std::max(bytes, kBlockBytes));
   ready_.push_back(t);
+  return t;
+}
+
+void Host::StartPinned(size_t bytes) {
+  NewBlock(bytes);
   pinned_ = true;
 }
 
@@ -182,17 +187,7 @@ Block* Host::TailFor(size_t bytes) {
   if (pinned_ && t != nullptr) return t;
   if (t == nullptr || (!t->bytes.empty() && t->bytes.size() + bytes > kBlockBytes) ||
       t->index.size() >= kBlockRecords * kRecordStride) {
-    if (!free_.empty()) {
-      t = free_.back();
-      free_.pop_back();
-    } else {
-      t = new Block();
-      blocksAlive++;
-      t->bytes.reserve(kBlockBytes);
-      t->index.reserve(1024);
-    }
-    if (bytes > kBlockBytes) t->bytes.reserve(bytes);
-    ready_.push_back(t);
+    t = NewBlock(bytes);
   }
   return t;
 }

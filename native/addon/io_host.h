@@ -128,6 +128,8 @@ class Host {
   void AppendClose(uint32_t id, int reason, double err, const std::string& msg, double lossAt, double closedAt);
   /// The block new records go to, with room for `bytes` more bytes (a release may need a big one).
   Block* TailFor(size_t bytes);
+  // A fresh (or recycled) block with room for `bytes`, appended to the ready queue.
+  Block* NewBlock(size_t bytes);
   // A release must arrive as one block (its Release record counts the frame records that follow it):
   // StartPinned opens a fresh block sized for `bytes`, and until EndPinned every append goes into it,
   // whatever the usual block limits say.
