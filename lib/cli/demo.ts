@@ -3,7 +3,6 @@
  * every call while the primary fails; the demo prints the pair's normalized events as they happen and
  * then checks what the application saw against the switch's own log.
  */
-import { parseArgs } from 'node:util';
 import { monotonicMs } from '../clock.js';
 import { TServerHaError } from '../errors.js';
 import { TServerPair } from '../pair/pair.js';
@@ -11,7 +10,7 @@ import type { GapEvent, PairEventRecord, TEvent } from '../pair/events.js';
 import { Attr, MessageType } from '../protocol/ids.js';
 import { compareWithOracle, startSimulation, type Fault } from '../sim/index.js';
 import { isTransportAvailable } from '../transport/index.js';
-import { UsageError, intArg, type Command } from './command.js';
+import { UsageError, intArg, parseCommandArgs, type Command } from './command.js';
 
 const usage = `usage: tserver-ha demo [options]
 
@@ -198,25 +197,15 @@ async function runMode(mode: 'hot' | 'warm', transport: 'auto' | 'native' | 'nod
 }
 
 async function run(argv: string[]): Promise<number> {
-  const { values: v, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      mode: { type: 'string' },
-      transport: { type: 'string' },
-      fault: { type: 'string' },
-      rate: { type: 'string' },
-      seconds: { type: 'string' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (v.help) {
-    process.stdout.write(usage);
-    return 0;
-  }
-  if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+  const v = parseCommandArgs(argv, {
+    mode: { type: 'string' },
+    transport: { type: 'string' },
+    fault: { type: 'string' },
+    rate: { type: 'string' },
+    seconds: { type: 'string' },
+    json: { type: 'boolean' },
+  }, usage);
+  if (!v) return 0;
   const modeArg = v.mode ?? 'both';
   if (!['hot', 'warm', 'both'].includes(modeArg)) throw new UsageError(`--mode must be hot, warm or both, got '${modeArg}'`);
   const transport = (v.transport ?? 'auto') as 'auto' | 'native' | 'node';

@@ -1,10 +1,9 @@
 /**
  * `tserver-ha sim`: run a switch, a primary and a backup T-Server and the management role until stopped.
  */
-import { parseArgs } from 'node:util';
 import { startControlServer } from '../sim/control.js';
 import { startSimulation, type SwitchoverRecord } from '../sim/index.js';
-import { UsageError, intArg, type Command } from './command.js';
+import { UsageError, intArg, parseCommandArgs, type Command } from './command.js';
 
 const usage = `usage: tserver-ha sim [options]
 
@@ -43,39 +42,29 @@ fault kinds: kill stop cont restart silent link-down link-up switchover split-br
 `;
 
 async function run(argv: string[]): Promise<number> {
-  const { values: v, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      mode: { type: 'string' },
-      host: { type: 'string' },
-      'switch-port': { type: 'string' },
-      'primary-port': { type: 'string' },
-      'backup-port': { type: 'string' },
-      'primary-ha-port': { type: 'string' },
-      'backup-ha-port': { type: 'string' },
-      'control-port': { type: 'string' },
-      rate: { type: 'string' },
-      'route-points': { type: 'string' },
-      agents: { type: 'string' },
-      calls: { type: 'string' },
-      'promotion-delay': { type: 'string' },
-      'hang-timeout': { type: 'string' },
-      'ha-timeout': { type: 'string' },
-      'no-auto-promote': { type: 'boolean' },
-      'addp-enforce': { type: 'boolean' },
-      netns: { type: 'boolean' },
-      dir: { type: 'string' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (v.help) {
-    process.stdout.write(usage);
-    return 0;
-  }
-  if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+  const v = parseCommandArgs(argv, {
+    mode: { type: 'string' },
+    host: { type: 'string' },
+    'switch-port': { type: 'string' },
+    'primary-port': { type: 'string' },
+    'backup-port': { type: 'string' },
+    'primary-ha-port': { type: 'string' },
+    'backup-ha-port': { type: 'string' },
+    'control-port': { type: 'string' },
+    rate: { type: 'string' },
+    'route-points': { type: 'string' },
+    agents: { type: 'string' },
+    calls: { type: 'string' },
+    'promotion-delay': { type: 'string' },
+    'hang-timeout': { type: 'string' },
+    'ha-timeout': { type: 'string' },
+    'no-auto-promote': { type: 'boolean' },
+    'addp-enforce': { type: 'boolean' },
+    netns: { type: 'boolean' },
+    dir: { type: 'string' },
+    json: { type: 'boolean' },
+  }, usage);
+  if (!v) return 0;
   const mode = v.mode ?? 'hot';
   if (mode !== 'hot' && mode !== 'warm') throw new UsageError(`--mode must be hot or warm, got '${mode}'`);
   const host = v.host ?? '127.0.0.1';
