@@ -9,9 +9,9 @@
  *        [--rate 5000] [--fault kill|stop] [--addp ms] [--promotion-delay 500] [--after 1500]
  *        [--request-timeout 1000] [--retry-min ms --retry-max ms] [--no-breaker]
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+// Registers the native transport when the addon loaded (it then gets its own rows).
+import '../lib/native/register.js';
 import { isTransportAvailable } from '../lib/transport/index.js';
 import { runOnce, type RunConfig, type RunResult } from './failover-run.js';
 
@@ -54,17 +54,6 @@ function listArg<T extends string>(name: string, v: string, allowed: readonly T[
   return items as T[];
 }
 
-/** Load lib/native when this build has it, so the native transport registers itself. */
-async function loadNative(): Promise<void> {
-  const path = '../lib/native/index.js';
-  if (!existsSync(fileURLToPath(new URL(path, import.meta.url)))) return;
-  try {
-    await import(path);
-  } catch (err) {
-    console.error(`native transport not loaded: ${(err as Error).message}`);
-  }
-}
-
 /** Nearest-rank percentile of the non-null values (null when there are none). */
 function pct(values: (number | null)[], p: number): number | null {
   const v = values.filter((x): x is number => x !== null && Number.isFinite(x)).sort((a, b) => a - b);
@@ -105,7 +94,6 @@ function table(rows: Record<string, string | number>[]): void {
 
 async function main(): Promise<void> {
   if (args.help) usage();
-  await loadNative();
   const runs = intArg('runs', args.runs, 1)!;
   const modes = listArg('modes', args.modes!, ['hot', 'warm'] as const);
   const wanted = listArg('transports', args.transports!, ['node', 'native'] as const);

@@ -14,10 +14,10 @@
  * Usage: npm run build && node dist/bench/transport.js [--json] [--only throughput|stall|detect]
  *        [--seconds 3] [--loads 20000,100000,0] [--stall-seconds 60] [--addp 200] [--runs 20] [--busy 0]
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+// Registers the native transport when the addon loaded (it then gets its own rows).
+import '../lib/native/register.js';
 import { monotonicMs } from '../lib/clock.js';
 import { MessageType, encodeMessage } from '../lib/protocol/index.js';
 import { createTransport, isTransportAvailable } from '../lib/transport/index.js';
@@ -42,17 +42,6 @@ const { values: args } = parseArgs({
 interface BenchKind {
   name: string;
   create: (o: TransportOptions) => Transport;
-}
-
-/** Load lib/native when this build has it, so the native transport registers itself. */
-async function loadNative(): Promise<void> {
-  const path = '../lib/native/index.js';
-  if (!existsSync(fileURLToPath(new URL(path, import.meta.url)))) return;
-  try {
-    await import(path);
-  } catch (err) {
-    console.error(`native transport not loaded: ${(err as Error).message}`);
-  }
 }
 
 function kinds(): BenchKind[] {
@@ -261,7 +250,6 @@ function table(rows: Array<Record<string, unknown>>): void {
 }
 
 async function main(): Promise<void> {
-  await loadNative();
   const only = args.only;
   const seconds = Number(args.seconds);
   const loads = args.loads!.split(',').map(Number);
