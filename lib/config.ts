@@ -1,6 +1,7 @@
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { ConfigError } from './errors.js';
 import type { CodecLimits } from './protocol/constants.js';
+import type { TransportFactory } from './transport/types.js';
 
 /** Where one T-Server listens. */
 export interface EndpointAddress {
@@ -43,8 +44,12 @@ export interface TServerPairOptions {
   retry?: { minDelayMs?: number; maxDelayMs?: number; factor?: number; fastPhaseMs?: number };
   /** Per-endpoint circuit breaker (opossum); `false` disables. */
   breaker?: { errorThresholdPercentage?: number; volumeThreshold?: number; resetTimeoutMs?: number; rollingWindowMs?: number } | false;
-  /** Which transport: `auto` (native when the addon loaded and no TLS), `native`, or `node`. Default `auto`. */
-  transport?: 'auto' | 'native' | 'node';
+  /**
+   * Which transport: `auto` (native when the addon loaded and no TLS), `native`, or `node`. Default `auto`.
+   * A function is used as the transport factory itself (a transport of your own, or the decision-core
+   * simulation's in-memory one); it must keep the {@link Transport} contract.
+   */
+  transport?: 'auto' | 'native' | 'node' | TransportFactory;
   /** TLS to the servers (forces the node transport). */
   tls?: TlsOptions;
   /** Hot standby: bounds of the backup window. Default 100 000 frames, 64 MiB. */
@@ -80,7 +85,7 @@ export interface ResolvedPairOptions {
   warmBackupWaitMs: number;
   retry: { minDelayMs: number; maxDelayMs: number; factor: number; fastPhaseMs: number };
   breaker: { errorThresholdPercentage: number; volumeThreshold: number; resetTimeoutMs: number; rollingWindowMs: number } | false;
-  transport: 'auto' | 'native' | 'node';
+  transport: 'auto' | 'native' | 'node' | TransportFactory;
   tls: TlsOptions | undefined;
   window: { maxFrames: number; maxBytes: number };
   switchOnLinkDown: boolean;
@@ -204,7 +209,7 @@ export function resolvePairOptions(o: TServerPairOptions): ResolvedPairOptions {
     count: int('keepAlive.count', ka?.count ?? DEFAULTS.keepAlive.count, 1, 127),
   };
 
-  const transport = oneOf('transport', o.transport ?? DEFAULTS.transport, ['auto', 'native', 'node']);
+  const transport = typeof o.transport === 'function' ? o.transport : oneOf('transport', o.transport ?? DEFAULTS.transport, ['auto', 'native', 'node']);
   if (o.tls !== undefined && transport === 'native') throw new ConfigError("option tls needs transport 'node' or 'auto' (the addon does not do TLS)");
   if (o.switchOnLinkDown !== undefined && typeof o.switchOnLinkDown !== 'boolean') fail('switchOnLinkDown', 'a boolean', o.switchOnLinkDown);
 

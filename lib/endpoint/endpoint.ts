@@ -1,14 +1,18 @@
+import diagnostics from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
 import type CircuitBreaker from 'opossum';
 import type { ResolvedPairOptions, EndpointAddress } from '../config.js';
-import { BreakerOpenError, HandshakeError, ServerError, TransportError, type TServerHaError } from '../errors.js';
+import { BreakerOpenError, HandshakeError, RequestTimeoutError, ServerError, TransportError, type TServerHaError } from '../errors.js';
 import { monotonicMs } from '../clock.js';
 import { Attr, MessageType, messageName } from '../protocol/ids.js';
 import { encodeMessage, type AttributeInput } from '../protocol/encoder.js';
 import { getAttr } from '../protocol/message.js';
-import type { MessageFrame } from '../protocol/types.js';
+import type { KVPair, MessageFrame } from '../protocol/types.js';
 import type { CloseInfo, FrameBatch, Transport, TransportOptions, WindowOptions } from '../transport/types.js';
 import { createBreaker } from './breaker.js';
+
+/** Every failed connection attempt, with its typed error (docs/semantics.md, "Observability"). */
+const attemptChannel = diagnostics.channel('tserver-ha:attempt-failed');
 
 /** Name of an endpoint as configured (which one is really primary is the servers' word). */
 export type EndpointName = 'primary' | 'backup';
@@ -33,9 +37,20 @@ export interface SessionInfo {
   openAt: number;
   /** The link report of the handshake (EventLinkConnected/Disconnected), for its attributes. */
   linkFrame: MessageFrame | undefined;
-  /** The DNs this session registered during its handshake. */
+  /** Position in that link report (link down: the last sequence number the server received), or -1. */
+  linkSeq: number;
+  /** The server's numbering epoch (`seq-epoch` in EventServerInfo's Extensions), when it announced one. */
+  epoch: string | undefined;
+  /** EventServerInfo's Extensions, as sent (the seed's optional Extensions of EventServerConnected). */
+  extensions: KVPair[] | undefined;
+  /** The DNs this session registered (or tried to: see `refused`) during its handshake. */
   dns: string[];
+  /** DNs the server refused during the handshake, with its EventError. */
+  refused: { dn: string; error: ServerError }[];
 }
+
+/** Why the owner reset a connection: reported instead of the transport's `local`. */
+export type DropReason = 'manual' | 'not-promoted';
 
 /** One call waiting for its reply on this endpoint. */
 export interface PendingCall {
@@ -51,18 +66,22 @@ export interface EndpointContext {
   createTransport(options: TransportOptions): Transport;
   /** A server event (not a reply, not link/role bookkeeping) from this endpoint. */
   onEvent(ep: Endpoint, batch: FrameBatch, i: number): void;
+  /** Runs the processing of one batch: the owner can emit what it decided once the batch is done. */
+  inBatch(fn: () => void): void;
+  /** A reply arrived for a call that had already settled (deadline, abort, re-sent): dropped. */
+  onLateReply(ep: Endpoint, type: number, ref: number): void;
 }
 
 /** Events of an endpoint, consumed by the pair. */
 export interface EndpointEvents {
   /** The session opened (handshake and registrations done). */
   open: [session: SessionInfo];
-  /** An open session ended. */
-  lost: [info: CloseInfo];
+  /** An open session ended; `dropped` when the owner reset it on purpose. */
+  lost: [info: CloseInfo, dropped: DropReason | undefined];
   /** The server's role changed. */
   role: [role: RoleName, previous: RoleName];
-  /** The server reported its CTI link state (every report; the pair emits only changes). */
-  link: [up: boolean, frame: MessageFrame];
+  /** The server reported its CTI link state (every report; the pair emits only changes), at position `seq` (-1: none). */
+  link: [up: boolean, frame: MessageFrame, seq: number];
 }
 
 function roleOf(v: unknown): RoleName {
@@ -72,6 +91,12 @@ function roleOf(v: unknown): RoleName {
 function seqOf(frame: MessageFrame): number {
   const v = getAttr(frame, Attr.EventSequenceNumber);
   return typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? v : -1;
+}
+
+/** A string or numeric `seq-epoch` in EventServerInfo's Extensions. */
+function epochOf(ext: KVPair[] | undefined): string | undefined {
+  const v = ext?.find((p) => p.key === 'seq-epoch')?.value;
+  return typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'bigint' ? String(v) : undefined;
 }
 
 /**
@@ -92,17 +117,16 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
   private readonly breaker: CircuitBreaker<[], SessionInfo> | undefined;
   private nextAttempt: { dns: readonly string[]; hold: WindowOptions | null } = { dns: [], hold: null };
   private stopped = false;
-  /**
-   * The CTI link went down during this session: the server missed switch events, so its stream (and its
-   * hot-standby window) has a hole before the first event after the link came back.
-   */
-  linkFlapped = false;
+  private dropReason: DropReason | undefined;
+  /** Failed attempts since the last session opened. */
+  private failedAttempts = 0;
   /**
    * Monotonic ms when the last report that can make this endpoint usable was read from its socket (a role
    * change, a link-up) or its session opened: what a switchover's `announcedAt` is.
    */
   reportedAt = 0;
   private linkFrame: MessageFrame | undefined;
+  private linkSeq = -1;
   private linkWaiter: ((report: { up: boolean; frame: MessageFrame | undefined }) => void) | undefined;
 
   constructor(
@@ -140,12 +164,15 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
   async open(dns: readonly string[], hold: WindowOptions | null, bypassBreaker = false): Promise<SessionInfo> {
     if (this.stopped) throw new TransportError('ERR_TRANSPORT_CLOSED', `${this.label} is shut down`);
     this.nextAttempt = { dns, hold };
-    if (!this.breaker || bypassBreaker) return this.attempt();
     try {
-      return await this.breaker.fire();
+      const s = !this.breaker || bypassBreaker ? await this.attempt() : await this.breaker.fire();
+      this.failedAttempts = 0;
+      return s;
     } catch (err) {
-      if ((err as { code?: string }).code === 'EOPENBREAKER') throw new BreakerOpenError(this.label);
-      throw err;
+      const e = (err as { code?: string }).code === 'EOPENBREAKER' ? new BreakerOpenError(this.label) : (err as Error);
+      this.failedAttempts++;
+      if (attemptChannel.hasSubscribers) attemptChannel.publish({ pair: this.ctx.options.name, endpoint: this.name, attempt: this.failedAttempts, error: e });
+      throw e;
     }
   }
 
@@ -168,16 +195,24 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
     this.role = 'unknown';
     this.link = 'unknown';
     this.linkFrame = undefined;
-    this.linkFlapped = false;
+    this.linkSeq = -1;
+    this.dropReason = undefined;
     t.on('frames', (batch) => {
-      if (gen === this.generation) this.onFrames(batch);
+      if (gen === this.generation) this.ctx.inBatch(() => this.onFrames(batch));
     });
     t.once('close', (info) => {
       if (gen === this.generation) this.onClose(info);
     });
     if (hold) t.hold(hold);
 
-    const deadline = setTimeout(() => void t.destroy(), o.connectTimeoutMs + o.handshakeTimeoutMs);
+    // One deadline for connect + handshake; past it the attempt fails as a handshake failure (the connect
+    // has its own, shorter deadline in the transport).
+    const limitMs = o.connectTimeoutMs + o.handshakeTimeoutMs;
+    let timedOut = false;
+    const deadline = setTimeout(() => {
+      timedOut = true;
+      void t.destroy();
+    }, limitMs);
     // After every await: the connection may have closed in the same tick that settled what we waited
     // for (frames, then close, from one read), and a shut-down endpoint must not open.
     const checkStopped = () => {
@@ -200,13 +235,23 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
       if (info.type !== MessageType.EventServerInfo) {
         throw new HandshakeError(this.label, `expected EventServerInfo, got ${messageName(info.type)}`);
       }
-      this.role = roleOf(getAttr(info, Attr.ServerRole));
+      // The role was taken from this reply in arrival order (onFrames): a role change read right after it,
+      // in the same batch, must not be overwritten here.
       const sid = getAttr(info, Attr.SessionID);
+      const ext = getAttr(info, Attr.Extensions);
+      const extensions = Array.isArray(ext) ? (ext as KVPair[]) : undefined;
       await linkReported;
       checkStopped();
       let registeredSeq = seqOf(info);
-      const replies = await Promise.all(dns.map((dn) => this.registerAddress(dn)));
-      for (const r of replies) registeredSeq = Math.max(registeredSeq, seqOf(r));
+      // A DN the server refuses does not keep the session from opening (one bad DN would lock the pair
+      // out): it is reported, and tried again with the next session.
+      const refused: { dn: string; error: ServerError }[] = [];
+      const replies = await Promise.allSettled(dns.map((dn) => this.registerAddress(dn)));
+      replies.forEach((r, i) => {
+        if (r.status === 'fulfilled') registeredSeq = Math.max(registeredSeq, seqOf(r.value));
+        else if (r.reason instanceof ServerError) refused.push({ dn: dns[i]!, error: r.reason });
+        else throw r.reason;
+      });
       checkStopped();
       this.session = {
         role: this.role,
@@ -218,7 +263,11 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
         connectedAt,
         openAt: monotonicMs(),
         linkFrame: this.linkFrame,
+        linkSeq: this.linkSeq,
+        epoch: epochOf(extensions),
+        extensions,
         dns: [...dns],
+        refused,
       };
       this.state = 'open';
       this.reportedAt = this.session.openAt;
@@ -227,6 +276,7 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
     } catch (err) {
       // The attempt failed: make sure this connection is gone before the next one starts.
       if (gen === this.generation) await t.destroy();
+      if (timedOut && !this.stopped) throw new HandshakeError(this.label, `no complete handshake within ${limitMs} ms`, err);
       if (err instanceof TransportError || err instanceof HandshakeError) throw err;
       throw new HandshakeError(this.label, (err as Error).message, err);
     } finally {
@@ -235,32 +285,47 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
     }
   }
 
-  /** Register one DN on the current connection; resolves with EventRegistered. */
-  registerAddress(dn: string): Promise<MessageFrame> {
+  /**
+   * Register one DN on the current connection; resolves with EventRegistered. `timeoutMs` bounds the wait
+   * (RequestTimeoutError); during the handshake the handshake deadline bounds it instead.
+   */
+  registerAddress(dn: string, timeoutMs?: number): Promise<MessageFrame> {
     return this.call(MessageType.RequestRegisterAddress, {
       ThisDN: dn,
       RegisterMode: this.ctx.options.registerMode,
       AddressType: 1,
-    });
+    }, timeoutMs);
   }
 
   /** Unregister one DN on the current connection. */
-  unregisterAddress(dn: string): Promise<MessageFrame> {
-    return this.call(MessageType.RequestUnregisterAddress, { ThisDN: dn });
+  unregisterAddress(dn: string, timeoutMs?: number): Promise<MessageFrame> {
+    return this.call(MessageType.RequestUnregisterAddress, { ThisDN: dn }, timeoutMs);
   }
 
-  /** Send a request and wait for its reply (handshake and registrations; no deadline of its own). */
-  call(type: number, attrs: AttributeInput): Promise<MessageFrame> {
+  /** Send a request and wait for its reply, at most `timeoutMs` when given (then RequestTimeoutError). */
+  call(type: number, attrs: AttributeInput, timeoutMs?: number): Promise<MessageFrame> {
     return new Promise((resolve, reject) => {
       const ref = this.ctx.nextRef();
       const name = messageName(type);
+      let timer: NodeJS.Timeout | undefined;
       try {
         this.send(ref, encodeMessage(type, { ...attrs, ReferenceID: ref }), {
           name,
-          settle: (r) => (r instanceof Error ? reject(r) : resolve(r)),
+          settle: (r) => {
+            clearTimeout(timer);
+            if (r instanceof Error) reject(r);
+            else resolve(r);
+          },
         });
       } catch (err) {
         reject(err);
+        return;
+      }
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          // Forgotten first: a reply arriving later is a late reply, dropped and counted.
+          if (this.forget(ref)) reject(new RequestTimeoutError(name, timeoutMs, true));
+        }, timeoutMs);
       }
     });
   }
@@ -298,8 +363,10 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
   }
 
   /** Reset the current connection (failing away from this server); the owner may open it again. */
-  async drop(): Promise<void> {
-    await this.transport?.destroy();
+  async drop(reason: DropReason): Promise<void> {
+    if (!this.transport) return;
+    this.dropReason = reason;
+    await this.transport.destroy();
   }
 
   /** Close for good: an attempt in progress is abandoned and no new one starts. */
@@ -313,38 +380,50 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
   }
 
   private onFrames(batch: FrameBatch): void {
+    const gen = this.generation;
     for (let i = 0; i < batch.count; i++) {
+      // Something done for an earlier frame of this batch (a listener, a write) closed the connection.
+      if (gen !== this.generation || this.state === 'closed') return;
       const ref = batch.ref(i);
-      if (ref >= 0) {
+      // A ReferenceID > 0 makes a frame a reply to one of our requests (0 or none: unsolicited). A reply
+      // whose call already settled is dropped, never delivered as an event (docs/semantics.md).
+      if (ref > 0) {
         const call = this.pending.get(ref);
-        if (call) {
-          this.pending.delete(ref);
-          const frame = batch.frame(i);
-          if (frame.type === MessageType.EventError) {
-            const code = getAttr(frame, Attr.ErrorCode);
-            const msg = getAttr(frame, Attr.ErrorMessage);
-            call.settle(new ServerError(call.name, typeof code === 'number' ? code : -1, typeof msg === 'string' ? msg : ''), false);
-          } else {
-            call.settle(frame, false);
-          }
+        if (!call) {
+          this.ctx.onLateReply(this, batch.type(i), ref);
           continue;
         }
+        this.pending.delete(ref);
+        const frame = batch.frame(i);
+        if (frame.type === MessageType.EventServerInfo) {
+          const role = roleOf(getAttr(frame, Attr.ServerRole));
+          if (role !== 'unknown') this.role = role;
+        }
+        if (frame.type === MessageType.EventError) {
+          const code = getAttr(frame, Attr.ErrorCode);
+          const msg = getAttr(frame, Attr.ErrorMessage);
+          call.settle(new ServerError(call.name, typeof code === 'number' ? code : -1, typeof msg === 'string' ? msg : ''), false);
+        } else {
+          call.settle(frame, false);
+        }
+        continue;
       }
       const type = batch.type(i);
       if (type === MessageType.EventLinkConnected || type === MessageType.EventLinkDisconnected) {
         const up = type === MessageType.EventLinkConnected;
         const frame = batch.frame(i);
+        const seq = seqOf(frame);
         // Track every report, also those that arrive while DNs are still registering; the pair hears
         // of changes only once the session is open (the session carries the state at that moment).
         this.link = up ? 'up' : 'down';
         this.linkFrame = frame;
-        if (!up && this.state === 'open') this.linkFlapped = true;
+        this.linkSeq = seq;
         if (up) this.reportedAt = batch.receivedAt;
         if (this.linkWaiter) {
           this.linkWaiter({ up, frame });
           this.linkWaiter = undefined;
         }
-        if (this.state === 'open') this.emit('link', up, frame);
+        if (this.state === 'open') this.emit('link', up, frame, seq);
         continue;
       }
       if (type === MessageType.EventPrimaryChanged || (type === MessageType.EventServerInfo && ref < 0)) {
@@ -370,6 +449,6 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
     const error = info.error ?? new TransportError('ERR_TRANSPORT_CLOSED', `${this.label} closed`);
     for (const c of calls) c.settle(error, true);
     if (this.linkWaiter) this.linkWaiter({ up: false, frame: undefined });
-    if (wasOpen) this.emit('lost', info);
+    if (wasOpen) this.emit('lost', info, this.dropReason);
   }
 }

@@ -25,10 +25,16 @@ export interface EventServerConnected extends NormalizedBase {
   role: RoleName;
 }
 
+/**
+ * Why a session ended: the transport's reason, or one of the pair's own — `manual` (`pair.switchover()`
+ * reset it) and `not-promoted` (warm standby: the server stayed backup for `warmBackupWaitMs`).
+ */
+export type DisconnectReason = CloseReason | 'manual' | 'not-promoted';
+
 /** Our session with a server was lost (or closed by `pair.close()`). Seed: Event M, Server M, Extensions O. */
 export interface EventServerDisconnected extends NormalizedBase {
   Event: 'EventServerDisconnected';
-  reason: CloseReason;
+  reason: DisconnectReason;
   error?: TServerHaError | Error;
 }
 
@@ -40,6 +46,8 @@ export interface EventLinkConnected extends NormalizedBase {
   CustomerID?: string;
   /** When the server says the link state took effect (TimeinSecs/TimeinuSecs), or when we heard of it. */
   time: Date;
+  /** The same instant in microseconds since the Unix epoch (`time` keeps only milliseconds). */
+  timeUs: number;
 }
 
 /** The server's CTI link to the switch is down. Seed adds ErrorCode O, ErrorMessage O. */
@@ -51,6 +59,8 @@ export interface EventLinkDisconnected extends NormalizedBase {
   ErrorCode?: number;
   ErrorMessage?: string;
   time: Date;
+  /** `time` in microseconds since the Unix epoch. */
+  timeUs: number;
 }
 
 /** Why the pair changed the server it delivers from. */
@@ -60,6 +70,12 @@ export type SwitchoverReason = 'crash' | 'heartbeat-timeout' | 'link-down' | 'ro
 export interface SeqRange {
   fromSeq: number;
   toSeq: number;
+}
+
+/** A {@link SeqRange} in one numbering epoch (sequence numbers compare only within one epoch). */
+export interface GapRange extends SeqRange {
+  /** The numbering the range belongs to: the server's `seq-epoch`, `''` when servers announce none. */
+  epoch: string;
 }
 
 /**
@@ -83,21 +99,29 @@ export interface SwitchoverEvent {
   completedAt: number;
   /** Events delivered from a server's window since `detectedAt` (hot standby: the gap filled from the backup). */
   replayed: number;
-  /** The union of the `gap` events since `detectedAt`, or null when nothing may be lost. */
-  gap: SeqRange | null;
+  /** The union of the `gap` events since `detectedAt` (in the latest epoch), or null when nothing may be lost. */
+  gap: GapRange | null;
 }
 
-/** Events for our DNs with EventSequenceNumber in [fromSeq, toSeq] may never be delivered. */
-export interface GapEvent extends SeqRange {
+/**
+ * Events for our DNs with EventSequenceNumber in [fromSeq, toSeq] of numbering `epoch` may never be
+ * delivered. `toSeq` is {@link OPEN_END} (Number.MAX_SAFE_INTEGER) when the range has no known end.
+ */
+export interface GapEvent extends GapRange {
   Server: string;
   source: EndpointName;
   /**
    * `switchover`: delivery moved to a server whose window does not reach back far enough (hot);
    * `reconnect`: warm standby reconnected after events were emitted; `link-restored`: the source's CTI
-   * link was down and its stream resumed past what was delivered.
+   * link was down, so its stream misses what the switch sent meanwhile; `sequence-reset`: the new source
+   * numbers events differently (a server restarted its numbering) — two gaps: the rest of the old numbering,
+   * and the new numbering up to where delivery resumes.
    */
-  reason: 'switchover' | 'reconnect' | 'link-restored';
+  reason: 'switchover' | 'reconnect' | 'link-restored' | 'sequence-reset';
 }
+
+/** `toSeq` of a gap whose end is not known (the rest of a numbering that was abandoned). */
+export const OPEN_END = Number.MAX_SAFE_INTEGER;
 
 /** The server requests go to changed: `endpoint` is primary with a live link, or null while none is. */
 export interface ActiveEvent {
@@ -126,6 +150,8 @@ export class TEvent {
     readonly seq: number,
     /** Monotonic ms when its bytes were read. */
     readonly receivedAt: number,
+    /** Numbering epoch of `seq` (sequence numbers compare only within one epoch; `''` when unannounced). */
+    readonly epoch: string = '',
   ) {}
   /** Message name, e.g. `EventRouteRequest`. */
   get Event(): string {
@@ -169,8 +195,9 @@ export type PairEventRecord = { [K in keyof PairEvents]: { type: K; data: PairEv
 export function linkEvent(server: string, source: EndpointName, up: boolean, frame: MessageFrame, timestamp: number): EventLinkConnected | EventLinkDisconnected {
   const secs = getAttr(frame, Attr.TimeinSecs);
   const usecs = getAttr(frame, Attr.TimeinuSecs);
-  const time = typeof secs === 'number' ? new Date(secs * 1000 + (typeof usecs === 'number' ? Math.floor(usecs / 1000) : 0)) : new Date();
-  const base: Record<string, unknown> = { Server: server, source, timestamp, time };
+  const timeUs = typeof secs === 'number' ? secs * 1_000_000 + (typeof usecs === 'number' ? usecs : 0) : Date.now() * 1000;
+  const time = new Date(Math.floor(timeUs / 1000));
+  const base: Record<string, unknown> = { Server: server, source, timestamp, time, timeUs };
   const app = getAttr(frame, Attr.ApplicationName);
   if (typeof app === 'string') base.ApplicationName = app;
   const sid = getAttr(frame, Attr.SessionID);
@@ -207,8 +234,10 @@ export interface PairState {
   source: EndpointName | null;
   /** The endpoint requests go to (source, primary, link up), or null while none is usable. */
   active: EndpointName | null;
-  /** Highest EventSequenceNumber delivered. */
+  /** Highest EventSequenceNumber delivered, in numbering `epoch`. */
   lastSeq: number;
+  /** Numbering epoch of `lastSeq` (null before the first source; `''` when servers announce none). */
+  epoch: string | null;
   queuedRequests: number;
   endpoints: Record<EndpointName, EndpointStatus>;
 }

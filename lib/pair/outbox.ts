@@ -1,38 +1,95 @@
 import type { EventEmitter } from 'node:events';
+import { TServerHaError } from '../base-error.js';
 
 /**
- * Emits a pair's public events strictly one after another, in the order they were decided. A listener that
- * calls back into the pair (close(), request()) cannot make events nest or overtake each other; a
- * listener that throws does not corrupt the pair's state — its error is rethrown on a fresh stack, as an
- * uncaught exception from any other callback would be.
+ * A listener threw (or an async listener's promise rejected). Emitted as the pair's `error` event when it
+ * has a listener; otherwise thrown as an uncaught exception on a fresh stack, as from any callback.
+ */
+export class ListenerError extends TServerHaError {
+  override name = 'ListenerError';
+  constructor(
+    /** The event whose listener threw. */
+    readonly event: string,
+    cause: unknown,
+  ) {
+    super('ERR_LISTENER', `a listener of '${event}' threw: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
+type Listener = (this: EventEmitter, payload: unknown) => unknown;
+
+/**
+ * Emits a pair's public events strictly one after another, in the order they were decided:
+ * - while the pair is deciding (`hold()` … `release()`), events queue and go out once the decision is made,
+ *   so a listener always sees a consistent pair and can call back into it (close(), request()) without
+ *   making events nest or overtake each other;
+ * - each listener is called on its own: one that throws does not keep the others — `events()` iterators
+ *   included — from receiving the event, and does not change the pair's state; its exception is reported
+ *   (see {@link ListenerError}).
  */
 export class Outbox {
-  private readonly items: [string | symbol, unknown][] = [];
+  private readonly items: [string, unknown][] = [];
   private head = 0;
   private draining = false;
+  private holds = 0;
 
-  constructor(private readonly target: EventEmitter, private readonly all: symbol) {}
+  constructor(
+    private readonly target: EventEmitter,
+    /** Every event also goes to this symbol's listeners (`events()` iterators), with its name. */
+    private readonly all: symbol,
+  ) {}
 
   push(name: string, payload: unknown): void {
     this.items.push([name, payload]);
+    if (this.holds === 0) this.drain();
+  }
+
+  /** Queue without emitting until the matching {@link release}. */
+  hold(): void {
+    this.holds++;
+  }
+
+  release(): void {
+    if (--this.holds === 0) this.drain();
+  }
+
+  private drain(): void {
     if (this.draining) return;
     this.draining = true;
     try {
       while (this.head < this.items.length) {
         const [n, p] = this.items[this.head++]!;
-        try {
-          if (n !== 'error' || this.target.listenerCount('error') > 0) this.target.emit(n, p);
-          this.target.emit(this.all, n, p);
-        } catch (err) {
-          queueMicrotask(() => {
-            throw err;
-          });
-        }
+        if (n !== 'error' || this.target.listenerCount('error') > 0) this.call(n, n, p);
+        this.call(this.all, n, p);
       }
     } finally {
       this.items.length = 0;
       this.head = 0;
       this.draining = false;
     }
+  }
+
+  /** Call each listener of `key` separately (rawListeners: `once` wrappers remove themselves). */
+  private call(key: string | symbol, name: string, payload: unknown): void {
+    const listeners = this.target.rawListeners(key) as Listener[];
+    for (const l of listeners) {
+      try {
+        const r = key === this.all ? (l as unknown as (n: string, p: unknown) => unknown).call(this.target, name, payload) : l.call(this.target, payload);
+        if (r instanceof Promise) r.catch((err: unknown) => this.failed(name, err));
+      } catch (err) {
+        this.failed(name, err);
+      }
+    }
+  }
+
+  private failed(name: string, err: unknown): void {
+    // An `error` listener that throws has nowhere else to go.
+    if (name !== 'error' && this.target.listenerCount('error') > 0) {
+      this.push('error', new ListenerError(name, err));
+      return;
+    }
+    queueMicrotask(() => {
+      throw err;
+    });
   }
 }

@@ -1,9 +1,9 @@
-import { EventEmitter, on } from 'node:events';
+import { EventEmitter } from 'node:events';
 import diagnostics from 'node:diagnostics_channel';
 import { resolvePairOptions, type ResolvedPairOptions, type TServerPairOptions } from '../config.js';
-import { ClosedError, TServerHaError } from '../errors.js';
+import { ClosedError, QueueFullError, SwitchoverError, TransportError, TServerHaError } from '../errors.js';
 import { monotonicMs } from '../clock.js';
-import { Endpoint, type EndpointName, type SessionInfo } from '../endpoint/endpoint.js';
+import { Endpoint, type EndpointName, type SessionInfo, type DropReason } from '../endpoint/endpoint.js';
 import { encodeMessage, type AttributeInput } from '../protocol/encoder.js';
 import { Attr, messageId, messageName, type MessageName } from '../protocol/ids.js';
 import { ValueType } from '../protocol/constants.js';
@@ -11,15 +11,16 @@ import type { Attribute, MessageFrame } from '../protocol/types.js';
 import { createTransport } from '../transport/index.js';
 // Side effect: registers the native transport when the addon loads, so transport 'auto' can pick it.
 import '../native/register.js';
-import type { CloseInfo, CloseReason, FrameBatch, ReleaseResult } from '../transport/types.js';
-import { type PairEventRecord, type PairEvents, type PairState, type SeqRange, type SwitchoverEvent, type SwitchoverReason, type GapEvent } from './events.js';
+import type { CloseInfo, CloseReason, FrameBatch } from '../transport/types.js';
+import { admit, DUPLICATE, GAP_THEN_DELIVER } from './core/admit.js';
+import { createCore, step } from './core/step.js';
+import type { ConnView, CoreState, Effect, Input } from './core/types.js';
+import { eventStream, DEFAULT_MAX_BUFFERED } from './event-stream.js';
+import { TEvent, type PairEventRecord, type PairEvents, type PairState, type SwitchoverReason } from './events.js';
 import { Outbox } from './outbox.js';
-import { RequestBook, type RequestOptions } from './requests.js';
-import { isSplitBrain, pickActive, pickSource } from './selection.js';
-import { Supervisor } from './supervisor.js';
-import { Sequencer } from './sequencer.js';
-import { SplitBrainWatch } from './split-brain.js';
+import { checkTimeout, RequestBook, type RequestOptions } from './requests.js';
 import { ServerEvents } from './server-events.js';
+import { Supervisor } from './supervisor.js';
 
 const ALL = Symbol('tserver-ha:all');
 const channels = {
@@ -27,7 +28,9 @@ const channels = {
   gap: diagnostics.channel('tserver-ha:gap'),
 };
 
-function reasonOf(r: CloseReason): SwitchoverReason {
+function reasonOf(r: CloseReason, dropped: DropReason | undefined): SwitchoverReason {
+  if (dropped === 'manual') return 'manual';
+  if (dropped === 'not-promoted') return 'role-change';
   return r === 'addp-timeout' ? 'heartbeat-timeout' : r === 'protocol-error' ? 'protocol-error' : 'crash';
 }
 
@@ -38,17 +41,30 @@ export interface PairStats {
   replayed: number;
   gaps: number;
   switchovers: number;
+  /** Replies that arrived after their request had settled (deadline, abort): dropped, never emitted. */
+  lateReplies: number;
 }
 
-interface Detection {
-  from: EndpointName | null;
-  reason: SwitchoverReason;
-  at: number;
+/** Options of `registerAddress()` / `unregisterAddress()`. */
+export interface AddressOptions {
+  /** Deadline for the active server's answer; default the pair's `requestTimeoutMs`. */
+  timeoutMs?: number;
+}
+
+/** Options of `events()`. */
+export interface EventsOptions {
+  signal?: AbortSignal;
+  /** Events this iterator may fall behind before it ends with EventsOverflowError. Default 10 000. */
+  maxBuffered?: number;
 }
 
 /**
  * A primary/backup T-Server pair in warm or hot standby, seen as one stream of events and one place to
  * send requests. See docs/semantics.md for every rule it keeps.
+ *
+ * The decisions live in a pure core (`./core/`: `step(state, input) → effects`, and `admit` per event);
+ * this class is the shell around it: it turns endpoint callbacks into inputs, runs the effects (windows,
+ * requests, timers) and emits the public events.
  *
  * @example
  * ```ts
@@ -61,11 +77,7 @@ interface Detection {
 export class TServerPair extends EventEmitter<PairEvents> implements AsyncDisposable {
   /** Options after validation and defaults. */
   readonly options: ResolvedPairOptions;
-  /** Counters since construction. */
-  get stats(): PairStats {
-    return { ...this.counters, delivered: this.seq.delivered, duplicatesDropped: this.seq.duplicatesDropped };
-  }
-  private readonly counters = { replayed: 0, gaps: 0, switchovers: 0 };
+  private readonly core: CoreState;
   private readonly endpoints: Record<EndpointName, Endpoint>;
   private readonly book: RequestBook;
   private readonly outbox = new Outbox(this, ALL);
@@ -74,63 +86,73 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
   /** Aborted once close() has finished, after the last events (EventServerDisconnected) were emitted. */
   private readonly ended = new AbortController();
   private readonly supervisor: Supervisor;
-  private source: Endpoint | null = null;
-  private active: Endpoint | null = null;
+  private readonly serverEvents: ServerEvents;
   private refCounter = 0;
   private opened = false;
-  private closed = false;
   private closing: Promise<void> | undefined;
-  private switching = false;
-  private reevaluate = false;
-  /** Why and when the pair last lost its request target; reported by the next `switchover`. */
-  private lostActive: Detection | null = null;
-  /** Why and when delivery last had to move; reported with its `gap`. */
-  private lostSource: Detection | null = null;
-  /** The last non-null request target: a new one that differs is a switchover. */
-  private lastActive: EndpointName | null = null;
-  /** Events replayed and gaps since the last switchover, reported with the next one. */
-  private sinceSwitchover: { replayed: number; gap: SeqRange | null } = { replayed: 0, gap: null };
-  private everHadSource = false;
-  private everActive = false;
-  /** The endpoint `switchover()` reset: its loss is reported with reason `manual`. */
-  private manualDrop: Endpoint | null = null;
-  private readonly splitBrain: SplitBrainWatch;
-  private readonly seq: Sequencer;
   private readyWaiters: { resolve(): void; reject(e: Error): void }[] = [];
-  private readonly serverEvents: ServerEvents;
+  /** Registration calls waiting for an answer: rejected with ClosedError by close(). */
+  private readonly addressCalls = new Set<(err: Error) => void>();
+  /** Inputs arriving while effects run (a write that closes its connection) wait their turn here. */
+  private readonly inputs: Input[] = [];
+  private stepping = false;
+  /** While moving delivery: the released window, and live events of the new source that wait behind it. */
+  private window: FrameBatch | null = null;
+  private held: { frame: MessageFrame; seq: number; receivedAt: number }[] | null = null;
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(options: TServerPairOptions) {
     super();
     this.options = resolvePairOptions(options);
-    this.dns = new Set(this.options.dns);
-    this.book = new RequestBook(this.options.maxPendingRequests);
+    const o = this.options;
+    this.dns = new Set(o.dns);
+    this.book = new RequestBook(o.maxPendingRequests);
+    this.core = createCore({ name: o.name, mode: o.mode, switchOnLinkDown: o.switchOnLinkDown, splitBrainGraceMs: o.splitBrainGraceMs, maxHoles: 64 });
     const ctx = {
-      options: this.options,
+      options: o,
       nextRef: () => this.nextRef(),
-      createTransport: (o: Parameters<typeof createTransport>[0]) => createTransport(o, this.options.transport),
+      createTransport: (t: Parameters<typeof createTransport>[0]) => (typeof o.transport === 'function' ? o.transport(t) : createTransport(t, o.transport)),
       onEvent: (ep: Endpoint, batch: FrameBatch, i: number) => this.onEvent(ep, batch, i),
+      inBatch: (fn: () => void) => this.decide(fn),
+      onLateReply: () => void this.core.stats.lateReplies++,
     };
-    this.endpoints = {
-      primary: new Endpoint('primary', this.options.primary, ctx),
-      backup: new Endpoint('backup', this.options.backup, ctx),
-    };
+    this.endpoints = { primary: new Endpoint('primary', o.primary, ctx), backup: new Endpoint('backup', o.backup, ctx) };
     for (const ep of Object.values(this.endpoints)) {
       ep.on('open', (s) => this.onOpen(ep, s));
-      ep.on('lost', (info) => this.onLost(ep, info));
-      ep.on('role', () => this.evaluate('role-change', monotonicMs()));
-      ep.on('link', (up, frame) => this.onLink(ep, up, frame));
+      ep.on('lost', (info, dropped) => this.onLost(ep, info, dropped));
+      ep.on('role', (role) => this.input({ kind: 'role', ep: ep.name, gen: ep.generation, role, at: monotonicMs() }));
+      ep.on('link', (up, frame, seq) => {
+        const at = monotonicMs();
+        this.serverEvents.linkReport(ep.name, up, frame, at);
+        this.input({ kind: 'link', ep: ep.name, gen: ep.generation, up, seq, at });
+      });
     }
-    this.serverEvents = new ServerEvents(this.options.name, (name, payload) => this.publish(name, payload));
-    this.seq = new Sequencer((e) => this.publish('event', e), (range) => this.reportGap(range, 'link-restored'));
-    this.splitBrain = new SplitBrainWatch(
-      this.options.splitBrainGraceMs,
-      () => !this.closed && isSplitBrain(Object.values(this.endpoints)),
-      () => {
-        const keeping = this.source?.name ?? 'primary';
-        this.publish('splitBrain', { Server: this.options.name, keeping, ignoring: keeping === 'primary' ? 'backup' : 'primary', timestamp: monotonicMs() });
-      },
-    );
-    this.supervisor = new Supervisor(this.options, this.endpoints, this.lifecycle.signal, () => [...this.dns]);
+    this.serverEvents = new ServerEvents(o.name, (name, payload) => this.outbox.push(name, payload));
+    this.supervisor = new Supervisor(o, this.endpoints, this.lifecycle.signal, () => [...this.dns]);
+  }
+
+  /**
+   * Sizes of the pair's internal queues and maps, for checks that nothing grows without bound (the
+   * decision-core simulation reads it after every step). Not a stable API.
+   * @internal
+   */
+  [Symbol.for('tserver-ha.internals')](): Record<string, number> {
+    return {
+      ...this.book.internals(),
+      addressCalls: this.addressCalls.size,
+      held: this.held?.length ?? 0,
+      inputs: this.inputs.length,
+      pendingPrimary: this.endpoints.primary.pendingCount,
+      pendingBackup: this.endpoints.backup.pendingCount,
+      holesPrimary: this.core.eps.primary.holes.size,
+      holesBackup: this.core.eps.backup.holes.size,
+      listeners: this.listenerCount(ALL),
+    };
+  }
+
+  /** Counters since construction. */
+  get stats(): PairStats {
+    return { ...this.core.stats };
   }
 
   /** Snapshot of where the pair stands. */
@@ -146,10 +168,11 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     return {
       name: this.options.name,
       mode: this.options.mode,
-      open: this.opened && !this.closed,
-      source: this.source?.name ?? null,
-      active: this.active?.name ?? null,
-      lastSeq: this.seq.lastSeq,
+      open: this.opened && !this.core.closed,
+      source: this.core.delivery.source,
+      active: this.core.routing.active,
+      lastSeq: this.core.delivery.lastSeq,
+      epoch: this.core.delivery.epoch,
       queuedRequests: this.book.queued,
       endpoints: { primary: status(this.endpoints.primary), backup: status(this.endpoints.backup) },
     };
@@ -160,7 +183,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
    * usable. Rejects with `ERR_OPEN_TIMEOUT` after `openTimeoutMs`, closing the pair.
    */
   async open(): Promise<void> {
-    if (this.closed) throw new ClosedError();
+    if (this.core.closed) throw new ClosedError();
     if (this.opened) throw new TServerHaError('ERR_ALREADY_OPEN', 'open() was already called');
     this.opened = true;
     const ready = new Promise<void>((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
@@ -194,16 +217,15 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
   }
 
   private async doClose(): Promise<void> {
-    this.closed = true;
+    this.input({ kind: 'close', at: monotonicMs() });
     this.lifecycle.abort();
-    this.splitBrain.stop();
     const err = new ClosedError();
     this.book.rejectAll(err);
+    for (const reject of [...this.addressCalls]) reject(err);
     for (const w of this.readyWaiters.splice(0)) w.reject(err);
     await Promise.all(Object.values(this.endpoints).map((ep) => ep.shutdown()));
     await this.supervisor.stopped();
-    this.source = null;
-    this.active = null;
+    clearTimeout(this.timer);
     this.ended.abort();
   }
 
@@ -213,47 +235,43 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
    * @param name message name (`'RequestRouteCall'`) or TMessageType id
    */
   request(name: MessageName | number, attributes: AttributeInput | readonly Attribute[], options: RequestOptions = {}): Promise<MessageFrame> {
-    if (this.closed || !this.opened) return Promise.reject(new ClosedError(this.closed ? 'the pair is closed' : 'call open() first'));
-    const type = messageId(name);
-    const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs;
-    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) return Promise.reject(new TypeError('timeoutMs must be a positive number'));
-    const ref = this.nextRef();
+    if (this.core.closed || !this.opened) return Promise.reject(new ClosedError(this.core.closed ? 'the pair is closed' : 'call open() first'));
+    let timeoutMs: number;
+    let type: number;
     let bytes: Uint8Array;
+    const ref = this.nextRef();
     try {
+      timeoutMs = checkTimeout('timeoutMs', options.timeoutMs ?? this.options.requestTimeoutMs);
+      type = messageId(name);
       bytes = Array.isArray(attributes)
         ? encodeMessage(type, [...(attributes as Attribute[]).filter((a) => a.id !== Attr.ReferenceID), { id: Attr.ReferenceID, type: ValueType.Int32, value: ref }])
         : encodeMessage(type, { ...(attributes as AttributeInput), ReferenceID: ref });
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.book.submit(ref, messageName(type), bytes, { timeoutMs, idempotent: options.idempotent ?? false, signal: options.signal }, this.active ?? undefined);
+    const active = this.core.routing.active;
+    return this.book.submit(ref, messageName(type), bytes, { timeoutMs, idempotent: options.idempotent ?? false, signal: options.signal }, active ? this.endpoints[active] : undefined);
   }
 
   /**
    * Add a DN to the registration set, replayed on every (re)connect and switchover. Resolves when the
-   * active server (if any) confirmed it; rejects with ServerError if it refused.
+   * active server (if any) confirmed it; rejects with ServerError if it refused, RequestTimeoutError if it
+   * did not answer in time, ClosedError if the pair closed first. The DN stays in the set either way.
    */
-  async registerAddress(dn: string): Promise<void> {
-    if (typeof dn !== 'string' || dn.length === 0) throw new TypeError('dn must be a non-empty string');
-    this.dns.add(dn);
-    await this.onOpenEndpoints((ep) => ep.registerAddress(dn));
+  registerAddress(dn: string, options: AddressOptions = {}): Promise<void> {
+    if (typeof dn !== 'string' || dn.length === 0) return Promise.reject(new TypeError('dn must be a non-empty string'));
+    return this.addressCall('RequestRegisterAddress', options, () => this.dns.add(dn), (ep, ms) => ep.registerAddress(dn, ms));
   }
 
-  /** Remove a DN from the registration set and unregister it where connected. */
-  async unregisterAddress(dn: string): Promise<void> {
-    this.dns.delete(dn);
-    await this.onOpenEndpoints((ep) => ep.unregisterAddress(dn));
+  /** Remove a DN from the registration set and unregister it where connected (same outcomes as registerAddress). */
+  unregisterAddress(dn: string, options: AddressOptions = {}): Promise<void> {
+    return this.addressCall('RequestUnregisterAddress', options, () => this.dns.delete(dn), (ep, ms) => ep.unregisterAddress(dn, ms));
   }
 
   /** Every public event, in order, as `{ type, data }`, until `signal` aborts or the pair closes. */
-  async *events(options: { signal?: AbortSignal } = {}): AsyncGenerator<PairEventRecord> {
+  events(options: EventsOptions = {}): AsyncGenerator<PairEventRecord> {
     const signal = options.signal ? AbortSignal.any([options.signal, this.ended.signal]) : this.ended.signal;
-    if (signal.aborted) return;
-    try {
-      for await (const [type, data] of on(this, ALL, { signal })) yield { type, data } as PairEventRecord;
-    } catch (err) {
-      if ((err as Error).name !== 'AbortError') throw err;
-    }
+    return eventStream(this, ALL, signal, options.maxBuffered ?? DEFAULT_MAX_BUFFERED);
   }
 
   /**
@@ -262,19 +280,34 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
    * is tried first). Requests follow the servers' roles, as always.
    */
   switchover(): void {
-    if (!this.opened || this.closed) throw new ClosedError();
-    const from = this.source;
-    if (!from) return;
-    this.manualDrop = from;
-    void from.drop();
+    if (!this.opened || this.core.closed) throw new ClosedError();
+    this.input({ kind: 'manual', at: monotonicMs() });
   }
 
-  private async onOpenEndpoints(fn: (ep: Endpoint) => Promise<unknown>): Promise<void> {
+  private async addressCall(what: string, options: AddressOptions, update: () => void, call: (ep: Endpoint, timeoutMs: number) => Promise<MessageFrame>): Promise<void> {
+    if (this.core.closed) throw new ClosedError();
+    const timeoutMs = checkTimeout('timeoutMs', options.timeoutMs ?? this.options.requestTimeoutMs);
+    if (this.book.size + this.addressCalls.size >= this.options.maxPendingRequests) throw new QueueFullError(this.options.maxPendingRequests);
+    update();
     const eps = Object.values(this.endpoints).filter((ep) => ep.state === 'open');
-    const results = await Promise.allSettled(eps.map(fn));
-    const activeIdx = eps.indexOf(this.active as Endpoint);
-    const r = results[activeIdx >= 0 ? activeIdx : 0];
-    if (r && r.status === 'rejected') throw r.reason;
+    if (eps.length === 0) return;
+    const active = this.core.routing.active;
+    // The answer that counts is the active server's (else the first connected one's); others are best effort.
+    const main = eps.find((ep) => ep.name === active) ?? eps[0]!;
+    let reject!: (err: Error) => void;
+    const closed = new Promise<never>((_, r) => (reject = r));
+    this.addressCalls.add(reject);
+    try {
+      const results = eps.map((ep) => call(ep, timeoutMs));
+      for (const r of results) r.catch(() => {});
+      await Promise.race([results[eps.indexOf(main)], closed]);
+    } catch (err) {
+      // The server went away before it answered: the DN is registered again with the next session.
+      if (err instanceof TransportError) throw new SwitchoverError(what, main.label, err);
+      throw err;
+    } finally {
+      this.addressCalls.delete(reject);
+    }
   }
 
   private nextRef(): number {
@@ -282,16 +315,92 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     return this.refCounter;
   }
 
-  private publish<K extends keyof PairEvents>(name: K, payload: PairEvents[K][0]): void {
-    this.outbox.push(name, payload);
+  /** Run `fn` (a batch of frames, an input) and emit what it decided only once it is done. */
+  private decide(fn: () => void): void {
+    this.outbox.hold();
+    try {
+      fn();
+    } finally {
+      this.outbox.release();
+    }
+  }
+
+  /** Feed the core one input and run its effects; inputs raised by effects wait their turn. */
+  private input(i: Input): void {
+    this.inputs.push(i);
+    if (this.stepping) return;
+    this.stepping = true;
+    this.outbox.hold();
+    try {
+      for (let next = this.inputs.shift(); next; next = this.inputs.shift()) this.run(step(this.core, next));
+    } finally {
+      this.stepping = false;
+      this.outbox.release();
+    }
+  }
+
+  private run(effects: Effect[]): void {
+    for (const fx of effects) {
+      switch (fx.kind) {
+        case 'hold':
+          this.endpoints[fx.ep].hold(this.options.window);
+          break;
+        case 'release':
+          this.window = null;
+          this.held = [];
+          void this.release(fx.ep, fx.gen, fx.afterSeq);
+          break;
+        case 'replay':
+        case 'discardWindow':
+          this.replay(fx.ep, fx.gen, fx.kind === 'replay');
+          break;
+        case 'discardHeld':
+          this.window = null;
+          this.held = null;
+          break;
+        case 'drop':
+          void this.endpoints[fx.ep].drop('manual');
+          break;
+        case 'gap':
+          this.outbox.push('gap', { Server: this.options.name, ...fx.gap });
+          if (channels.gap.hasSubscribers) channels.gap.publish({ pair: this.options.name, ...fx.gap });
+          break;
+        case 'switchover':
+          this.outbox.push('switchover', fx.event);
+          if (channels.switchover.hasSubscribers) channels.switchover.publish(fx.event);
+          break;
+        case 'active':
+          this.outbox.push('active', fx.event);
+          break;
+        case 'splitBrain':
+          this.outbox.push('splitBrain', fx.event);
+          break;
+        case 'dispatch':
+          this.book.dispatch(this.endpoints[fx.ep]);
+          break;
+        case 'ready':
+          for (const w of this.readyWaiters.splice(0)) w.resolve();
+          break;
+        case 'timer':
+          clearTimeout(this.timer);
+          this.timer = fx.at === null ? undefined : setTimeout(() => this.input({ kind: 'tick', at: monotonicMs() }), Math.max(0, fx.at - monotonicMs()));
+          break;
+      }
+    }
   }
 
   private onOpen(ep: Endpoint, s: SessionInfo): void {
-    if (this.closed) return;
+    if (this.core.closed) return;
     const at = monotonicMs();
     this.reconcileDns(ep, s.dns);
-    this.serverEvents.connected(ep.name, s, at);
-    this.evaluate('role-change', at);
+    this.decide(() => {
+      this.serverEvents.connected(ep.name, s, at);
+      for (const r of s.refused) this.outbox.push('error', r.error);
+      this.input({
+        kind: 'opened', ep: ep.name, gen: ep.generation,
+        facts: { role: s.role, link: s.link, epoch: s.epoch, serverSeq: s.serverSeq, registeredSeq: s.registeredSeq, linkSeq: s.linkSeq, at },
+      });
+    });
   }
 
   /**
@@ -300,159 +409,81 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
    */
   private reconcileDns(ep: Endpoint, registered: readonly string[]): void {
     const had = new Set(registered);
-    for (const dn of this.dns) if (!had.has(dn)) ep.registerAddress(dn).catch(() => {});
-    for (const dn of had) if (!this.dns.has(dn)) ep.unregisterAddress(dn).catch(() => {});
+    const ms = this.options.requestTimeoutMs;
+    for (const dn of this.dns) if (!had.has(dn)) ep.registerAddress(dn, ms).catch(() => {});
+    for (const dn of had) if (!this.dns.has(dn)) ep.unregisterAddress(dn, ms).catch(() => {});
   }
 
-  private onLost(ep: Endpoint, info: CloseInfo): void {
+  private onLost(ep: Endpoint, info: CloseInfo, dropped: DropReason | undefined): void {
     const at = info.timestamps.lossDetectedAt ?? monotonicMs();
-    this.serverEvents.disconnected(ep.name, info, at);
-    if (this.closed) return;
-    const reason: SwitchoverReason = ep === this.manualDrop ? 'manual' : reasonOf(info.reason);
-    if (ep === this.manualDrop) this.manualDrop = null;
-    if (ep === this.source) {
-      this.lostSource = { from: ep.name, reason, at };
-      this.source = null;
-    }
-    // Requests stop going there at once, even while delivery is still moving.
-    if (ep === this.active) this.updateActive(reason, at);
-    this.evaluate(reason, at);
+    this.decide(() => {
+      this.serverEvents.disconnected(ep.name, info, dropped ?? info.reason, at);
+      this.input({ kind: 'lost', ep: ep.name, gen: ep.generation, reason: reasonOf(info.reason, dropped), at });
+    });
   }
 
-  private onLink(ep: Endpoint, up: boolean, frame: MessageFrame): void {
-    const at = monotonicMs();
-    this.serverEvents.linkReport(ep.name, up, frame, at);
-    // The source's stream has a hole from now until the link is back: check the first event after it.
-    if (!up && ep === this.source) this.seq.expectHole();
-    this.evaluate(up ? 'role-change' : 'link-down', at);
-  }
-
-  /** Decide where to deliver from and where requests go, after anything changed. */
-  private evaluate(reason: SwitchoverReason, at: number): void {
-    if (this.closed) return;
-    if (this.switching) {
-      this.reevaluate = true;
-      return;
-    }
-    const eps = Object.values(this.endpoints);
-    this.splitBrain.update(isSplitBrain(eps));
-    const best = pickSource(eps, this.source?.name ?? null, this.options.switchOnLinkDown, !this.everActive);
-    if (best !== null && this.endpoints[best] !== this.source) {
-      if (this.source) this.lostSource = { from: this.source.name, reason, at };
-      void this.moveDelivery(this.endpoints[best]);
-      return;
-    }
-    this.updateActive(reason, at);
-  }
-
-  /**
-   * Make `ep` the delivery source. Order of what the application sees: `gap` (if any), the events
-   * replayed from `ep`'s window, then its live events. Never an event from two sources at once.
-   */
-  private async moveDelivery(ep: Endpoint): Promise<void> {
-    this.switching = true;
-    this.seq.pause();
-    // A hole in the old source's stream is not one in the new source's (its window is checked below).
-    this.seq.clearHole();
-    const from = this.source;
-    const lost = this.lostSource;
-    this.lostSource = null;
-    // A source given up while still connected goes back to holding, ready for the next move.
-    if (from && from.state === 'open') from.hold(this.options.window);
-    this.source = ep;
-    const gen = ep.generation;
-    let release: ReleaseResult | undefined;
-    let ok = false;
+  /** Ask `ep`'s transport for its window; the answer becomes `released` (or `releaseFailed`). */
+  private async release(name: EndpointName, gen: number, afterSeq: number): Promise<void> {
+    const ep = this.endpoints[name];
+    const t = ep.currentTransport;
     try {
-      release = await ep.currentTransport?.release(this.seq.lastSeq);
-      ok = this.source === ep && ep.generation === gen && !this.closed;
+      if (!t || ep.generation !== gen) throw new Error('connection gone');
+      const r = await t.release(afterSeq);
+      let windowMax = -1;
+      let decreased = false;
+      for (let i = 0; i < r.batch.count; i++) {
+        const seq = r.batch.seq(i);
+        if (seq >= 0 && seq <= windowMax) decreased = true;
+        if (seq > windowMax) windowMax = seq;
+      }
+      // Read by the `replay` effect this input triggers (a stale release is ignored and overwritten later).
+      this.window = r.batch;
+      this.input({ kind: 'released', ep: name, gen, facts: { evictedUpTo: r.evictedUpTo, windowMax, seqDecreased: decreased }, at: monotonicMs() });
     } catch {
-      // The connection went away during release; its loss is reported by onLost.
-    } finally {
-      this.switching = false;
+      this.input({ kind: 'releaseFailed', ep: name, gen, at: monotonicMs() });
     }
-    if (!ok) {
-      // Without its window, the live events held from this connection cannot be ordered: drop them
-      // (the connection is gone) and decide again.
-      this.seq.discard();
-      if (this.source === ep) this.source = null;
-      this.reevaluate = false;
-      if (lost) this.lostSource = lost;
-      this.evaluate(lost?.reason ?? 'crash', lost?.at ?? monotonicMs());
-      return;
-    }
-    const lastSeq = this.seq.lastSeq;
-    // What this connection cannot give us: events up to its registration point, events evicted from its
-    // window, and — if its CTI link dropped during the session — everything before the first event it
-    // saw after that. Past what we delivered, that range may hold lost events.
-    let gapTo = Math.max(release?.evictedUpTo ?? -1, ep.session?.registeredSeq ?? -1);
-    if (ep.linkFlapped && release && release.firstSeenSeq > lastSeq + 1) gapTo = Math.max(gapTo, release.firstSeenSeq - 1);
-    if (this.everHadSource && lastSeq >= 0 && gapTo > lastSeq) this.reportGap({ fromSeq: lastSeq + 1, toSeq: gapTo }, this.options.mode === 'hot' ? 'switchover' : 'reconnect', ep.name);
-    this.everHadSource = true;
-    // Replay first: DNs registered early in the handshake have live events inside the gap range.
-    if (release) {
-      const n = this.seq.replay(ep.name, release.batch);
-      this.counters.replayed += n;
-      this.sinceSwitchover.replayed += n;
-    }
-    // Nothing at or below gapTo can arrive from this server any more.
-    this.seq.skipTo(gapTo);
-    this.seq.resume();
-    if (this.reevaluate) this.reevaluate = false;
-    this.evaluate(lost?.reason ?? 'role-change', lost?.at ?? monotonicMs());
   }
 
-  private reportGap(range: SeqRange, reason: GapEvent['reason'], source: EndpointName | undefined = this.source?.name): void {
-    this.counters.gaps++;
-    const g = this.sinceSwitchover.gap;
-    this.sinceSwitchover.gap = g ? { fromSeq: Math.min(g.fromSeq, range.fromSeq), toSeq: Math.max(g.toSeq, range.toSeq) } : range;
-    this.publish('gap', { Server: this.options.name, source: source ?? 'primary', reason, ...range });
-    channels.gap.publish({ pair: this.options.name, ...range });
+  /** Admit the released window (unless `deliverWindow` is false), then the live events held behind it. */
+  private replay(name: EndpointName, gen: number, deliverWindow: boolean): void {
+    const win = this.window;
+    const held = this.held ?? [];
+    this.window = null;
+    this.held = null;
+    const v = this.core.eps[name];
+    let n = 0;
+    if (deliverWindow && win) {
+      for (let i = 0; i < win.count; i++) {
+        if (this.deliver(v, win.seq(i), win, i, null)) n++;
+      }
+    }
+    for (const h of held) this.deliver(v, h.seq, null, 0, h);
+    this.inputs.push({ kind: 'replayed', ep: name, gen, replayed: n, at: monotonicMs() });
   }
 
-  /** Requests go to a routable endpoint; a change of that endpoint after the first is a switchover. */
-  private updateActive(reason: SwitchoverReason, at: number): void {
-    const name = pickActive(Object.values(this.endpoints), this.active?.name ?? null, this.source?.name ?? null);
-    const next = name ? this.endpoints[name] : null;
-    if (next === this.active) {
-      // Same target: still send what was re-queued meanwhile (an idempotent request lost on another server).
-      if (next) this.book.dispatch(next);
-      return;
+  /** One event of the source through admission: published (after its gap, if any) or dropped. */
+  private deliver(v: ConnView, seq: number, batch: FrameBatch | null, i: number, held: { frame: MessageFrame; receivedAt: number } | null): boolean {
+    const verdict = admit(this.core, v, seq);
+    if (verdict === DUPLICATE) return false;
+    if (verdict === GAP_THEN_DELIVER) {
+      const g = this.core.gapOut;
+      const gap = { source: v.name, reason: 'link-restored' as const, fromSeq: g.fromSeq, toSeq: g.toSeq, epoch: g.epoch };
+      this.outbox.push('gap', { Server: this.options.name, ...gap });
+      if (channels.gap.hasSubscribers) channels.gap.publish({ pair: this.options.name, ...gap });
     }
-    const prev = this.active;
-    this.active = next;
-    if (!next) {
-      this.lostActive = { from: prev!.name, reason, at };
-      this.publish('active', { Server: this.options.name, endpoint: null, timestamp: monotonicMs() });
-      return;
-    }
-    if (this.lastActive && this.lastActive !== next.name) {
-      const lost = this.lostActive ?? { from: this.lastActive, reason, at };
-      const e: SwitchoverEvent = {
-        Server: this.options.name,
-        from: this.lastActive,
-        to: next.name,
-        reason: lost.reason,
-        detectedAt: lost.at,
-        announcedAt: next.reportedAt,
-        completedAt: monotonicMs(),
-        replayed: this.sinceSwitchover.replayed,
-        gap: this.sinceSwitchover.gap,
-      };
-      this.counters.switchovers++;
-      this.publish('switchover', e);
-      channels.switchover.publish(e);
-    }
-    this.sinceSwitchover = { replayed: 0, gap: null };
-    this.lostActive = null;
-    this.lastActive = next.name;
-    this.everActive = true;
-    this.publish('active', { Server: this.options.name, endpoint: next.name, timestamp: monotonicMs() });
-    this.book.dispatch(next);
-    for (const w of this.readyWaiters.splice(0)) w.resolve();
+    const epoch = this.core.delivery.epoch ?? '';
+    this.outbox.push('event', held ? new TEvent(held.frame, v.name, seq, held.receivedAt, epoch) : new TEvent(batch!.frame(i), v.name, seq, batch!.receivedAt, epoch));
+    return true;
   }
 
   private onEvent(ep: Endpoint, batch: FrameBatch, i: number): void {
-    if (ep === this.source) this.seq.offer(ep.name, batch, i);
+    const d = this.core.delivery;
+    if (d.source !== ep.name || d.gen !== ep.generation || this.core.closed) return;
+    if (d.phase === 'live') {
+      this.deliver(this.core.eps[ep.name], batch.seq(i), batch, i, null);
+    } else if (d.phase === 'moving' && this.held) {
+      // Behind the window on its way: decoded now (a native batch is only valid during this call).
+      this.held.push({ frame: batch.frame(i), seq: batch.seq(i), receivedAt: batch.receivedAt });
+    }
   }
 }

@@ -2,7 +2,8 @@ import diagnostics from 'node:diagnostics_channel';
 import type { EndpointName, SessionInfo } from '../endpoint/endpoint.js';
 import type { MessageFrame } from '../protocol/types.js';
 import type { CloseInfo } from '../transport/types.js';
-import { linkEvent, type PairEvents } from './events.js';
+import { listToObject } from '../protocol/message.js';
+import { linkEvent, type DisconnectReason, type PairEvents } from './events.js';
 
 const serverChannel = diagnostics.channel('tserver-ha:server');
 
@@ -24,18 +25,21 @@ export class ServerEvents {
   ) {}
 
   connected(ep: EndpointName, s: SessionInfo, at: number): void {
-    this.publish('EventServerConnected', { Event: 'EventServerConnected', Server: this.server, source: ep, timestamp: at, role: s.role });
+    this.publish('EventServerConnected', {
+      Event: 'EventServerConnected', Server: this.server, source: ep, timestamp: at, role: s.role,
+      ...(s.extensions ? { Extensions: listToObject(s.extensions) } : {}),
+    });
     serverChannel.publish({ pair: this.server, endpoint: ep, connected: true, at });
     if (s.linkFrame) this.linkReport(ep, s.link === 'up', s.linkFrame, at);
   }
 
-  disconnected(ep: EndpointName, info: CloseInfo, at: number): void {
+  disconnected(ep: EndpointName, info: CloseInfo, reason: DisconnectReason, at: number): void {
     this.link[ep] = 'unknown';
     this.publish('EventServerDisconnected', {
-      Event: 'EventServerDisconnected', Server: this.server, source: ep, timestamp: at, reason: info.reason,
+      Event: 'EventServerDisconnected', Server: this.server, source: ep, timestamp: at, reason,
       ...(info.error ? { error: info.error } : {}),
     });
-    serverChannel.publish({ pair: this.server, endpoint: ep, connected: false, at, reason: info.reason });
+    serverChannel.publish({ pair: this.server, endpoint: ep, connected: false, at, reason });
   }
 
   linkReport(ep: EndpointName, up: boolean, frame: MessageFrame, at: number): void {

@@ -1,13 +1,24 @@
-import diagnostics from 'node:diagnostics_channel';
-import pRetry, { type RetryContext } from 'p-retry';
-import { setTimeout as sleep } from 'node:timers/promises';
+import pRetry from 'p-retry';
 import type { ResolvedPairOptions } from '../config.js';
+import { monotonicMs } from '../clock.js';
 import type { Endpoint, EndpointName } from '../endpoint/endpoint.js';
 
-const attempts = diagnostics.channel('tserver-ha:attempt-failed');
-
-/** Wait `ms`, or less if `signal` aborts (never rejects). */
-const delay = (ms: number, signal: AbortSignal): Promise<unknown> => sleep(ms, undefined, { signal }).catch(() => undefined);
+/**
+ * Wait `ms`, or less if `signal` aborts (never rejects). The global timer (not timers/promises), so a
+ * virtual clock that replaces it — the decision-core simulation's — drives this wait too.
+ */
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
 
 /**
  * The reconnect schedules. Hot standby: each endpoint keeps itself connected (first retry immediate, then
@@ -47,9 +58,6 @@ export class Supervisor {
       // reconnecting in lockstep (ioredis v5's storms).
       randomize: true,
       signal: this.signal,
-      onFailedAttempt: (ctx: RetryContext) => {
-        if (attempts.hasSubscribers) attempts.publish({ pair: this.opts.name, attempt: ctx.attemptNumber, error: ctx.error });
-      },
     };
   }
 
@@ -77,9 +85,9 @@ export class Supervisor {
       } catch {
         return; // only an abort ends p-retry with infinite retries
       }
-      const openedAt = Date.now();
+      const openedAt = monotonicMs();
       await this.untilLost(ep);
-      await pace(Date.now() - openedAt);
+      await pace(monotonicMs() - openedAt);
     }
   }
 
@@ -119,7 +127,7 @@ export class Supervisor {
       } catch {
         return;
       }
-      const openedAt = Date.now();
+      const openedAt = monotonicMs();
       const lost = this.untilLost(ep);
       if (ep.role === 'backup') void this.awaitPromotion(ep, lost);
       // Demoted while we are connected (an operator switchover that keeps clients): wait for the server to
@@ -131,7 +139,7 @@ export class Supervisor {
       await lost;
       ep.off('role', onDemoted);
       first = this.other(ep);
-      await pace(Date.now() - openedAt);
+      await pace(monotonicMs() - openedAt);
     }
   }
 
@@ -154,7 +162,7 @@ export class Supervisor {
     ]);
     clearTimeout(timer);
     if (onRole) ep.off('role', onRole);
-    if (outcome === 'timeout' && ep.role !== 'primary' && !this.signal.aborted) await ep.drop();
+    if (outcome === 'timeout' && ep.role !== 'primary' && !this.signal.aborted) await ep.drop('not-promoted');
   }
 
   /** No endpoint is open: the pair has nothing to deliver from. */

@@ -9,8 +9,8 @@ import type { ReleaseResult, WindowOptions } from './types.js';
  * Entries are the frames' wire bytes (already validated by a scan); only the frames a release returns are
  * ever decoded.
  */
-export class HoldWindow {
-  private frames: Buffer[] = [];
+export class HoldWindow<T = Buffer> {
+  private frames: T[] = [];
   private seqs: number[] = [];
   private sizes: number[] = [];
   /** Index of the oldest live entry; the arrays are compacted lazily so eviction is O(1). */
@@ -41,7 +41,7 @@ export class HoldWindow {
   }
 
   /** Add one frame (its wire bytes, owned by the window) and evict from the front until both bounds hold. */
-  push(frame: Buffer, seq: number, size = frame.length): void {
+  push(frame: T, seq: number, size: number = (frame as unknown as { length: number }).length): void {
     if (this.firstSeenSeq === -1 || seq < this.firstSeenSeq) this.firstSeenSeq = seq;
     this.frames.push(frame);
     this.seqs.push(seq);
@@ -60,7 +60,7 @@ export class HoldWindow {
    * Everything held with seq > afterSeq, in arrival order, plus the eviction bookkeeping; `decode` turns
    * a held frame's bytes into a message.
    */
-  drain(afterSeq: number, receivedAt: number, decode: (frame: Buffer) => MessageFrame): ReleaseResult {
+  drain(afterSeq: number, receivedAt: number, decode: (frame: T) => MessageFrame): ReleaseResult {
     const frames: MessageFrame[] = [];
     const seqs: number[] = [];
     for (let i = this.head; i < this.frames.length; i++) {

@@ -117,7 +117,8 @@ export interface TransportEvents {
 
 /** One connection to one server. */
 export interface Transport extends EventEmitter<TransportEvents> {
-  readonly kind: 'native' | 'node';
+  /** `native` (the addon), `node` (net/tls), or the name of a transport supplied as a factory. */
+  readonly kind: string;
   readonly timestamps: Readonly<TransportTimestamps>;
   /** True between `connect` and `close`. */
   readonly connected: boolean;

@@ -1,0 +1,264 @@
+/**
+ * One schedule of the decision-core simulation: a real `TServerPair` (core, shell, endpoints, request book,
+ * p-retry schedules, opossum breakers) against simulated servers on a virtual clock, with the invariants
+ * of docs/semantics.md checked after every step. Same schedule, same history, same verdict.
+ */
+import { TServerPair } from '../../lib/pair/pair.js';
+import { OPEN_END, type GapEvent, type TEvent } from '../../lib/pair/events.js';
+import { Attr } from '../../lib/protocol/ids.js';
+import { ServerRole } from '../../lib/protocol/ids.js';
+import { Checker, type Oracle, type Violation } from '../invariants.js';
+import { installVirtualTime, prng } from './clock.js';
+import { BASE_DNS, EXTRA_DNS, type Cmd, type Schedule } from './schedule.js';
+import { SimTransport } from './sim-transport.js';
+import { World } from './world.js';
+
+export interface RunResult {
+  violation: Violation | null;
+  /** Commands executed (the checker ran after each). */
+  steps: number;
+  delivered: number;
+  gaps: number;
+}
+
+/** Slack on "settled by its deadline": timers fire exactly on the virtual clock; 1 ms covers rounding. */
+const TOL_MS = 1;
+
+export async function runSchedule(s: Schedule): Promise<RunResult> {
+  const p = s.params;
+  const vt = installVirtualTime(p.seed);
+  const rng = prng(p.seed);
+  const world = new World({ mode: p.mode, dns: [...BASE_DNS, ...EXTRA_DNS], promotionDelayMs: p.promotionDelayMs, autoPromote: p.autoPromote, netDelayMs: p.netDelayMs, rng });
+  const traffic = setInterval(() => world.emit(p.rate), 10);
+  const maxPending = 200;
+  const pair = new TServerPair({
+    name: 'DST',
+    primary: { host: 'sim', port: 1 },
+    backup: { host: 'sim', port: 2 },
+    mode: p.mode,
+    dns: BASE_DNS,
+    transport: (o) => new SimTransport(world, o),
+    addp: { timeoutMs: p.addpMs },
+    requestTimeoutMs: p.requestTimeoutMs,
+    window: { maxFrames: p.windowFrames },
+    splitBrainGraceMs: p.splitBrainGraceMs,
+    breaker: p.breaker ? { resetTimeoutMs: 2000 } : false,
+    maxPendingRequests: maxPending,
+  });
+  const oracle: Oracle = {
+    switchNo: (e: TEvent) => {
+      const v = e.message.attributes.find((a) => a.id === Attr.ConnID)?.value;
+      return typeof v === 'number' ? v : undefined;
+    },
+    gapSpan: (g: GapEvent) => {
+      const base = world.bases.get(g.epoch);
+      if (base === undefined) return undefined;
+      return [g.fromSeq + base, g.toSeq >= OPEN_END ? Infinity : g.toSeq + base];
+    },
+    expected: () => world.oracle.filter((ev) => BASE_DNS.includes(ev.dn)).map((ev) => ev.sw),
+    receipts: (id) => world.receipts.get(id) ?? 0,
+  };
+  const checker = new Checker(pair, oracle, () => Date.now(), { tolMs: TOL_MS, maxPending });
+  if (process.env.DST_TRACE) trace(pair, world);
+  // Unknown epoch labels in gaps would make the loss check vacuous: fail loudly instead.
+  pair.on('gap', (g) => {
+    if (!world.bases.has(g.epoch)) checker.fail('known-epoch', `gap in unknown numbering '${g.epoch}'`);
+  });
+  let steps = 0;
+  let requests = 0;
+  let throwing: ((e: TEvent) => void) | null = null;
+  let closed = false;
+  const closePair = () => {
+    closed = true;
+    checker.markClosed();
+    return pair.close();
+  };
+  pair.open().catch(() => {
+    // ERR_OPEN_TIMEOUT (servers down too long) closes the pair: the run carries on with a closed pair.
+    closed = true;
+    checker.markClosed();
+  });
+
+  const apply = (c: Cmd): void => {
+    const srv = 's' in c ? world.servers[c.s] : undefined;
+    switch (c.t) {
+      case 'wait':
+        return;
+      case 'emit':
+        return world.emit(c.n);
+      case 'kill':
+        srv!.kill();
+        return world.watch();
+      case 'restart':
+        return srv!.restart(c.reset);
+      case 'hang':
+        if (srv!.alive) srv!.hung = true;
+        return world.watch();
+      case 'resume':
+        return srv!.resume();
+      case 'silent':
+        srv!.setSilent(c.on);
+        return world.watch();
+      case 'link':
+        return srv!.setLink(c.up);
+      case 'switchover':
+        return world.switchover();
+      case 'splitBrain':
+        world.servers.A.setRole(ServerRole.Primary);
+        return world.servers.B.setRole(ServerRole.Primary);
+      case 'resolveSplit':
+        if (world.servers.A.role === ServerRole.Primary && world.servers.B.role === ServerRole.Primary) world.servers.B.setRole(ServerRole.Backup);
+        return;
+      case 'latency':
+        srv!.latencyMs = c.ms;
+        return;
+      case 'dupReplies':
+        srv!.dupReplies = c.on;
+        return;
+      case 'refuse':
+        srv!.refusing = c.on;
+        return;
+      case 'request':
+        for (let i = 0; i < c.burst; i++) {
+          const id = `r${++requests}`;
+          const ac = c.abortAfterMs === null ? undefined : new AbortController();
+          if (ac) setTimeout(() => ac.abort(), c.abortAfterMs!);
+          const pr = pair.request('RequestRouteCall', { ThisDN: BASE_DNS[0]!, ConnID: BigInt(requests), OtherDN: id, RouteType: 2 }, { timeoutMs: c.timeoutMs, idempotent: c.idempotent, signal: ac?.signal });
+          if (!closed) checker.request(pr, id, c.timeoutMs, c.idempotent);
+          else pr.catch(() => {});
+        }
+        return;
+      case 'register':
+      case 'unregister': {
+        const pr = c.t === 'register' ? pair.registerAddress(c.dn) : pair.unregisterAddress(c.dn);
+        if (!closed) checker.request(pr, `${c.t}:${c.dn}:${steps}`, p.requestTimeoutMs, true);
+        else pr.catch(() => {});
+        return;
+      }
+      case 'manual':
+        try {
+          pair.switchover();
+        } catch {
+          // not open yet, or closed: ClosedError, as documented
+        }
+        return;
+      case 'throwing':
+        if (c.on && !throwing) {
+          let n = 0;
+          throwing = () => {
+            if (++n % 3 === 0) throw new Error('a listener failed');
+          };
+          pair.on('event', throwing);
+        } else if (!c.on && throwing) {
+          pair.off('event', throwing);
+          throwing = null;
+        }
+        return;
+      case 'close':
+        void closePair();
+        return;
+    }
+  };
+
+  try {
+    await vt.advance(5);
+    for (const c of s.cmds) {
+      apply(c);
+      steps++;
+      await vt.advance(c.t === 'wait' ? c.ms : 1);
+      if (checker.step()) break;
+    }
+    if (!checker.failed) await heal(world, vt.advance, () => closed, pair, checker, () => clearInterval(traffic));
+    // close() finishes on the virtual clock: advance it until the promise settles (bounded).
+    let done = false;
+    void (closed ? pair.close() : closePair()).finally(() => (done = true));
+    for (let i = 0; i < 100 && !done; i++) await vt.advance(100);
+    if (!done) checker.fail('close-settles', 'close() did not resolve within 10 s of virtual time');
+    clearInterval(traffic);
+    if (!checker.failed) await checker.finish();
+    if (!checker.failed) checkResendOrder(world, checker);
+    return { violation: checker.failed, steps, delivered: pair.stats.delivered, gaps: pair.stats.gaps };
+  } finally {
+    clearInterval(traffic);
+    vt.uninstall();
+  }
+}
+
+/**
+ * End every fault, then require progress: once the servers are healthy again, events emitted afterwards
+ * reach the application (liveness), within the time the reconnect schedule and breakers allow.
+ */
+async function heal(world: World, advance: (ms: number) => Promise<void>, closed: () => boolean, pair: TServerPair, checker: Checker, stopTraffic: () => void): Promise<void> {
+  for (const srv of [world.servers.A, world.servers.B]) {
+    if (!srv.alive) srv.restart(false);
+    srv.resume();
+    srv.setSilent(false);
+    srv.setLink(true);
+    srv.latencyMs = 0;
+    srv.dupReplies = false;
+    srv.refusing = false;
+  }
+  const { A, B } = world.servers;
+  if (A.role === B.role) {
+    A.setRole(ServerRole.Primary);
+    B.setRole(ServerRole.Backup);
+  }
+  // The reconnect schedule (≤ 5 s between attempts) and the breakers' re-probe (≤ 3 s here) bound recovery.
+  for (let t = 0; t < 40_000 && !closed() && (pair.state.active === null || pair.state.source === null); t += 500) await advance(500);
+  await advance(500);
+  if (closed()) return;
+  if (pair.state.active === null) {
+    checker.fail('liveness', `no active server 40 s after every fault ended: ${JSON.stringify(pair.state)}`);
+    return;
+  }
+  stopTraffic();
+  await advance(200);
+  const before = pair.stats.delivered;
+  const from = world.switchSeq;
+  world.emit(40);
+  await advance(2_000);
+  const wanted = world.oracle.filter((e) => e.sw > from && BASE_DNS.includes(e.dn)).length;
+  if (pair.stats.delivered - before < wanted) {
+    checker.fail('liveness', `after healing, ${pair.stats.delivered - before} of ${wanted} new events were delivered: ${JSON.stringify(pair.state)}`);
+  }
+}
+
+/** Idempotent requests lost together on one connection are re-sent in submission order. */
+function checkResendOrder(world: World, checker: Checker): void {
+  const first = new Map<string, { conn: number }>();
+  const resent = new Map<number, { conn: number; n: number }[]>(); // by the connection they were lost on
+  for (const r of world.routeLog) {
+    const f = first.get(r.id);
+    if (!f) {
+      first.set(r.id, { conn: r.conn });
+      continue;
+    }
+    const list = resent.get(f.conn) ?? [];
+    list.push({ conn: r.conn, n: Number(r.id.slice(1)) });
+    resent.set(f.conn, list);
+  }
+  for (const [lostOn, list] of resent) {
+    const byTarget = new Map<number, number[]>();
+    for (const x of list) byTarget.set(x.conn, [...(byTarget.get(x.conn) ?? []), x.n]);
+    for (const [target, ns] of byTarget) {
+      for (let i = 1; i < ns.length; i++) {
+        if (ns[i]! < ns[i - 1]!) {
+          checker.fail('resend-order', `requests lost on connection ${lostOn} were re-sent on ${target} as ${ns.join(',')}`);
+          return;
+        }
+      }
+    }
+  }
+}
+
+/** DST_TRACE=1: print every public event but `event`, with virtual time, for debugging a replay. */
+function trace(pair: TServerPair, world: World): void {
+  const t0 = Date.now();
+  const names = ['EventServerConnected', 'EventServerDisconnected', 'EventLinkConnected', 'EventLinkDisconnected', 'switchover', 'active', 'gap', 'splitBrain', 'error'] as const;
+  for (const n of names) {
+    (pair.on as (n: string, l: (d: unknown) => void) => void)(n, (d) => {
+      const x = d as Record<string, unknown>;
+      console.error(`${String(Date.now() - t0).padStart(6)} ms sw=${world.switchSeq} ${n} ${JSON.stringify(x, (k, v) => (k === 'Server' || k === 'error' ? undefined : typeof v === 'bigint' ? String(v) : v))}`);
+    });
+  }
+}

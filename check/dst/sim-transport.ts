@@ -1,0 +1,243 @@
+/**
+ * The {@link Transport} of the decision-core simulation: a connection to a {@link SimServer} in memory, on
+ * the virtual clock. It keeps the transport contract the real ones keep (test/transport/conformance): the
+ * hold rule, release order, one `close` per connection, ADDP detection of a silent peer.
+ */
+import { EventEmitter } from 'node:events';
+import { monotonicMs } from '../../lib/clock.js';
+import { TransportError } from '../../lib/errors.js';
+import { decodeFrames } from '../../lib/protocol/decoder.js';
+import { FrameKind } from '../../lib/protocol/constants.js';
+import { MessageType } from '../../lib/protocol/ids.js';
+import type { MessageFrame } from '../../lib/protocol/types.js';
+import { NodeFrameBatch, seqOf, refOf } from '../../lib/transport/frame-batch.js';
+import { HoldWindow } from '../../lib/transport/hold-window.js';
+import type { CloseReason, ReleaseResult, Transport, TransportEvents, TransportOptions, TransportTimestamps, WindowOptions } from '../../lib/transport/types.js';
+import type { SimServer, World } from './world.js';
+
+/** Messages whose sequence number is a position, not the event's own number: never held. */
+const NEVER_HELD = new Set<number>([
+  MessageType.EventServerInfo, MessageType.EventRegistered, MessageType.EventUnregistered, MessageType.EventAddressInfo,
+  MessageType.EventLinkDisconnected, MessageType.EventLinkConnected, MessageType.EventPrimaryChanged,
+]);
+
+/** The server side of one connection: what the server queued for the client, what the client sent. */
+export class SimConnection {
+  readonly dns = new Set<string>();
+  readonly id: number;
+  registered = false;
+  private open = true;
+  private out: MessageFrame[] = [];
+  private requests: MessageFrame[] = [];
+  private flushTimer: NodeJS.Timeout | undefined;
+  private requestTimer: NodeJS.Timeout | undefined;
+
+  constructor(readonly server: SimServer, private readonly client: SimTransport) {
+    server.conns.add(this);
+    this.id = ++server.world.connections;
+  }
+
+  private get stalled(): boolean {
+    return this.server.hung || this.server.silent;
+  }
+
+  toClient(f: MessageFrame): void {
+    if (!this.open) return;
+    this.out.push(f);
+    if (!this.stalled) this.scheduleFlush();
+  }
+
+  fromClient(f: MessageFrame): void {
+    if (!this.open) return;
+    this.requests.push(f);
+    this.scheduleRequests();
+  }
+
+  /** The server can read and write again (SIGCONT, end of silence). */
+  resumed(): void {
+    if (this.out.length) this.scheduleFlush();
+    if (this.requests.length) this.scheduleRequests();
+  }
+
+  /** The server closed the connection (killed, demoted warm server). */
+  serverClose(reason: CloseReason): void {
+    if (!this.detach()) return;
+    this.client.peerClosed(reason);
+  }
+
+  /** The client went away. */
+  detach(): boolean {
+    if (!this.open) return false;
+    this.open = false;
+    this.server.conns.delete(this);
+    clearTimeout(this.flushTimer);
+    clearTimeout(this.requestTimer);
+    return true;
+  }
+
+  /** Whether polls are answered (ADDP): the server process reads and writes. */
+  get answersPolls(): boolean {
+    return this.open && this.server.responsive;
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushTimer) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      if (!this.open || this.stalled || this.out.length === 0) return;
+      const batch = this.out;
+      this.out = [];
+      this.client.deliver(batch);
+    }, this.server.world.opts.netDelayMs);
+  }
+
+  private scheduleRequests(): void {
+    if (this.requestTimer) return;
+    this.requestTimer = setTimeout(() => {
+      this.requestTimer = undefined;
+      if (!this.open || this.stalled) return;
+      const reqs = this.requests;
+      this.requests = [];
+      for (const r of reqs) {
+        if (!this.open) return;
+        this.server.request(this, r);
+      }
+    }, this.server.world.opts.netDelayMs + this.server.latencyMs);
+  }
+}
+
+export class SimTransport extends EventEmitter<TransportEvents> implements Transport {
+  readonly kind = 'dst';
+  readonly timestamps: TransportTimestamps = { connectStartAt: monotonicMs() };
+  connected = false;
+  private conn: SimConnection | undefined;
+  private window: HoldWindow<MessageFrame> | null = null;
+  private closed = false;
+  private closeWaiters: (() => void)[] = [];
+  private lastRx = 0;
+  private polling = false;
+  private addpTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly world: World, private readonly opts: TransportOptions) {
+    super();
+  }
+
+  connect(): Promise<void> {
+    const server = this.world.serverAt(this.opts.port);
+    return new Promise((resolve, reject) => {
+      setTimeout(() => {
+        if (this.closed) return reject(new TransportError('ERR_TRANSPORT_CLOSED', 'closed while connecting'));
+        if (!server?.listening) {
+          const err = new TransportError('ERR_CONNECT_REFUSED', `connect to ${this.opts.port} refused`, { syscallCode: 'ECONNREFUSED' });
+          this.finish('connect-refused', err);
+          return reject(err);
+        }
+        // A hung or silent server's kernel still accepts: the handshake is what times out.
+        this.conn = new SimConnection(server, this);
+        this.connected = true;
+        this.timestamps.connectedAt = monotonicMs();
+        this.lastRx = monotonicMs();
+        this.armAddp();
+        this.emit('connect', this.timestamps.connectedAt);
+        resolve();
+      }, this.world.opts.netDelayMs);
+    });
+  }
+
+  send(bytes: Uint8Array): void {
+    if (!this.connected || this.closed || !this.conn) throw new TransportError('ERR_TRANSPORT_CLOSED', 'not connected');
+    for (const f of decodeFrames(bytes)) if (f.kind === FrameKind.Message) this.conn.fromClient(f);
+  }
+
+  hold(window: WindowOptions): void {
+    this.window = new HoldWindow<MessageFrame>(window);
+  }
+
+  release(afterSeq: number): Promise<ReleaseResult> {
+    const w = this.window;
+    this.window = null;
+    const result: ReleaseResult = w ? w.drain(afterSeq, monotonicMs(), (f) => f) : { batch: new NodeFrameBatch([], monotonicMs()), evictedUpTo: -1, firstSeenSeq: -1 };
+    // A round trip, like the native transport's release on its I/O thread.
+    return new Promise((resolve) => setTimeout(() => resolve(result), 0));
+  }
+
+  close(): Promise<void> {
+    return this.closeLocal();
+  }
+
+  destroy(): Promise<void> {
+    return this.closeLocal();
+  }
+
+  /** Frames from the server, in order: held (hot-standby window) or emitted as one batch. */
+  deliver(frames: MessageFrame[]): void {
+    if (this.closed) return;
+    this.lastRx = monotonicMs();
+    this.polling = false;
+    let out = frames;
+    if (this.window) {
+      out = [];
+      for (const f of frames) {
+        const seq = seqOf(f);
+        if (seq >= 0 && refOf(f) <= 0 && !NEVER_HELD.has(f.type)) this.window.push(f, seq, 100);
+        else out.push(f);
+      }
+    }
+    if (out.length) this.emit('frames', new NodeFrameBatch(out, this.lastRx));
+  }
+
+  peerClosed(reason: CloseReason): void {
+    this.finish(reason, new TransportError(reason === 'peer-reset' ? 'ERR_PEER_RESET' : 'ERR_PEER_CLOSED', `server closed the connection (${reason})`));
+  }
+
+  private closeLocal(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    const done = new Promise<void>((resolve) => this.closeWaiters.push(resolve));
+    // Asynchronous, as a socket's close is.
+    setTimeout(() => this.finish('local'), 0);
+    this.conn?.detach();
+    return done;
+  }
+
+  private finish(reason: CloseReason, error?: TransportError): void {
+    if (this.closed && reason !== 'local') return;
+    const first = !this.closed;
+    this.closed = true;
+    this.connected = false;
+    clearTimeout(this.addpTimer);
+    this.conn?.detach();
+    if (first) {
+      this.timestamps.lossDetectedAt = monotonicMs();
+      this.timestamps.closedAt = this.timestamps.lossDetectedAt;
+      this.emit('close', { reason, ...(error ? { error } : {}), timestamps: { ...this.timestamps } });
+    }
+    for (const w of this.closeWaiters.splice(0)) w();
+  }
+
+  /** ADDP as docs/protocol.md has it: poll after T/2 of silence, lost after T. */
+  private armAddp(): void {
+    const addp = this.opts.addp;
+    if (!addp) return;
+    const T = addp.timeoutMs;
+    const check = () => {
+      if (this.closed) return;
+      const quiet = monotonicMs() - this.lastRx;
+      if (quiet >= T) {
+        this.finish('addp-timeout', new TransportError('ERR_ADDP_TIMEOUT', `no byte for ${T} ms`));
+        return;
+      }
+      if (quiet >= T / 2 && !this.polling) {
+        this.polling = true;
+        const conn = this.conn;
+        setTimeout(() => {
+          if (conn?.answersPolls && !this.closed) {
+            this.lastRx = monotonicMs();
+            this.polling = false;
+          }
+        }, 2 * this.world.opts.netDelayMs);
+      }
+      this.addpTimer = setTimeout(check, Math.max(1, T / 4));
+    };
+    this.addpTimer = setTimeout(check, Math.max(1, T / 4));
+  }
+}

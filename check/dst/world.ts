@@ -1,0 +1,302 @@
+/**
+ * The simulated peers of the decision-core simulation: a switch, two T-Servers and a management role, in
+ * memory, on the virtual clock. They keep the protocol's promises (docs/protocol.md) exactly — sequence
+ * numbers per numbering epoch, positions in EventServerInfo / EventRegistered / link reports, replies with
+ * the request's ReferenceID — so that any broken invariant is the client's fault, not the world's.
+ */
+import { ValueType } from '../../lib/protocol/constants.js';
+import { Attr, MessageType, ServerRole } from '../../lib/protocol/ids.js';
+import type { Attribute, MessageFrame } from '../../lib/protocol/types.js';
+import type { SimConnection } from './sim-transport.js';
+
+export type ServerName = 'A' | 'B';
+
+/** One event the switch sent: the oracle. */
+export interface SwitchEvent {
+  /** The switch's own number; also carried as the event's ConnID so the checker can identify it. */
+  sw: number;
+  dn: string;
+  type: number;
+  timeUs: number;
+}
+
+export interface WorldOptions {
+  mode: 'hot' | 'warm';
+  /** DNs the switch generates events for. */
+  dns: readonly string[];
+  promotionDelayMs: number;
+  autoPromote: boolean;
+  /** One-way network delay, ms. */
+  netDelayMs: number;
+  rng: () => number;
+}
+
+const CALL_EVENTS = [MessageType.EventRouteRequest, MessageType.EventRinging, MessageType.EventEstablished, MessageType.EventReleased];
+
+const int = (id: number, value: number): Attribute => ({ id, type: ValueType.Int32, value });
+const str = (id: number, value: string): Attribute => ({ id, type: ValueType.String, value });
+const msg = (type: number, attributes: Attribute[]): MessageFrame => ({ kind: 1, type, attributes }) as MessageFrame;
+
+/** Errors a server answers with (docs/simulator.md's table). */
+const ERR = { notRegistered: 1001, backup: 1002, linkDown: 1003 } as const;
+
+export class SimServer {
+  alive = true;
+  /** SIGSTOP: processes nothing, sends nothing; TCP still accepts. */
+  hung = false;
+  /** Sockets stall: output queues until un-silenced; nothing is read. */
+  silent = false;
+  refusing = false;
+  role: 0 | 1;
+  linkUp = true;
+  label: string;
+  base = 0;
+  /** Last sequence number this server had, in its own numbering. */
+  lastSeq = 0;
+  latencyMs = 0;
+  dupReplies = false;
+  incarnation = 0;
+  readonly conns = new Set<SimConnection>();
+  /** Switch events a hung server has not read yet. */
+  private backlog: SwitchEvent[] = [];
+
+  constructor(readonly name: ServerName, readonly world: World, role: 0 | 1, label: string) {
+    this.role = role;
+    this.label = label;
+  }
+
+  /** Accepts TCP connections (a warm backup listens only once promoted). */
+  get listening(): boolean {
+    return this.alive && !this.refusing && (this.world.opts.mode === 'hot' || this.role === ServerRole.Primary);
+  }
+
+  /** Answers anything at all right now. */
+  get responsive(): boolean {
+    return this.alive && !this.hung && !this.silent;
+  }
+
+  fromSwitch(ev: SwitchEvent): void {
+    if (!this.alive || !this.linkUp) return;
+    if (this.hung) {
+      this.backlog.push(ev);
+      return;
+    }
+    this.forward(ev);
+  }
+
+  private forward(ev: SwitchEvent): void {
+    const seq = ev.sw - this.base;
+    this.lastSeq = seq;
+    let frame: MessageFrame | undefined;
+    for (const c of this.conns) {
+      if (!c.dns.has(ev.dn)) continue;
+      frame ??= msg(ev.type, [
+        int(Attr.EventSequenceNumber, seq), str(Attr.ThisDN, ev.dn), int(Attr.ConnID, ev.sw),
+        int(Attr.TimeinSecs, Math.floor(ev.timeUs / 1e6)), int(Attr.TimeinuSecs, ev.timeUs % 1e6),
+      ]);
+      c.toClient(frame);
+    }
+  }
+
+  resume(): void {
+    if (!this.hung) return;
+    this.hung = false;
+    const b = this.backlog;
+    this.backlog = [];
+    for (const ev of b) this.forward(ev);
+    for (const c of this.conns) c.resumed();
+  }
+
+  setSilent(on: boolean): void {
+    if (!this.alive || this.silent === on) return;
+    this.silent = on;
+    if (!on) for (const c of this.conns) c.resumed();
+  }
+
+  /** A request from a client connection, in arrival order (a hung server reads it when it resumes). */
+  request(c: SimConnection, frame: MessageFrame): void {
+    const ref = refOf(frame);
+    const reply = (m: MessageFrame) => {
+      c.toClient(m);
+      if (this.dupReplies && ref > 0) c.toClient(m);
+    };
+    const withRef = (type: number, attrs: Attribute[]) => msg(type, ref > 0 ? [int(Attr.ReferenceID, ref), ...attrs] : attrs);
+    const error = (code: number) => reply(withRef(MessageType.EventError, [int(Attr.ErrorCode, code), str(Attr.ErrorMessage, `sim error ${code}`)]));
+    if (frame.type === MessageType.RequestRegisterClient) {
+      c.registered = true;
+      reply(withRef(MessageType.EventServerInfo, [
+        int(Attr.ServerRole, this.role), str(Attr.ServerVersion, 'dst'), int(Attr.SessionID, this.incarnation),
+        int(Attr.EventSequenceNumber, this.lastSeq),
+        { id: Attr.Extensions, type: ValueType.List, value: [{ key: 'seq-epoch', type: ValueType.String, value: this.label }] },
+      ]));
+      c.toClient(this.linkReport());
+      return;
+    }
+    if (!c.registered) return error(ERR.notRegistered);
+    const dn = strOf(frame, Attr.ThisDN);
+    switch (frame.type) {
+      case MessageType.RequestRegisterAddress:
+        c.dns.add(dn);
+        return reply(withRef(MessageType.EventRegistered, [str(Attr.ThisDN, dn), int(Attr.EventSequenceNumber, this.lastSeq)]));
+      case MessageType.RequestUnregisterAddress:
+        c.dns.delete(dn);
+        return reply(withRef(MessageType.EventUnregistered, [str(Attr.ThisDN, dn)]));
+      case MessageType.RequestRouteCall: {
+        const id = strOf(frame, Attr.OtherDN);
+        this.world.receipts.set(id, (this.world.receipts.get(id) ?? 0) + 1);
+        this.world.routeLog.push({ id, server: this.name, conn: c.id, at: Date.now() });
+        if (this.role !== ServerRole.Primary) return error(ERR.backup);
+        if (!this.linkUp) return error(ERR.linkDown);
+        return reply(withRef(MessageType.EventRouteUsed, [str(Attr.ThisDN, dn), str(Attr.OtherDN, id)]));
+      }
+      default:
+        return reply(withRef(MessageType.EventACK, []));
+    }
+  }
+
+  /** The link report with its position (docs/protocol.md, "Link reports"). */
+  linkReport(): MessageFrame {
+    const t = this.world.nowUs();
+    return msg(this.linkUp ? MessageType.EventLinkConnected : MessageType.EventLinkDisconnected, [
+      int(Attr.EventSequenceNumber, this.lastSeq), int(Attr.TimeinSecs, Math.floor(t / 1e6)), int(Attr.TimeinuSecs, t % 1e6),
+    ]);
+  }
+
+  setLink(up: boolean): void {
+    if (!this.alive || this.linkUp === up) return;
+    this.linkUp = up;
+    // Back up: the server gets every event after the switch's current one, so that is its position.
+    if (up) this.lastSeq = this.world.switchSeq - this.base;
+    const report = this.linkReport();
+    for (const c of this.conns) c.toClient(report);
+  }
+
+  setRole(role: 0 | 1): void {
+    if (this.role === role) return;
+    this.role = role;
+    if (!this.alive) return;
+    const m = msg(MessageType.EventPrimaryChanged, [int(Attr.ServerRole, role)]);
+    for (const c of this.conns) c.toClient(m);
+    // A demoted warm server closes its clients (docs/simulator.md).
+    if (role === ServerRole.Backup && this.world.opts.mode === 'warm') for (const c of [...this.conns]) c.serverClose('peer-closed');
+  }
+
+  kill(): void {
+    if (!this.alive) return;
+    this.alive = false;
+    this.hung = false;
+    this.silent = false;
+    this.backlog = [];
+    for (const c of [...this.conns]) c.serverClose(this.world.opts.rng() < 0.5 ? 'peer-closed' : 'peer-reset');
+  }
+
+  /** A new process: keeps its numbering, or (`resetSeq`) starts a new one whose first event is 1. */
+  restart(resetSeq: boolean): void {
+    this.kill();
+    this.alive = true;
+    this.incarnation++;
+    this.linkUp = true;
+    this.refusing = false;
+    this.latencyMs = 0;
+    this.dupReplies = false;
+    if (resetSeq) {
+      this.label = `${this.name}${this.incarnation}-${Math.floor(this.world.opts.rng() * 1e8).toString(16)}`;
+      this.base = this.world.switchSeq;
+      this.world.bases.set(this.label, this.base);
+    }
+    this.lastSeq = this.world.switchSeq - this.base;
+    const other = this.world.other(this);
+    this.role = other.alive && other.role === ServerRole.Primary ? ServerRole.Backup : ServerRole.Primary;
+  }
+}
+
+export class World {
+  readonly servers: Record<ServerName, SimServer>;
+  /** Every event the switch emitted, in order. */
+  readonly oracle: SwitchEvent[] = [];
+  /** Base of every numbering label ever used: seq + base = switch number. */
+  readonly bases = new Map<string, number>();
+  /** RequestRouteCall receipts by the request's identity (its OtherDN): a non-idempotent one arrives at most once. */
+  readonly receipts = new Map<string, number>();
+  /** Every RequestRouteCall a server read, in order, with the connection it came on. */
+  readonly routeLog: { id: string; server: ServerName; conn: number; at: number }[] = [];
+  switchSeq = 0;
+  connections = 0;
+  private lastUs = 0;
+  private promotion: NodeJS.Timeout | undefined;
+
+  constructor(readonly opts: WorldOptions) {
+    const label = `sw-${Math.floor(opts.rng() * 1e8).toString(16)}`;
+    this.bases.set(label, 0);
+    this.servers = { A: new SimServer('A', this, ServerRole.Primary, label), B: new SimServer('B', this, ServerRole.Backup, label) };
+  }
+
+  /** Strictly increasing microseconds (switch time stamps events; equal stamps would be ambiguous). */
+  nowUs(): number {
+    this.lastUs = Math.max(this.lastUs + 1, Date.now() * 1000);
+    return this.lastUs;
+  }
+
+  other(s: SimServer): SimServer {
+    return s.name === 'A' ? this.servers.B : this.servers.A;
+  }
+
+  primary(): SimServer | undefined {
+    return [this.servers.A, this.servers.B].find((s) => s.alive && s.role === ServerRole.Primary);
+  }
+
+  /** The switch emits `n` events on random DNs, to every server with a live link. */
+  emit(n: number): void {
+    for (let i = 0; i < n; i++) {
+      const ev: SwitchEvent = {
+        sw: ++this.switchSeq,
+        dn: this.opts.dns[Math.floor(this.opts.rng() * this.opts.dns.length)]!,
+        type: CALL_EVENTS[Math.floor(this.opts.rng() * CALL_EVENTS.length)]!,
+        timeUs: this.nowUs(),
+      };
+      this.oracle.push(ev);
+      this.servers.A.fromSwitch(ev);
+      this.servers.B.fromSwitch(ev);
+    }
+  }
+
+  /** The management role: after a primary failure, wait, re-check, promote the backup (SCS-like). */
+  watch(): void {
+    if (!this.opts.autoPromote || this.promotion) return;
+    const p = [this.servers.A, this.servers.B].find((s) => s.role === ServerRole.Primary);
+    if (p && p.responsive) return;
+    this.promotion = setTimeout(() => {
+      this.promotion = undefined;
+      const cur = [this.servers.A, this.servers.B].find((s) => s.role === ServerRole.Primary && s.responsive);
+      if (cur) return;
+      const next = [this.servers.A, this.servers.B].find((s) => s.responsive && s.role === ServerRole.Backup);
+      if (!next) return this.watch();
+      const old = this.other(next);
+      next.setRole(ServerRole.Primary);
+      old.setRole(ServerRole.Backup);
+    }, this.opts.promotionDelayMs);
+  }
+
+  /** Operator switchover: roles swap on both (each tells its clients). */
+  switchover(): void {
+    const { A, B } = this.servers;
+    const [p, b] = A.role === ServerRole.Primary ? [A, B] : [B, A];
+    b.setRole(ServerRole.Primary);
+    p.setRole(ServerRole.Backup);
+  }
+
+  /** Find the server listening on `port`. */
+  serverAt(port: number): SimServer | undefined {
+    return port === 1 ? this.servers.A : port === 2 ? this.servers.B : undefined;
+  }
+}
+
+function refOf(f: MessageFrame): number {
+  const a = f.attributes.find((x) => x.id === Attr.ReferenceID);
+  return typeof a?.value === 'number' ? a.value : -1;
+}
+
+function strOf(f: MessageFrame, id: number): string {
+  const a = f.attributes.find((x) => x.id === id);
+  return typeof a?.value === 'string' ? a.value : '';
+}

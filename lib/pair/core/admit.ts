@@ -1,0 +1,62 @@
+import type { ConnView, CoreState } from './types.js';
+
+/** What to do with one event of the source (returned by {@link admit}). */
+export const DELIVER = 0;
+/** Already delivered (the other server's copy): drop it. */
+export const DUPLICATE = 1;
+/** Publish the gap in `state.gapOut` first (the source's stream skipped it), then deliver. */
+export const GAP_THEN_DELIVER = 2;
+export type Verdict = typeof DELIVER | typeof DUPLICATE | typeof GAP_THEN_DELIVER;
+
+/**
+ * Admit one event with sequence number `seq` (-1: none) from the delivery source `v`. Called per event, so it
+ * allocates nothing and costs a few compares; everything it decides is in the core's state. Sequence
+ * numbers compare only within one numbering epoch (docs/semantics.md, "Sequence numbers").
+ */
+export function admit(s: CoreState, v: ConnView, seq: number): Verdict {
+  if (seq < 0) {
+    s.stats.delivered++;
+    return DELIVER;
+  }
+  const d = s.delivery;
+  if (seq <= v.maxSeq) restartedInSession(s, v);
+  v.maxSeq = seq;
+  if (seq <= d.lastSeq) {
+    s.stats.duplicatesDropped++;
+    return DUPLICATE;
+  }
+  let verdict: Verdict = DELIVER;
+  if (v.holes.firstFrom < seq && v.holes.takeBelow(seq, d.lastSeq, s.gapOut)) {
+    s.gapOut.epoch = d.epoch ?? v.epoch;
+    recordGap(s, s.gapOut.epoch, s.gapOut.fromSeq, s.gapOut.toSeq);
+    verdict = GAP_THEN_DELIVER;
+  }
+  d.lastSeq = seq;
+  s.stats.delivered++;
+  return verdict;
+}
+
+/**
+ * One connection's numbers only go up; one that went back means the server restarted its numbering without
+ * dropping us (an in-place reset, or a wrap). The stream itself is continuous — nothing was missed on this
+ * connection — so delivery carries on in a new epoch; nothing compares with the old numbers any more.
+ */
+function restartedInSession(s: CoreState, v: ConnView): void {
+  v.restarts++;
+  const base = v.epoch.replace(/\/\d+$/, '');
+  v.epoch = `${base}/${v.restarts}`;
+  v.holes.clear();
+  v.maxSeq = -1;
+  const d = s.delivery;
+  if (d.source === v.name) {
+    d.epoch = v.epoch;
+    d.lastSeq = -1;
+  }
+}
+
+/** Count a gap and fold it into what the next `switchover` reports (the union, within one epoch). */
+export function recordGap(s: CoreState, epoch: string, fromSeq: number, toSeq: number): void {
+  s.stats.gaps++;
+  const g = s.routing.gap;
+  s.routing.gap = g && g.epoch === epoch ? { epoch, fromSeq: Math.min(g.fromSeq, fromSeq), toSeq: Math.max(g.toSeq, toSeq) } : { epoch, fromSeq, toSeq };
+}

@@ -1,0 +1,333 @@
+/**
+ * The pair's decisions as one function: `step(state, input)` updates the state and returns what the shell
+ * must do, in order. Which endpoint delivers (source), which takes requests (active), when a move needs a
+ * window and what it may have missed (gaps), switchovers, split brain. The shape is MongoDB's
+ * `TopologyDescription.update()`: stale input (an older connection generation) is dropped first, then the
+ * decision is made, then the effects are listed — the shell runs them and emits.
+ */
+import type { EndpointName } from '../../endpoint/endpoint.js';
+import type { GapEvent, SwitchoverReason } from '../events.js';
+import { isSplitBrain, pickActive, pickSource, type Candidate } from '../selection.js';
+import { recordGap } from './admit.js';
+import { Holes } from './holes.js';
+import { OPEN_END, type ConnView, type CoreConfig, type CoreState, type Effect, type Input } from './types.js';
+
+const NAMES: readonly EndpointName[] = ['primary', 'backup'];
+
+function conn(name: EndpointName, maxHoles: number): ConnView {
+  return {
+    name, open: false, gen: -1, role: 'unknown', link: 'unknown', epoch: '', restarts: 0, registeredSeq: -1, maxSeq: -1,
+    highWater: -1, holes: new Holes(maxHoles), reportedAt: 0, broken: false, pendingSkip: -1,
+  };
+}
+
+
+export function createCore(config: CoreConfig): CoreState {
+  return {
+    config,
+    eps: { primary: conn('primary', config.maxHoles), backup: conn('backup', config.maxHoles) },
+    delivery: { phase: 'none', source: null, gen: -1, epoch: null, lastSeq: -1, everHadSource: false, lost: null },
+    routing: { active: null, lastActive: null, lostActive: null, everActive: false, replayed: 0, gap: null },
+    split: { since: null, reported: false },
+    closed: false,
+    stats: { delivered: 0, duplicatesDropped: 0, replayed: 0, gaps: 0, switchovers: 0, lateReplies: 0 },
+    gapOut: { fromSeq: -1, toSeq: -1, epoch: '' },
+  };
+}
+
+/** Apply one input; returns the effects to run, in order. */
+export function step(s: CoreState, input: Input): Effect[] {
+  const fx: Effect[] = [];
+  switch (input.kind) {
+    case 'opened':
+      opened(s, input, fx);
+      break;
+    case 'lost': {
+      const v = view(s, input.ep, input.gen);
+      if (v?.open) lost(s, v, input.reason, input.at, fx);
+      break;
+    }
+    case 'role': {
+      const v = view(s, input.ep, input.gen);
+      if (!v?.open || v.role === input.role) break;
+      v.role = input.role;
+      v.reportedAt = input.at;
+      evaluate(s, 'role-change', input.at, fx);
+      break;
+    }
+    case 'link':
+      link(s, input, fx);
+      break;
+    case 'released':
+      released(s, input, fx);
+      break;
+    case 'releaseFailed': {
+      const d = s.delivery;
+      if (d.phase !== 'moving' || d.source !== input.ep || d.gen !== input.gen) break;
+      // The connection is going away; until its loss arrives it must not be chosen again.
+      (s.eps[input.ep]).broken = true;
+      d.phase = 'none';
+      d.source = null;
+      fx.push({ kind: 'discardHeld' });
+      evaluate(s, d.lost?.reason ?? 'crash', d.lost?.at ?? input.at, fx);
+      break;
+    }
+    case 'replayed':
+      replayed(s, input, fx);
+      break;
+    case 'tick':
+      tick(s, input.at, fx);
+      break;
+    case 'manual':
+      if (!s.closed && s.delivery.source !== null) fx.push({ kind: 'drop', ep: s.delivery.source });
+      break;
+    case 'close':
+      s.closed = true;
+      if (s.delivery.phase === 'moving') fx.push({ kind: 'discardHeld' });
+      if (s.split.since !== null) fx.push({ kind: 'timer', at: null });
+      break;
+  }
+  return fx;
+}
+
+/** The view of `ep` if `gen` is its current connection; null for stale input. */
+function view(s: CoreState, ep: EndpointName, gen: number): ConnView | null {
+  const v = s.eps[ep];
+  return v.gen === gen ? v : null;
+}
+
+function opened(s: CoreState, input: Extract<Input, { kind: 'opened' }>, fx: Effect[]): void {
+  const v = s.eps[input.ep];
+  const f = input.facts;
+  // A session can only open after the previous one ended; if its loss never reached us, apply it now.
+  if (v.open && v.gen !== input.gen) lost(s, v, 'crash', f.at, fx);
+  v.open = true;
+  v.broken = false;
+  v.gen = input.gen;
+  v.role = f.role;
+  v.link = f.link;
+  v.reportedAt = f.at;
+  v.restarts = 0;
+  v.maxSeq = -1;
+  v.holes.clear();
+  v.registeredSeq = f.registeredSeq;
+  const position = Math.max(f.serverSeq, f.registeredSeq);
+  if (f.epoch !== undefined) {
+    if (f.epoch !== v.epoch) v.highWater = -1;
+    v.epoch = f.epoch;
+  } else if (position >= 0 && position < v.highWater) {
+    // No epoch label, but this server is behind where it was before: its numbering restarted.
+    v.epoch = `${input.ep}#${input.gen}`;
+    v.highWater = -1;
+  }
+  if (position > v.highWater) v.highWater = position;
+  if (f.link === 'down') v.holes.open(f.linkSeq >= 0 ? f.linkSeq + 1 : 0);
+  evaluate(s, 'role-change', f.at, fx);
+}
+
+function lost(s: CoreState, v: ConnView, reason: SwitchoverReason, at: number, fx: Effect[]): void {
+  v.open = false;
+  v.role = 'unknown';
+  v.link = 'unknown';
+  if (v.maxSeq > v.highWater) v.highWater = v.maxSeq;
+  const d = s.delivery;
+  if (d.source === v.name) {
+    if (d.phase === 'moving') fx.push({ kind: 'discardHeld' });
+    d.phase = 'none';
+    d.source = null;
+    d.lost = { from: v.name, reason, at };
+  }
+  // Requests stop going there at once, even while delivery is still moving.
+  if (s.routing.active === v.name) updateActive(s, reason, at, fx);
+  evaluate(s, reason, at, fx);
+}
+
+function link(s: CoreState, input: Extract<Input, { kind: 'link' }>, fx: Effect[]): void {
+  const v = view(s, input.ep, input.gen);
+  if (!v?.open) return;
+  const d = s.delivery;
+  const live = d.source === v.name && d.phase === 'live';
+  if (!input.up) {
+    if (v.link === 'down') return;
+    v.link = 'down';
+    // Without a position, the hole starts after the last event we took from this connection, or (held:
+    // we never saw its stream) anywhere: it is clipped to what was delivered when reported.
+    v.holes.open(input.seq >= 0 ? input.seq + 1 : live ? v.maxSeq + 1 : 0);
+    evaluate(s, 'link-down', input.at, fx);
+    return;
+  }
+  if (v.link === 'down') v.holes.close(input.seq);
+  v.link = 'up';
+  v.reportedAt = input.at;
+  // The source's link is back: what it missed will never come from it. Say so now, not at the next event.
+  if (live && d.epoch === v.epoch && v.holes.takeClosedAbove(d.lastSeq, s.gapOut)) {
+    gap(s, fx, d.epoch, s.gapOut.fromSeq, s.gapOut.toSeq, 'link-restored', v.name);
+  }
+  evaluate(s, 'role-change', input.at, fx);
+}
+
+function released(s: CoreState, input: Extract<Input, { kind: 'released' }>, fx: Effect[]): void {
+  const d = s.delivery;
+  if (d.phase !== 'moving' || d.source !== input.ep || d.gen !== input.gen) return;
+  const v = s.eps[input.ep];
+  const f = input.facts;
+  const reason: GapEvent['reason'] = s.config.mode === 'hot' ? 'switchover' : 'reconnect';
+  if (d.everHadSource && d.epoch !== null && (d.epoch !== v.epoch || f.seqDecreased)) {
+    // The numbering changed: nothing this connection holds compares with what was delivered, so nothing of
+    // it can be delivered without risking a repeat. Everything after our last event in the old numbering,
+    // and everything this connection had so far in its own, may be lost.
+    const upTo = Math.max(f.windowMax, f.evictedUpTo, v.registeredSeq);
+    gap(s, fx, d.epoch, d.lastSeq + 1, OPEN_END, 'sequence-reset', v.name);
+    if (upTo >= 0) gap(s, fx, v.epoch, 0, upTo, 'sequence-reset', v.name);
+    d.epoch = v.epoch;
+    d.lastSeq = upTo;
+    // The window is skipped, not admitted: its numbers still count as seen on this connection.
+    if (v.maxSeq < f.windowMax) v.maxSeq = f.windowMax;
+    v.holes.dropUpTo(upTo);
+    v.pendingSkip = -1;
+    fx.push({ kind: 'discardWindow', ep: v.name, gen: v.gen });
+    return;
+  }
+  if (d.everHadSource) {
+    // What this connection cannot give us: events up to its registration point (warm: it registered after
+    // our last event) and events its window evicted.
+    const gapTo = Math.max(f.evictedUpTo, v.registeredSeq);
+    if (gapTo > d.lastSeq) gap(s, fx, d.epoch ?? v.epoch, d.lastSeq + 1, gapTo, reason, v.name);
+    v.pendingSkip = gapTo;
+    // Its link went down and came back without saying where: any of its window may be missing.
+    if (v.holes.openEnded && v.link === 'up' && f.windowMax > Math.max(d.lastSeq, gapTo)) {
+      gap(s, fx, d.epoch ?? v.epoch, Math.max(d.lastSeq, gapTo) + 1, f.windowMax, 'link-restored', v.name);
+      v.holes.bound(f.windowMax);
+      v.holes.dropUpTo(f.windowMax);
+    }
+  } else {
+    // The first source: nothing before its registration point was promised; later moves start from it.
+    v.pendingSkip = v.registeredSeq;
+  }
+  d.epoch = v.epoch;
+  d.everHadSource = true;
+  fx.push({ kind: 'replay', ep: v.name, gen: v.gen });
+}
+
+function replayed(s: CoreState, input: Extract<Input, { kind: 'replayed' }>, fx: Effect[]): void {
+  const d = s.delivery;
+  if (d.phase !== 'moving' || d.source !== input.ep || d.gen !== input.gen) return;
+  const v = s.eps[input.ep];
+  d.phase = 'live';
+  d.everHadSource = true;
+  // Nothing at or below the reported gap's end can arrive from this connection any more.
+  if (v.pendingSkip > d.lastSeq) d.lastSeq = v.pendingSkip;
+  v.pendingSkip = -1;
+  v.holes.dropUpTo(d.lastSeq);
+  if (v.link === 'up' && v.holes.takeClosedAbove(d.lastSeq, s.gapOut)) {
+    gap(s, fx, d.epoch ?? v.epoch, s.gapOut.fromSeq, s.gapOut.toSeq, 'link-restored', v.name);
+  }
+  s.routing.replayed += input.replayed;
+  s.stats.replayed += input.replayed;
+  const lostAt = d.lost;
+  d.lost = null;
+  evaluate(s, lostAt?.reason ?? 'role-change', lostAt?.at ?? input.at, fx);
+}
+
+/** Decide where to deliver from and where requests go, after anything changed. */
+function evaluate(s: CoreState, reason: SwitchoverReason, at: number, fx: Effect[]): void {
+  if (s.closed) return;
+  const cands = candidates(s);
+  watchSplit(s, cands, at, fx);
+  const d = s.delivery;
+  // Mid-move, the next decision waits for the move to complete (`replayed` decides again).
+  if (d.phase === 'moving') return;
+  const best = pickSource(cands, d.source, s.config.switchOnLinkDown, !s.routing.everActive);
+  if (best !== null && best !== d.source) {
+    if (d.source !== null) {
+      // A source given up while still connected goes back to holding, ready for the next move.
+      if (s.eps[d.source].open) fx.push({ kind: 'hold', ep: d.source });
+      d.lost ??= { from: d.source, reason, at };
+    }
+    const v = s.eps[best];
+    d.phase = 'moving';
+    d.source = best;
+    d.gen = v.gen;
+    // Across numberings nothing compares: take the whole window (it is dropped, but its extent is reported).
+    const afterSeq = d.epoch === null || d.epoch === v.epoch ? d.lastSeq : -1;
+    fx.push({ kind: 'release', ep: best, gen: v.gen, afterSeq });
+    return;
+  }
+  updateActive(s, reason, at, fx);
+}
+
+/** Requests go to a routable endpoint; a change of that endpoint after the first is a switchover. */
+function updateActive(s: CoreState, reason: SwitchoverReason, at: number, fx: Effect[]): void {
+  const r = s.routing;
+  const name = pickActive(candidates(s), r.active, s.delivery.source);
+  if (name === r.active) {
+    // Same target: still send what was re-queued meanwhile (an idempotent request lost on another server).
+    if (name) fx.push({ kind: 'dispatch', ep: name });
+    return;
+  }
+  const prev = r.active;
+  r.active = name;
+  if (name === null) {
+    r.lostActive = { from: prev, reason, at };
+    fx.push({ kind: 'active', event: { Server: s.config.name, endpoint: null, timestamp: at } });
+    return;
+  }
+  if (r.lastActive !== null && r.lastActive !== name) {
+    const lostActive = r.lostActive ?? { from: r.lastActive, reason, at };
+    s.stats.switchovers++;
+    fx.push({
+      kind: 'switchover',
+      event: {
+        Server: s.config.name, from: r.lastActive, to: name, reason: lostActive.reason, detectedAt: lostActive.at,
+        announcedAt: s.eps[name].reportedAt, completedAt: at, replayed: r.replayed, gap: r.gap,
+      },
+    });
+  }
+  r.replayed = 0;
+  r.gap = null;
+  r.lostActive = null;
+  r.lastActive = name;
+  r.everActive = true;
+  fx.push({ kind: 'active', event: { Server: s.config.name, endpoint: name, timestamp: at } });
+  fx.push({ kind: 'dispatch', ep: name });
+  fx.push({ kind: 'ready' });
+}
+
+function watchSplit(s: CoreState, cands: Candidate[], at: number, fx: Effect[]): void {
+  const sb = s.split;
+  if (!isSplitBrain(cands)) {
+    if (sb.since !== null) fx.push({ kind: 'timer', at: null });
+    sb.since = null;
+    sb.reported = false;
+    return;
+  }
+  if (sb.since !== null) return;
+  sb.since = at;
+  fx.push({ kind: 'timer', at: at + s.config.splitBrainGraceMs });
+}
+
+function tick(s: CoreState, at: number, fx: Effect[]): void {
+  const sb = s.split;
+  if (s.closed || sb.since === null || sb.reported) return;
+  if (at < sb.since + s.config.splitBrainGraceMs) {
+    fx.push({ kind: 'timer', at: sb.since + s.config.splitBrainGraceMs });
+    return;
+  }
+  if (!isSplitBrain(candidates(s))) return;
+  sb.reported = true;
+  const keeping = s.delivery.source ?? 'primary';
+  fx.push({ kind: 'splitBrain', event: { Server: s.config.name, keeping, ignoring: keeping === 'primary' ? 'backup' : 'primary', timestamp: at } });
+}
+
+/** Record a gap and ask the shell to publish it. */
+function gap(s: CoreState, fx: Effect[], epoch: string, fromSeq: number, toSeq: number, reason: GapEvent['reason'], source: EndpointName): void {
+  recordGap(s, epoch, fromSeq, toSeq);
+  fx.push({ kind: 'gap', gap: { source, reason, fromSeq, toSeq, epoch } });
+}
+
+function candidates(s: CoreState): Candidate[] {
+  return NAMES.map((name) => {
+    const v = s.eps[name];
+    return { name, state: v.open && !v.broken ? 'open' : 'closed', role: v.role, link: v.link };
+  });
+}

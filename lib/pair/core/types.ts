@@ -1,0 +1,164 @@
+/**
+ * The decision core's data: what it knows (state), what it is told (inputs) and what it asks the shell to
+ * do (effects). No I/O, no timers, no promises: time arrives with every input, so the same inputs give the
+ * same decisions — which is what lets `npm run check:sim` explore millions of histories from a seed.
+ */
+import type { EndpointName, LinkState, RoleName } from '../../endpoint/endpoint.js';
+import type { ActiveEvent, GapEvent, GapRange, SplitBrainEvent, SwitchoverEvent, SwitchoverReason } from '../events.js';
+import type { Holes } from './holes.js';
+
+/** What the core knows of one endpoint's current connection. */
+export interface ConnView {
+  readonly name: EndpointName;
+  open: boolean;
+  /** Generation of the connection these facts belong to; input from an older one is stale. */
+  gen: number;
+  role: RoleName;
+  link: LinkState;
+  /** Numbering epoch of this session: sequence numbers compare only within one epoch. */
+  epoch: string;
+  /** Restarts of numbering seen inside this session (a sequence number that went backwards). */
+  restarts: number;
+  /** Position at which this session's DN registrations took effect (events after it arrive live). */
+  registeredSeq: number;
+  /** Highest sequence number taken from this connection (live or released): one connection only goes up. */
+  maxSeq: number;
+  /** Highest position this endpoint ever reported, across sessions: detects a reset without an epoch label. */
+  highWater: number;
+  /** Ranges this connection's stream cannot contain (its CTI link was down), in its own numbering. */
+  holes: Holes;
+  /** Monotonic ms of the last report that can make this endpoint usable (promotion, link up, open). */
+  reportedAt: number;
+  /** Its window release failed: the connection is going away; never chosen again until it reopens. */
+  broken: boolean;
+  /** While moving to it: the end of the gap reported for it; nothing at or below arrives from it. */
+  pendingSkip: number;
+}
+
+/** `none`: nothing delivered from anywhere; `moving`: the new source's window is on its way; `live`. */
+export type DeliveryPhase = 'none' | 'moving' | 'live';
+
+/** Why and when something stopped being usable; reported by the next gap or switchover. */
+export interface Detection {
+  from: EndpointName | null;
+  reason: SwitchoverReason;
+  at: number;
+}
+
+/** Where events come from and how far they got. */
+export interface Delivery {
+  phase: DeliveryPhase;
+  source: EndpointName | null;
+  /** Generation of the source connection. */
+  gen: number;
+  /** Numbering epoch of `lastSeq`; null until the first source. */
+  epoch: string | null;
+  /** Highest EventSequenceNumber delivered in `epoch`, or -1. */
+  lastSeq: number;
+  /** A source has delivered before: later sources may have gaps relative to it. */
+  everHadSource: boolean;
+  /** Why delivery last had to move. */
+  lost: Detection | null;
+}
+
+/** Where requests go, and what the next `switchover` reports. */
+export interface Routing {
+  active: EndpointName | null;
+  /** The last non-null target: a different new one is a switchover. */
+  lastActive: EndpointName | null;
+  lostActive: Detection | null;
+  everActive: boolean;
+  /** Replayed events and the union of gaps since the last switchover. */
+  replayed: number;
+  gap: GapRange | null;
+}
+
+/** Both servers claiming primary, and whether that was reported. */
+export interface SplitBrain {
+  since: number | null;
+  reported: boolean;
+}
+
+export interface CoreConfig {
+  name: string;
+  mode: 'hot' | 'warm';
+  switchOnLinkDown: boolean;
+  splitBrainGraceMs: number;
+  /** Most outage ranges kept per connection (older ones merge: over-reporting is safe, forgetting is not). */
+  maxHoles: number;
+}
+
+export interface CoreState {
+  readonly config: CoreConfig;
+  readonly eps: Record<EndpointName, ConnView>;
+  readonly delivery: Delivery;
+  readonly routing: Routing;
+  readonly split: SplitBrain;
+  closed: boolean;
+  /** Counters reported by `pair.stats`. */
+  readonly stats: { delivered: number; duplicatesDropped: number; replayed: number; gaps: number; switchovers: number; lateReplies: number };
+  /** Scratch range filled by `admit` when it returns GAP (no allocation per event). */
+  readonly gapOut: { fromSeq: number; toSeq: number; epoch: string };
+}
+
+/** What a session's handshake established. */
+export interface OpenedFacts {
+  role: RoleName;
+  link: LinkState;
+  /** `seq-epoch` from EventServerInfo, when the server announced one. */
+  epoch: string | undefined;
+  /** EventServerInfo's sequence number: the server's position at handshake. */
+  serverSeq: number;
+  registeredSeq: number;
+  /** Position in the handshake's link report (link down: last seq received before it dropped). */
+  linkSeq: number;
+  at: number;
+}
+
+/** What the window release found. */
+export interface ReleaseFacts {
+  evictedUpTo: number;
+  /** Highest sequence number in the released window, or -1. */
+  windowMax: number;
+  /** The window's numbering went backwards: values above `afterSeq` do not mean "after". */
+  seqDecreased: boolean;
+}
+
+export type Input =
+  | { kind: 'opened'; ep: EndpointName; gen: number; facts: OpenedFacts }
+  | { kind: 'lost'; ep: EndpointName; gen: number; reason: SwitchoverReason; at: number }
+  | { kind: 'role'; ep: EndpointName; gen: number; role: RoleName; at: number }
+  | { kind: 'link'; ep: EndpointName; gen: number; up: boolean; seq: number; at: number }
+  | { kind: 'released'; ep: EndpointName; gen: number; facts: ReleaseFacts; at: number }
+  | { kind: 'releaseFailed'; ep: EndpointName; gen: number; at: number }
+  /** The replayed window and the live events held meanwhile were admitted: delivery is live. */
+  | { kind: 'replayed'; ep: EndpointName; gen: number; replayed: number; at: number }
+  | { kind: 'tick'; at: number }
+  | { kind: 'manual'; at: number }
+  | { kind: 'close'; at: number };
+
+export type Effect =
+  /** Buffer this connection's sequence-numbered events in its window (it stops being the source). */
+  | { kind: 'hold'; ep: EndpointName }
+  /** Ask for the window of `ep` past `afterSeq`; answer with `released` or `releaseFailed`. */
+  | { kind: 'release'; ep: EndpointName; gen: number; afterSeq: number }
+  /** Admit the released window (each event through `admit`), then the live events held meanwhile; then `replayed`. */
+  | { kind: 'replay'; ep: EndpointName; gen: number }
+  /** Throw away the released window (numbering changed) but admit the live events held meanwhile; then `replayed`. */
+  | { kind: 'discardWindow'; ep: EndpointName; gen: number }
+  /** Forget live events held for a move that will not complete. */
+  | { kind: 'discardHeld' }
+  /** Reset the connection of `ep` (manual switchover); its loss arrives as `lost` with reason `manual`. */
+  | { kind: 'drop'; ep: EndpointName }
+  | { kind: 'gap'; gap: Omit<GapEvent, 'Server'> }
+  | { kind: 'switchover'; event: SwitchoverEvent }
+  | { kind: 'active'; event: ActiveEvent }
+  | { kind: 'splitBrain'; event: SplitBrainEvent }
+  /** Send queued requests to `ep`. */
+  | { kind: 'dispatch'; ep: EndpointName }
+  /** A usable primary exists: `open()` may resolve. */
+  | { kind: 'ready' }
+  /** Call back with `tick` at this monotonic time (split-brain grace); null cancels. */
+  | { kind: 'timer'; at: number | null };
+
+export { OPEN_END } from '../events.js';
