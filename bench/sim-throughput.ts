@@ -14,6 +14,7 @@ import net from 'node:net';
 import { parseArgs } from 'node:util';
 import { Attr, FrameDecoder, FrameKind, MessageType, encodeMessage, getAttr } from '../lib/protocol/index.js';
 import { startSimulation, type Simulation } from '../lib/sim/index.js';
+import { isHeldEvent } from '../lib/transport/hold-rule.js';
 
 interface Row {
   client: string;
@@ -40,10 +41,11 @@ class CountingClient {
         if (f.kind !== FrameKind.Message) return;
         const ref = getAttr(f, Attr.ReferenceID);
         if (typeof ref === 'number') this.replies.get(ref)?.();
-        if (f.type === MessageType.EventRegistered || f.type === MessageType.EventServerInfo) return;
         const seq = getAttr(f, Attr.EventSequenceNumber);
         if (typeof seq !== 'bigint') return;
         const s = Number(seq);
+        // Switch events only: replies and link/role reports carry positions (docs/protocol.md, hold rule).
+        if (!isHeldEvent(f.type, s, typeof ref === 'number' ? ref : -1)) return;
         if (s <= this.maxSeq) this.dups++;
         else this.maxSeq = s;
         this.count++;

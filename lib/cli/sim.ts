@@ -36,9 +36,10 @@ options:
 
 control address: send one JSON object per line, e.g.
   {"kind":"kill","server":"primary"}   {"kind":"stop","server":"A"}   {"kind":"switchover"}
-  {"op":"status"}   {"op":"emit","count":100}   {"op":"rate","rate":5000}   {"op":"oracle"}   {"op":"stop"}
+  {"op":"status"}   {"op":"emit","count":100}   {"op":"rate","rate":5000}   {"op":"oracle"}
+  {"op":"numberings"}   {"op":"stop"}   {"kind":"restart","server":"backup","resetSeq":true}
 fault kinds: kill stop cont restart silent link-down link-up switchover split-brain resolve-split-brain
-  malformed latency refuse partition (see docs/simulator.md)
+  malformed latency refuse duplicate-replies partition (see docs/simulator.md)
 `;
 
 async function run(argv: string[]): Promise<number> {

@@ -13,6 +13,7 @@ import { Opt } from './io-records.js';
 import { NativeFrameBatch } from './native-frame-batch.js';
 import { ConcatBatch, SubsetBatch } from '../transport/batch-views.js';
 import { NodeFrameBatch } from '../transport/frame-batch.js';
+import { isHeldEvent } from '../transport/hold-rule.js';
 import type { MessageFrame } from '../protocol/types.js';
 
 const DEFAULT_QUEUE = 32 * 1024 * 1024;
@@ -294,7 +295,8 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
     const rest: number[] = [];
     for (let i = 0; i < batch.count; i++) {
       const seq = batch.seq(i);
-      if (seq < 0 || batch.ref(i) >= 0) {
+      // The same rule as the thread's window (hold-rule.ts): only switch events are held.
+      if (!isHeldEvent(batch.type(i), seq, batch.ref(i))) {
         rest.push(i);
         continue;
       }

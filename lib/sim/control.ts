@@ -1,7 +1,7 @@
 /**
  * The control address of a running simulation: a loopback TCP port speaking JSON lines. Each line is a
  * fault (`{"kind":"kill","server":"primary"}`) or a command (`{"op":"status"}`, `{"op":"emit","count":10}`,
- * `{"op":"rate","rate":1000}`, `{"op":"oracle"}`, `{"op":"stop"}`); each gets one JSON line back:
+ * `{"op":"rate","rate":1000}`, `{"op":"oracle"}`, `{"op":"numberings"}`, `{"op":"stop"}`); each gets one JSON line back:
  * `{"ok":true,"result":…}` or `{"ok":false,"error":"…"}`.
  */
 import net from 'node:net';
@@ -34,11 +34,13 @@ export async function startControlServer(
         const o = sim.oracle();
         return { path: sim.oraclePath, events: o.events.length, lastSeq: o.events.at(-1)?.seq ?? 0, notes: o.notes };
       }
+      case 'numberings':
+        return sim.numberings();
       case 'stop':
         setImmediate(onStop);
         return { stopping: true };
       default:
-        throw new Error('expected a fault {"kind":…} or a command {"op":"status"|"emit"|"rate"|"oracle"|"stop"}');
+        throw new Error('expected a fault {"kind":…} or a command {"op":"status"|"emit"|"rate"|"oracle"|"numberings"|"stop"}');
     }
   };
   const server = net.createServer((sock) => {

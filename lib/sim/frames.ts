@@ -116,6 +116,16 @@ export function readEventHead(buf: Buffer, pos: number, end: number): EventHead 
   };
 }
 
+/**
+ * Overwrite the EventSequenceNumber of the switch event frame starting at `pos` (a T-Server forwarding in
+ * a numbering whose base is not 0). `seq` must be a safe integer.
+ */
+export function writeEventSeq(buf: Buffer, pos: number, seq: number): void {
+  const at = pos + EventLayout.seqValue;
+  buf.writeInt32BE(Math.floor(seq / 0x100000000), at);
+  buf.writeUInt32BE(seq >>> 0, at + 4);
+}
+
 /** Extensions {backup: 1} appended to events a backup forwards: 18 bytes. */
 export const BACKUP_MARK = (() => {
   const key = Buffer.from('backup');

@@ -11,12 +11,20 @@ import { join } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { createNetns, netnsSupport, type Netns } from './netns.js';
 import { FAULT_KINDS, intOpt, resolveSimulationOptions, type Endpoint, type Fault, type ServerSelector, type SimulationOptions, type SwitchoverRecord } from './options.js';
+import { newLabel, numberingMap, type NumberingRecord } from './numbering.js';
 import { ChildHandle, freePort } from './process.js';
 import { readCtiRuns, readOracle, type Oracle } from './oracle.js';
 import { FIRST_AGENT, FIRST_ROUTE_POINT, type SwitchConfig } from './switch.js';
 import type { TServerConfig } from './tserver.js';
 
 export { readOracle, compareWithOracle, readCtiRuns, type Oracle, type OracleEvent, type OracleNote, type OracleComparison } from './oracle.js';
+export {
+  compareNumberedWithOracle,
+  numberingMap,
+  type NumberedOracleComparison,
+  type NumberedSeq,
+  type NumberingRecord,
+} from './numbering.js';
 export { SimErrorCode } from './session.js';
 export { SIM_SERVER_VERSION } from './tserver.js';
 export { netnsSupport } from './netns.js';
@@ -43,7 +51,11 @@ export interface Simulation {
   readonly oraclePath: string;
   readonly routePoints: string[];
   readonly agents: string[];
-  /** Child events (`event`), management decisions (`switchover`), `exit` of a child. */
+  /**
+   * Child events (`event`), management decisions (`switchover`), numberings set (`numbering`:
+   * {@link NumberingChange}, when a server process starts with a known numbering and when a sequence
+   * reset's base is fixed at its first CTI link-up).
+   */
   readonly events: EventEmitter;
   /** Current roles as the management role set them (0 primary, 1 backup). */
   roles(): { A: 0 | 1; B: 0 | 1 };
@@ -61,8 +73,26 @@ export interface Simulation {
   oracle(): Oracle;
   /** Seq runs server `name` received on its CTI link (flushed every 200 ms). */
   ctiRuns(name: 'A' | 'B'): [number, number][];
+  /**
+   * Every numbering used so far, oldest first: the shared one both servers start with and one per
+   * `restart` with `resetSeq` (also of processes since restarted). A reset's `base` is null until its CTI
+   * link first came up.
+   */
+  numberings(): NumberingRecord[];
+  /** The numbering server `name` uses now. */
+  numbering(name: 'A' | 'B'): NumberingRecord;
+  /** Switch seq of `seq` in numbering `label` (`base + seq`); throws ConfigError when it cannot be known. */
+  toSwitchSeq(label: string, seq: number): number;
   /** Stop every process (idempotent). */
   stop(): Promise<void>;
+}
+
+/** A server's numbering was set (event `numbering` of {@link Simulation.events}). */
+export interface NumberingChange {
+  server: 'A' | 'B';
+  label: string;
+  base: number;
+  pid: number | undefined;
 }
 
 /** Wait until both CTI links are up and, in hot standby, the backup has finished its sync. */
@@ -117,8 +147,27 @@ export async function startSimulation(options: SimulationOptions = {}): Promise<
   const roles: { A: 0 | 1; B: 0 | 1 } = { A: 0, B: 1 };
   let stopping = false;
   const pendingPromotion = new Set<string>();
+  /** `checked` (name) once a pending promotion's re-check has run (and the promotion, if any, begun). */
+  const management = new EventEmitter();
+
+  // Numberings (docs/simulator.md): both servers start in one, base 0; a reset gives a server a new one.
+  const numberings = new Map<string, NumberingRecord>();
+  const first = newLabel('sw');
+  numberings.set(first, { label: first, base: 0, servers: ['A', 'B'], createdAt: Date.now() });
+  const inUse: { A: string; B: string } = { A: first, B: first };
+
+  const onNumbering = (name: 'A' | 'B', ev: Record<string, unknown>) => {
+    const rec = numberings.get(String(ev.label));
+    const base = Number(ev.base);
+    if (!rec || !Number.isSafeInteger(base)) return;
+    // A label has one base: the first process that fixes it decides (a restart without reset keeps it).
+    rec.base ??= base;
+    const change: NumberingChange = { server: name, label: rec.label, base: rec.base, pid: children[name]?.pid };
+    events.emit('numbering', change);
+  };
 
   const onEvent = (name: string, ev: Record<string, unknown>) => {
+    if (ev.event === 'numbering' && (name === 'A' || name === 'B')) onNumbering(name, ev);
     events.emit('event', { source: name, ...ev });
     if (stopping) return;
     if (ev.event === 'exit' && (name === 'A' || name === 'B') && roles[name] === 0) suspect(name, 'crash');
@@ -145,6 +194,8 @@ export async function startSimulation(options: SimulationOptions = {}): Promise<
       maxFrameSize: o.maxFrameSize,
       clientBufferLimit: 64 * 1024 * 1024,
       haTimeoutMs: o.haTimeoutMs,
+      seqLabel: inUse[name],
+      seqBase: numberings.get(inUse[name])!.base,
     };
     const c = new ChildHandle(name, 'tserver-main.js', cfg, onEvent, inNs ? netns!.exec : []);
     live.add(c);
@@ -191,11 +242,14 @@ export async function startSimulation(options: SimulationOptions = {}): Promise<
     setTimeout(async () => {
       const stillDown = failed(name) || (reason === 'ha-link-lost' && (await backupCutOff(name)));
       pendingPromotion.delete(name);
-      if (stopping || roles[name] !== 0 || !stillDown) return;
-      // Name the most specific cause visible now (an HA link loss is often the first sign of a crash).
-      const c = children[name];
-      const why = !c || c.exited ? 'crash' : Date.now() - c.lastAlive > o.hangTimeoutMs ? 'hang' : reason;
-      void promote(name, why, detectedAt);
+      if (!stopping && roles[name] === 0 && stillDown) {
+        // Name the most specific cause visible now (an HA link loss is often the first sign of a crash).
+        const c = children[name];
+        const why = !c || c.exited ? 'crash' : Date.now() - c.lastAlive > o.hangTimeoutMs ? 'hang' : reason;
+        // promote() sets the roles before its first await, so they are current when `checked` fires.
+        void promote(name, why, detectedAt);
+      }
+      management.emit('checked', name);
     }, o.promotionDelayMs).unref();
   };
 
@@ -282,11 +336,33 @@ export async function startSimulation(options: SimulationOptions = {}): Promise<
       }
       case 'restart': {
         const name = pick(f.server);
-        if (children[name] && !children[name]!.exited) throw new ConfigError(`server ${name} is still running; kill it first`);
+        const old = children[name];
+        let killed: number | undefined;
+        if (old && !old.exited) {
+          // A live server is killed first (SIGKILL): to everyone else a restart starts as a crash.
+          const gone = new Promise((r) => old.proc.once('exit', r));
+          old.signal('SIGKILL');
+          await gone;
+          killed = old.pid;
+        }
+        // A primary's exit is a crash to the management role: let its pending promotion of the peer run,
+        // so the server comes back as backup of the new primary (with autoPromote off nothing is pending).
+        while (pendingPromotion.has(name)) await new Promise((r) => management.once('checked', r));
+        if (stopping) throw new ConfigError('simulation stopped');
+        if (f.resetSeq) {
+          const label = newLabel(name);
+          numberings.set(label, { label, base: null, servers: [name], createdAt: Date.now() });
+          inUse[name] = label;
+        } else {
+          const rec = numberings.get(inUse[name])!;
+          if (!rec.servers.includes(name)) rec.servers.push(name);
+        }
         // A restarted server comes back as backup of whoever is primary now.
         const role: 0 | 1 = roles[other(name)] === 0 && children[other(name)] && !children[other(name)]!.exited ? 1 : 0;
+        // The base it starts with: null for a reset (fixed at its first link-up: the `numbering` event).
+        const seqBase = numberings.get(inUse[name])!.base;
         await spawnServer(name, role);
-        return { server: name, role };
+        return { server: name, role, killed, seqEpoch: inUse[name], seqBase };
       }
       case 'silent':
         return child(pick(f.server)).command({ op: 'silent', on: f.on ?? true });
@@ -318,6 +394,8 @@ export async function startSimulation(options: SimulationOptions = {}): Promise<
         return child(pick(f.server)).command({ op: 'latency', ms: intOpt('latency ms', f.ms, 0, 0, 600_000) });
       case 'refuse':
         return child(pick(f.server)).command({ op: 'refuse', on: f.on ?? true });
+      case 'duplicate-replies':
+        return child(pick(f.server)).command({ op: 'duplicate-replies', on: f.on ?? true });
       case 'partition':
         if (!netns) throw new ConfigError('partition needs a simulation started with netns: true (root, ip, iptables)');
         netns.partition(f.on ?? true);
@@ -328,6 +406,7 @@ export async function startSimulation(options: SimulationOptions = {}): Promise<
   };
 
   const ep = (name: 'A' | 'B'): Endpoint => ({ name, host: hostOf(name), port: ports[name] });
+  const copy = (r: NumberingRecord): NumberingRecord => ({ ...r, servers: [...r.servers] });
   return {
     mode: o.mode,
     host,
@@ -354,6 +433,9 @@ export async function startSimulation(options: SimulationOptions = {}): Promise<
     },
     oracle: () => readOracle(join(dir, 'oracle.tsv')),
     ctiRuns: (name) => readCtiRuns(join(dir, `cti-${name}.json`)),
+    numberings: () => [...numberings.values()].map(copy),
+    numbering: (name) => copy(numberings.get(inUse[name])!),
+    toSwitchSeq: (label, seq) => numberingMap([...numberings.values()])(label, seq),
     stop,
   };
 }

@@ -54,7 +54,7 @@ export type Fault =
   | { kind: 'kill'; server: ServerSelector }
   | { kind: 'stop'; server: ServerSelector }
   | { kind: 'cont'; server: ServerSelector }
-  | { kind: 'restart'; server: ServerSelector }
+  | { kind: 'restart'; server: ServerSelector; resetSeq?: boolean }
   | { kind: 'silent'; server: ServerSelector; on?: boolean }
   | { kind: 'link-down'; server: ServerSelector }
   | { kind: 'link-up'; server: ServerSelector }
@@ -64,12 +64,13 @@ export type Fault =
   | { kind: 'malformed'; server: ServerSelector; variant?: 'oversized' | 'bad-version' | 'bad-kind' | 'truncated' }
   | { kind: 'latency'; server: ServerSelector; ms: number }
   | { kind: 'refuse'; server: ServerSelector; on?: boolean }
+  | { kind: 'duplicate-replies'; server: ServerSelector; on?: boolean }
   | { kind: 'partition'; on?: boolean };
 
 /** The fault kinds, for validation and help texts. */
 export const FAULT_KINDS = [
   'kill', 'stop', 'cont', 'restart', 'silent', 'link-down', 'link-up', 'switchover', 'split-brain',
-  'resolve-split-brain', 'malformed', 'latency', 'refuse', 'partition',
+  'resolve-split-brain', 'malformed', 'latency', 'refuse', 'duplicate-replies', 'partition',
 ] as const;
 
 /** A management-role decision, emitted as `'switchover'`. */

@@ -32,6 +32,8 @@ export const SimErrorCode = {
 export interface SessionHost {
   readonly silent: boolean;
   readonly latencyMs: number;
+  /** Fault: send every reply (a frame with a ReferenceID) twice. */
+  readonly duplicateReplies: boolean;
   readonly addpEnforce: boolean;
   readonly clientBufferLimit: number;
   handleRequest(session: Session, frame: MessageFrame): void;
@@ -46,6 +48,8 @@ export class Session {
   readonly id = nextId++;
   registered = false;
   appName = '';
+  /** The link report this client was last sent (up/down and its position), so changes are told once. */
+  linkShown: { up: boolean; seq: number } | undefined;
   readonly dns = new Set<string>();
   readonly out = new BatchWriter();
   private readonly decoder: FrameDecoder;
@@ -111,6 +115,8 @@ export class Session {
   send(type: number, attrs: AttributeInput): void {
     const b = encodeMessage(type, attrs);
     this.out.push(b, 0, b.length);
+    // Fault: a reply (a frame with a ReferenceID) is followed at once by an identical copy.
+    if (this.host.duplicateReplies && attrs.ReferenceID !== undefined) this.out.push(b, 0, b.length);
     this.host.markDirty(this);
   }
 

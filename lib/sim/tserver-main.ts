@@ -49,6 +49,9 @@ function main(): void {
         case 'refuse':
           ts.setRefusing(Boolean(cmd.on));
           break;
+        case 'duplicate-replies':
+          ts.duplicateReplies = Boolean(cmd.on);
+          break;
         case 'malformed':
           return { clients: ts.sendMalformed(malformedFrame(String(cmd.variant))) };
         case 'status':

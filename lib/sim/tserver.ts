@@ -18,7 +18,7 @@ import {
   type MessageFrame,
 } from '../protocol/index.js';
 import { toParent } from './child.js';
-import { Private, readEventHead } from './frames.js';
+import { Private, readEventHead, writeEventSeq } from './frames.js';
 import { HaLink } from './ha-link.js';
 import { Session, SimErrorCode, addpFromExtensions, type SessionHost } from './session.js';
 
@@ -42,6 +42,13 @@ export interface TServerConfig {
   maxFrameSize: number;
   clientBufferLimit: number;
   haTimeoutMs: number;
+  /** Label of this process's numbering (EventServerInfo Extensions `seq-epoch`). */
+  seqLabel: string;
+  /**
+   * Switch seq of position 0 in that numbering (switch seq `s` is forwarded as `s - base`); null = a
+   * sequence reset: the switch's last seq at this process's first CTI link-up (docs/simulator.md).
+   */
+  seqBase: number | null;
 }
 
 /** ServerVersion the simulator reports. */
@@ -59,12 +66,22 @@ export class TServer implements SessionHost {
   silent = false;
   latencyMs = 0;
   refusing = false;
+  /** Fault: every reply goes out twice with the same ReferenceID. */
+  duplicateReplies = false;
   readonly addpEnforce: boolean;
   readonly clientBufferLimit: number;
   private ctiUp = false;
   private ctiSocket: net.Socket | undefined;
   private ctiTail: Buffer | null = null;
-  lastSeq = 0;
+  /** Last switch seq received on the CTI link (switch numbering; clients see {@link position}). */
+  lastSeq: number;
+  /** Switch seq the switch reported at the last CTI link-up: every event after it reaches us. */
+  private upSeq: number;
+  /** `lastSeq` when the CTI link last dropped (or at start): we had every event up to it. */
+  private downSeq: number;
+  private readonly seqLabel: string;
+  /** Base of our numbering; null until the first link-up after a sequence reset. */
+  private seqBase: number | null;
   syncDone = false;
   private readonly sessionId = randomBytes(8).readBigInt64BE() & 0x7fffffffffffffffn;
   private readonly startTime = Math.floor(Date.now() / 1000);
@@ -83,6 +100,15 @@ export class TServer implements SessionHost {
     this.addpEnforce = cfg.addpEnforce;
     this.clientBufferLimit = cfg.clientBufferLimit;
     this.ha = new HaLink(this);
+    this.seqLabel = cfg.seqLabel;
+    this.seqBase = cfg.seqBase;
+    // A fresh process has nothing; in its numbering that is position 0.
+    this.lastSeq = this.upSeq = this.downSeq = cfg.seqBase ?? 0;
+  }
+
+  /** `seq` (switch numbering) in this server's numbering: what clients see. 0 while the base is unknown. */
+  position(seq: number): number {
+    return this.seqBase === null ? 0 : seq - this.seqBase;
   }
 
   get mode() {
@@ -105,6 +131,7 @@ export class TServer implements SessionHost {
   }
 
   start(): void {
+    if (this.seqBase !== null) this.reportNumbering();
     this.connectCti();
     this.ha.start();
     this.updateListener();
@@ -124,8 +151,9 @@ export class TServer implements SessionHost {
       this.ctiTail = null;
       if (this.ctiUp) {
         this.ctiUp = false;
+        this.downSeq = this.lastSeq;
         this.announceLink();
-        toParent({ t: 'event', event: 'cti-down', server: this.cfg.name, seq: this.lastSeq });
+        toParent({ t: 'event', event: 'cti-down', server: this.cfg.name, seq: this.lastSeq, position: this.position(this.lastSeq) });
       }
       setTimeout(() => this.connectCti(), 100);
     });
@@ -141,6 +169,9 @@ export class TServer implements SessionHost {
     const mark = this.role === ServerRole.Backup;
     const serving = this.serving;
     const tracking = this.tracking;
+    // What clients get: `buf` itself in the switch's numbering (base 0, no copy), else one copy of this
+    // read with every event's seq rewritten (made at the first event; never per client).
+    let fwd: Buffer | undefined;
     while (buf.length - pos >= 4) {
       const len = buf.readUInt32BE(pos);
       const end = pos + 4 + len;
@@ -149,6 +180,13 @@ export class TServer implements SessionHost {
       if (head) {
         this.lastSeq = head.seq;
         this.noteRun(head.seq);
+        const base = this.seqBase ?? 0;
+        let out = buf;
+        if (base !== 0 && serving) {
+          fwd ??= Buffer.from(buf);
+          writeEventSeq(fwd, pos, head.seq - base);
+          out = fwd;
+        }
         if (tracking) {
           if (head.type === MessageType.EventRouteRequest) {
             const connId = buf.readBigInt64BE(head.connIdAt);
@@ -159,8 +197,8 @@ export class TServer implements SessionHost {
           const subs = this.dnIndex.get(head.dn);
           if (subs) {
             for (const s of subs) {
-              if (mark) s.out.pushMarked(buf, pos, end);
-              else s.out.push(buf, pos, end);
+              if (mark) s.out.pushMarked(out, pos, end);
+              else s.out.push(out, pos, end);
               this.dirty.add(s);
             }
           }
@@ -177,16 +215,28 @@ export class TServer implements SessionHost {
           return;
         }
         if (f.kind === 1 && f.type === Private.CtiLinkUp) {
-          this.lastSeq = Number(getAttr(f, Attr.EventSequenceNumber) ?? 0);
+          // The switch's last emitted seq, written in the same turn as it starts sending us its events:
+          // exactly the events after it follow.
+          const seq = Number(getAttr(f, Attr.EventSequenceNumber) ?? 0);
+          this.lastSeq = this.upSeq = seq;
+          if (this.seqBase === null) {
+            // A sequence reset: our numbering starts here, so the first event we forward is 1.
+            this.seqBase = seq;
+            this.reportNumbering();
+          }
           this.ctiUp = true;
           this.announceLink();
-          toParent({ t: 'event', event: 'cti-up', server: this.cfg.name, seq: this.lastSeq });
+          toParent({ t: 'event', event: 'cti-up', server: this.cfg.name, seq, position: this.position(seq) });
         }
       }
       pos = end;
     }
     if (pos < buf.length) this.ctiTail = Buffer.from(buf.subarray(pos));
     this.flushDirty();
+  }
+
+  private reportNumbering(): void {
+    toParent({ t: 'event', event: 'numbering', server: this.cfg.name, label: this.seqLabel, base: this.seqBase });
   }
 
   private noteRun(seq: number): void {
@@ -215,21 +265,58 @@ export class TServer implements SessionHost {
     this.dirty.clear();
   }
 
-  private linkEvent(): [number, AttributeInput] {
+  /**
+   * The link report for the current state, with its position (our numbering; docs/simulator.md, "Link
+   * positions"): EventLinkDisconnected — we had every event up to it (the last one before the link
+   * dropped); EventLinkConnected — every event after it reaches us (the switch's last seq at link-up).
+   * At the handshake a reported link carries our last seq instead: the client starts there. A hot backup
+   * whose link is up but not yet reported (sync pending) says Disconnected at its link-up position, so the
+   * later Connected (same position) shows nothing missed.
+   */
+  private linkEvent(handshake: boolean): { up: boolean; seq: number; type: number; attrs: AttributeInput } {
     const now = Date.now();
-    const time = { TimeinSecs: Math.floor(now / 1000), TimeinuSecs: (now % 1000) * 1000 };
-    return this.linkReported
-      ? [MessageType.EventLinkConnected, { ApplicationName: `tserver-${this.cfg.name}`, SessionID: this.sessionId, ...time }]
-      : [
-          MessageType.EventLinkDisconnected,
-          { ApplicationName: `tserver-${this.cfg.name}`, SessionID: this.sessionId, ErrorCode: SimErrorCode.LinkDown, ErrorMessage: 'CTI link to the switch is down', ...time },
-        ];
+    const common = {
+      ApplicationName: `tserver-${this.cfg.name}`,
+      SessionID: this.sessionId,
+      TimeinSecs: Math.floor(now / 1000),
+      TimeinuSecs: (now % 1000) * 1000,
+    };
+    if (this.linkReported) {
+      const seq = this.position(handshake ? this.lastSeq : this.upSeq);
+      return { up: true, seq, type: MessageType.EventLinkConnected, attrs: { ...common, EventSequenceNumber: BigInt(seq) } };
+    }
+    const seq = this.position(this.ctiUp ? this.upSeq : this.downSeq);
+    return {
+      up: false,
+      seq,
+      type: MessageType.EventLinkDisconnected,
+      attrs: { ...common, ErrorCode: SimErrorCode.LinkDown, ErrorMessage: 'CTI link to the switch is down', EventSequenceNumber: BigInt(seq) },
+    };
   }
 
-  /** Tell every registered client the current link state. */
+  /** Send `s` the link report for the current state, and remember what it was told. */
+  private sendLink(s: Session, handshake: boolean): void {
+    const r = this.linkEvent(handshake);
+    s.send(r.type, r.attrs);
+    s.linkShown = { up: r.up, seq: r.seq };
+  }
+
+  /**
+   * Tell registered clients about a change of the reported link state: a client is told only what differs
+   * from what it was last told (a link drop always differs: its position moved). While a hot backup's link
+   * is up but unreported (sync pending) there is nothing to tell: its clients keep the last report, whose
+   * position stays exact.
+   */
   announceLink(): void {
-    const [type, attrs] = this.linkEvent();
-    for (const s of this.sessions) if (s.registered) s.send(type, attrs);
+    if (!this.linkReported && this.ctiUp) return;
+    const r = this.linkEvent(false);
+    for (const s of this.sessions) {
+      if (!s.registered) continue;
+      const shown = s.linkShown;
+      if (shown && shown.up === r.up && (r.up || shown.seq === r.seq)) continue;
+      s.send(r.type, r.attrs);
+      s.linkShown = { up: r.up, seq: r.seq };
+    }
   }
 
   sessionClosed(s: Session, reason: string): void {
@@ -254,12 +341,11 @@ export class TServer implements SessionHost {
         ServerVersion: SIM_SERVER_VERSION,
         SessionID: this.sessionId,
         ServerStartTime: this.startTime,
-        EventSequenceNumber: BigInt(this.lastSeq),
+        EventSequenceNumber: BigInt(this.position(this.lastSeq)),
         ...refAttr,
-        Extensions: { 'addp-timeout': this.addpEnforce ? addp.remoteTimeout : 0, 'mode': this.cfg.mode },
+        Extensions: { 'addp-timeout': this.addpEnforce ? addp.remoteTimeout : 0, 'mode': this.cfg.mode, 'seq-epoch': this.seqLabel },
       });
-      const [type, attrs] = this.linkEvent();
-      s.send(type, attrs);
+      this.sendLink(s, true);
       return;
     }
     if (!s.registered) return s.error(f, SimErrorCode.NotRegistered, 'client not registered: send RequestRegisterClient first');
@@ -274,7 +360,7 @@ export class TServer implements SessionHost {
           let set = this.dnIndex.get(dn);
           if (!set) this.dnIndex.set(dn, (set = new Set()));
           set.add(s);
-          s.send(MessageType.EventRegistered, { ThisDN: dn, ...refAttr, EventSequenceNumber: BigInt(this.lastSeq) });
+          s.send(MessageType.EventRegistered, { ThisDN: dn, ...refAttr, EventSequenceNumber: BigInt(this.position(this.lastSeq)) });
         } else {
           s.dns.delete(dn);
           this.dnIndex.get(dn)?.delete(s);
@@ -287,7 +373,7 @@ export class TServer implements SessionHost {
         return s.send(MessageType.EventAddressInfo, {
           ServerVersion: SIM_SERVER_VERSION,
           ServerRole: this.role,
-          EventSequenceNumber: BigInt(this.lastSeq),
+          EventSequenceNumber: BigInt(this.position(this.lastSeq)),
           ...refAttr,
         });
       case MessageType.RequestRouteCall: {
@@ -352,8 +438,7 @@ export class TServer implements SessionHost {
       for (const s of this.sessions) {
         if (!s.registered) continue;
         s.send(MessageType.EventPrimaryChanged, { ServerRole: role });
-        const [type, attrs] = this.linkEvent();
-        s.send(type, attrs);
+        this.sendLink(s, false);
       }
     } else {
       this.syncDone = false;
@@ -404,6 +489,9 @@ export class TServer implements SessionHost {
       ctiUp: this.ctiUp,
       linkReported: this.linkReported,
       lastSeq: this.lastSeq,
+      seqEpoch: this.seqLabel,
+      seqBase: this.seqBase,
+      position: this.position(this.lastSeq),
       syncDone: this.syncDone,
       haConnected: this.ha.connected,
       clients: [...this.sessions].map((s) => ({ id: s.id, app: s.appName, registered: s.registered, dns: s.dns.size })),
@@ -412,6 +500,7 @@ export class TServer implements SessionHost {
       routedCalls: [...this.calls.values()].filter((c) => c.routed).length,
       silent: this.silent,
       latencyMs: this.latencyMs,
+      duplicateReplies: this.duplicateReplies,
       refusing: this.refusing,
       listening: this.listener !== undefined,
     };

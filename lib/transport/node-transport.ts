@@ -9,6 +9,7 @@ import { encodeAddp } from '../protocol/encoder.js';
 import { ProtocolError } from '../protocol/errors.js';
 import type { MessageFrame } from '../protocol/types.js';
 import { NodeFrameBatch } from './frame-batch.js';
+import { isHeldEvent } from './hold-rule.js';
 import { HoldWindow } from './hold-window.js';
 import { scanBody, type ScanResult } from './scan.js';
 import type {
@@ -253,8 +254,8 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
           // Hot standby: validate without building objects; held frames are decoded only if released.
           const s = scanBody(buf, start, start + len, this.limits, at, this.scan);
           if (s.kind === FrameKind.Message) {
-            // Replies (with a ReferenceID) are never held, even when they carry a sequence number (EventRegistered).
-            if (s.seq >= 0 && s.ref < 0) this.window.push(copyOf(buf, start - LENGTH_BYTES, start + len), s.seq);
+            // Only switch events are held; replies and server reports pass even with a seq (hold-rule.ts).
+            if (isHeldEvent(s.type, s.seq, s.ref)) this.window.push(copyOf(buf, start - LENGTH_BYTES, start + len), s.seq);
             else out.push(decodeBody(buf, start, start + len, this.limits, at) as MessageFrame);
             continue;
           }

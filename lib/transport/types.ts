@@ -127,9 +127,10 @@ export interface Transport extends EventEmitter<TransportEvents> {
   /** Queue one encoded frame. Throws TransportError `ERR_TRANSPORT_CLOSED` when not connected. */
   send(frame: Uint8Array): void;
   /**
-   * Hot-standby backup mode: events carrying an EventSequenceNumber and no ReferenceID are kept in a
-   * bounded window (oldest evicted first) instead of being emitted; everything else (replies such as
-   * EventServerInfo/EventRegistered, link and role reports) is still emitted.
+   * Hot-standby backup mode: switch events (an EventSequenceNumber, no ReferenceID, not a server report:
+   * see hold-rule.ts) are kept in a bounded window (oldest evicted first) instead of being emitted;
+   * everything else (replies such as EventServerInfo/EventRegistered, link and role reports, even with a
+   * sequence number) is still emitted.
    */
   hold(window: WindowOptions): void;
   /** Leave hold mode: return held frames with seq > afterSeq; every later frame is emitted normally. */

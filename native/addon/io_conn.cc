@@ -24,6 +24,21 @@ constexpr double kCloseFlushMs = 2000;
 /// Index bytes charged per frame on top of its wire bytes (a record is kRecordStride doubles).
 constexpr size_t kRecordBytes = kRecordStride * sizeof(double);
 
+/// Message types never held in the hot-standby window even when they carry an EventSequenceNumber and no
+/// ReferenceID: their number is a server's *position* (handshake and role reports: EventServerInfo 93,
+/// EventPrimaryChanged 133; replies EventRegistered 53, EventUnregistered 54, EventAddressInfo 92; link
+/// reports EventLinkDisconnected 94 / EventLinkConnected 95 carry the outage's position), and the pair must
+/// see them at once. Only switch events are held. Same list as lib/transport/hold-rule.ts.
+constexpr uint32_t kNeverHeld[] = {93, 53, 54, 92, 94, 95, 133};
+
+bool IsHeldEvent(const FrameInfo& info) {
+  if (info.seq < 0 || info.ref >= 0) return false;
+  for (uint32_t t : kNeverHeld) {
+    if (info.type == t) return false;
+  }
+  return true;
+}
+
 std::string UvMessage(const char* what, int err) {
   return std::string(what) + ": " + uv_err_name(err) + " (" + uv_strerror(err) + ")";
 }
@@ -208,8 +223,8 @@ void Conn::Consume(double now) {
 void Conn::OnFrame(const uint8_t* p, size_t len, const FrameInfo& info, double now) {
   if (info.kind == kKindAddpPoll) return QueueAddp(kKindAddpReply, info.token);
   if (info.kind != kKindMessage) return;  // an ADDP reply only proves life, which every byte does
-  // Replies (with a ReferenceID) are never held, even when they carry a sequence number (EventRegistered).
-  if (holding_ && info.seq >= 0 && info.ref < 0) return HoldFrame(p, len, info, now);
+  // Only switch events are held; replies and server reports pass even with a seq (kNeverHeld).
+  if (holding_ && IsHeldEvent(info)) return HoldFrame(p, len, info, now);
   queued_ += host_->AppendFrame(id_, p, len, info, now);
 }
 

@@ -76,6 +76,9 @@ describe('simulator lifecycle and CLI', { timeout: 30_000 }, () => {
     await until(() => r.err().includes('switchover A -> B (crash)'), 10_000, 'switchover line');
     const emitted = await controlRequest(info.control.port, { op: 'emit', count: 5 });
     expect(emitted).toMatchObject({ ok: true, result: { seq: 5 } });
+    const nums = (await controlRequest(info.control.port, { op: 'numberings' })) as { ok: boolean; result: { label: string; base: number }[] };
+    expect(nums.ok).toBe(true);
+    expect(nums.result).toEqual([expect.objectContaining({ label: expect.stringMatching(/^sw-[0-9a-f]{8}$/), base: 0 })]);
     r.p.kill('SIGINT');
     const [code] = (await once(r.p, 'exit')) as [number];
     expect(code).toBe(0);

@@ -14,6 +14,7 @@ import {
   type Frame,
   type MessageFrame,
 } from '../../lib/protocol/index.js';
+import { isHeldEvent } from '../../lib/transport/hold-rule.js';
 
 export class RawClient {
   readonly frames: MessageFrame[] = [];
@@ -62,10 +63,10 @@ export class RawClient {
     }
     if (f.kind !== FrameKind.Message) return;
     this.frames.push(f);
+    // Switch events only: replies and link/role reports carry positions, not events (the hold rule).
     const seq = getAttr(f, Attr.EventSequenceNumber);
-    if (typeof seq === 'bigint' && f.type !== MessageType.EventRegistered && f.type !== MessageType.EventServerInfo && f.type !== MessageType.EventAddressInfo) {
-      this.seqs.push(Number(seq));
-    }
+    const ref = getAttr(f, Attr.ReferenceID);
+    if (typeof seq === 'bigint' && isHeldEvent(f.type, Number(seq), typeof ref === 'number' ? ref : -1)) this.seqs.push(Number(seq));
     this.waiters = this.waiters.filter((w) => {
       if (!w.pred(f)) return true;
       w.resolve(f);

@@ -393,6 +393,35 @@ for (const k of KINDS) {
       expect(rec.seqs.filter((s) => s >= 0)).toEqual([11]);
     });
 
+    it('hold: server reports with a seq and no ReferenceID (link, role, handshake, registration) are emitted, not held', async () => {
+      const p = await peer();
+      const { t, rec, pc } = await connected(p);
+      t.hold({ maxFrames: 100, maxBytes: 1 << 20 });
+      pc.sendEvent(1);
+      const reports = [
+        MessageType.EventLinkDisconnected,
+        MessageType.EventLinkConnected,
+        MessageType.EventPrimaryChanged,
+        MessageType.EventServerInfo,
+        MessageType.EventRegistered,
+        MessageType.EventUnregistered,
+        MessageType.EventAddressInfo,
+      ];
+      for (const [i, type] of reports.entries()) {
+        pc.send(type, { ApplicationName: 'tserver-A', EventSequenceNumber: int64(1 + i), ServerRole: 1, ThisDN: '5001' });
+      }
+      pc.sendEvent(2, MessageType.EventRinging);
+      await rec.until(() => rec.frames.length >= reports.length);
+      // In the stream's order, with their positions; no switch event among them.
+      expect(rec.frames.map((f) => f.type)).toEqual(reports);
+      expect(rec.seqs).toEqual(reports.map((_, i) => 1 + i));
+      const r = await t.release(0);
+      expect(Array.from({ length: r.batch.count }, (_, i) => [r.batch.type(i), r.batch.seq(i)])).toEqual([
+        [MessageType.EventRouteRequest, 1],
+        [MessageType.EventRinging, 2],
+      ]);
+    });
+
     it('hold window evicts oldest first by frame count and by bytes', async () => {
       const p = await peer();
       const { t, rec, pc } = await connected(p);
