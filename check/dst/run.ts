@@ -3,6 +3,7 @@
  * p-retry schedules, opossum breakers) against simulated servers on a virtual clock, with the invariants
  * of docs/semantics.md checked after every step. Same schedule, same history, same verdict.
  */
+import diagnostics from 'node:diagnostics_channel';
 import { TServerPair } from '../../lib/pair/pair.js';
 import { OPEN_END, type GapEvent, type TEvent } from '../../lib/pair/events.js';
 import { Attr } from '../../lib/protocol/ids.js';
@@ -203,7 +204,9 @@ async function heal(world: World, advance: (ms: number) => Promise<void>, closed
     A.setRole(ServerRole.Primary);
     B.setRole(ServerRole.Backup);
   }
-  // The reconnect schedule (≤ 5 s between attempts) and the breakers' re-probe (≤ 3 s here) bound recovery.
+  // The healed servers' reports (a queued demotion, a link) reach the pair first; then the reconnect
+  // schedule (≤ 5 s between attempts) and the breakers' re-probe (≤ 3 s here) bound recovery.
+  await advance(1_000);
   for (let t = 0; t < 40_000 && !closed() && (pair.state.active === null || pair.state.source === null); t += 500) await advance(500);
   await advance(500);
   if (closed()) return;
@@ -254,6 +257,10 @@ function checkResendOrder(world: World, checker: Checker): void {
 /** DST_TRACE=1: print every public event but `event`, with virtual time, for debugging a replay. */
 function trace(pair: TServerPair, world: World): void {
   const t0 = Date.now();
+  diagnostics.subscribe('tserver-ha:attempt-failed', (m) => {
+    const x = m as { endpoint: string; attempt: number; error: Error & { code?: string } };
+    console.error(`${String(Date.now() - t0).padStart(6)} ms attempt-failed ${x.endpoint} #${x.attempt} ${x.error.code} ${x.error.message}`);
+  });
   const names = ['EventServerConnected', 'EventServerDisconnected', 'EventLinkConnected', 'EventLinkDisconnected', 'switchover', 'active', 'gap', 'splitBrain', 'error'] as const;
   for (const n of names) {
     (pair.on as (n: string, l: (d: unknown) => void) => void)(n, (d) => {

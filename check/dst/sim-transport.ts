@@ -8,18 +8,13 @@ import { monotonicMs } from '../../lib/clock.js';
 import { TransportError } from '../../lib/errors.js';
 import { decodeFrames } from '../../lib/protocol/decoder.js';
 import { FrameKind } from '../../lib/protocol/constants.js';
-import { MessageType } from '../../lib/protocol/ids.js';
 import type { MessageFrame } from '../../lib/protocol/types.js';
 import { NodeFrameBatch, seqOf, refOf } from '../../lib/transport/frame-batch.js';
 import { HoldWindow } from '../../lib/transport/hold-window.js';
+import { isHeldEvent } from '../../lib/transport/hold-rule.js';
 import type { CloseReason, ReleaseResult, Transport, TransportEvents, TransportOptions, TransportTimestamps, WindowOptions } from '../../lib/transport/types.js';
 import type { SimServer, World } from './world.js';
 
-/** Messages whose sequence number is a position, not the event's own number: never held. */
-const NEVER_HELD = new Set<number>([
-  MessageType.EventServerInfo, MessageType.EventRegistered, MessageType.EventUnregistered, MessageType.EventAddressInfo,
-  MessageType.EventLinkDisconnected, MessageType.EventLinkConnected, MessageType.EventPrimaryChanged,
-]);
 
 /** The server side of one connection: what the server queued for the client, what the client sent. */
 export class SimConnection {
@@ -179,7 +174,7 @@ export class SimTransport extends EventEmitter<TransportEvents> implements Trans
       out = [];
       for (const f of frames) {
         const seq = seqOf(f);
-        if (seq >= 0 && refOf(f) <= 0 && !NEVER_HELD.has(f.type)) this.window.push(f, seq, 100);
+        if (isHeldEvent(f.type, seq, refOf(f))) this.window.push(f, seq, 100);
         else out.push(f);
       }
     }

@@ -48,7 +48,10 @@ export class SimServer {
   silent = false;
   refusing = false;
   role: 0 | 1;
+  /** The switch's side of the CTI link. */
   linkUp = true;
+  /** The link state this server has processed (a hung server lags the switch). */
+  reportedLinkUp = true;
   label: string;
   base = 0;
   /** Last sequence number this server had, in its own numbering. */
@@ -57,8 +60,8 @@ export class SimServer {
   dupReplies = false;
   incarnation = 0;
   readonly conns = new Set<SimConnection>();
-  /** Switch events a hung server has not read yet. */
-  private backlog: SwitchEvent[] = [];
+  /** What a hung server has not read yet from its CTI link: events, and link changes (in order). */
+  private backlog: (SwitchEvent | { up: boolean; pos: number })[] = [];
 
   constructor(readonly name: ServerName, readonly world: World, role: 0 | 1, label: string) {
     this.role = role;
@@ -103,7 +106,10 @@ export class SimServer {
     this.hung = false;
     const b = this.backlog;
     this.backlog = [];
-    for (const ev of b) this.forward(ev);
+    for (const x of b) {
+      if ('sw' in x) this.forward(x);
+      else this.reportLink(x.up, x.pos);
+    }
     for (const c of this.conns) c.resumed();
   }
 
@@ -146,7 +152,7 @@ export class SimServer {
         this.world.receipts.set(id, (this.world.receipts.get(id) ?? 0) + 1);
         this.world.routeLog.push({ id, server: this.name, conn: c.id, at: Date.now() });
         if (this.role !== ServerRole.Primary) return error(ERR.backup);
-        if (!this.linkUp) return error(ERR.linkDown);
+        if (!this.reportedLinkUp) return error(ERR.linkDown);
         return reply(withRef(MessageType.EventRouteUsed, [str(Attr.ThisDN, dn), str(Attr.OtherDN, id)]));
       }
       default:
@@ -154,20 +160,32 @@ export class SimServer {
     }
   }
 
-  /** The link report with its position (docs/protocol.md, "Link reports"). */
+  /** The link report for a new client, with its position (docs/protocol.md, "Link reports"). */
   linkReport(): MessageFrame {
     const t = this.world.nowUs();
-    return msg(this.linkUp ? MessageType.EventLinkConnected : MessageType.EventLinkDisconnected, [
+    return msg(this.reportedLinkUp ? MessageType.EventLinkConnected : MessageType.EventLinkDisconnected, [
       int(Attr.EventSequenceNumber, this.lastSeq), int(Attr.TimeinSecs, Math.floor(t / 1e6)), int(Attr.TimeinuSecs, t % 1e6),
     ]);
   }
 
+  /** The switch drops or restores this server's CTI link (the switch side changes at once). */
   setLink(up: boolean): void {
     if (!this.alive || this.linkUp === up) return;
     this.linkUp = up;
     // Back up: the server gets every event after the switch's current one, so that is its position.
-    if (up) this.lastSeq = this.world.switchSeq - this.base;
-    const report = this.linkReport();
+    const pos = up ? this.world.switchSeq - this.base : -1;
+    // A hung server learns of it only after reading what its link delivered before.
+    if (this.hung) this.backlog.push({ up, pos });
+    else this.reportLink(up, pos);
+  }
+
+  private reportLink(up: boolean, pos: number): void {
+    if (up) this.lastSeq = pos;
+    const t = this.world.nowUs();
+    const report = msg(up ? MessageType.EventLinkConnected : MessageType.EventLinkDisconnected, [
+      int(Attr.EventSequenceNumber, this.lastSeq), int(Attr.TimeinSecs, Math.floor(t / 1e6)), int(Attr.TimeinuSecs, t % 1e6),
+    ]);
+    this.reportedLinkUp = up;
     for (const c of this.conns) c.toClient(report);
   }
 
@@ -196,6 +214,7 @@ export class SimServer {
     this.alive = true;
     this.incarnation++;
     this.linkUp = true;
+    this.reportedLinkUp = true;
     this.refusing = false;
     this.latencyMs = 0;
     this.dupReplies = false;

@@ -426,7 +426,7 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
         if (this.state === 'open') this.emit('link', up, frame, seq);
         continue;
       }
-      if (type === MessageType.EventPrimaryChanged || (type === MessageType.EventServerInfo && ref < 0)) {
+      if (type === MessageType.EventPrimaryChanged || (type === MessageType.EventServerInfo && ref <= 0)) {
         const role = roleOf(getAttr(batch.frame(i), Attr.ServerRole));
         if (role !== 'unknown' && role !== this.role) {
           const prev = this.role;

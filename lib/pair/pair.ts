@@ -7,6 +7,7 @@ import { Endpoint, type EndpointName, type SessionInfo, type DropReason } from '
 import { encodeMessage, type AttributeInput } from '../protocol/encoder.js';
 import { Attr, messageId, messageName, type MessageName } from '../protocol/ids.js';
 import { ValueType } from '../protocol/constants.js';
+import { getAttr } from '../protocol/message.js';
 import type { Attribute, MessageFrame } from '../protocol/types.js';
 import { createTransport } from '../transport/index.js';
 // Side effect: registers the native transport when the addon loads, so transport 'auto' can pick it.
@@ -27,6 +28,14 @@ const channels = {
   switchover: diagnostics.channel('tserver-ha:switchover'),
   gap: diagnostics.channel('tserver-ha:gap'),
 };
+
+/** An event's switch time in µs (TimeinSecs, TimeinuSecs), or -1 when it carries none. */
+function switchTimeUs(m: MessageFrame): number {
+  const secs = getAttr(m, Attr.TimeinSecs);
+  if (typeof secs !== 'number') return -1;
+  const us = getAttr(m, Attr.TimeinuSecs);
+  return secs * 1e6 + (typeof us === 'number' ? us : 0);
+}
 
 function reasonOf(r: CloseReason, dropped: DropReason | undefined): SwitchoverReason {
   if (dropped === 'manual') return 'manual';
@@ -99,6 +108,8 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
   /** While moving delivery: the released window, and live events of the new source that wait behind it. */
   private window: FrameBatch | null = null;
   private held: { frame: MessageFrame; seq: number; receivedAt: number }[] | null = null;
+  /** The last event delivered: its switch time orders events across a change of numbering. */
+  private lastEvent: TEvent | null = null;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(options: TServerPairOptions) {
@@ -438,7 +449,8 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
       }
       // Read by the `replay` effect this input triggers (a stale release is ignored and overwritten later).
       this.window = r.batch;
-      this.input({ kind: 'released', ep: name, gen, facts: { evictedUpTo: r.evictedUpTo, windowMax, seqDecreased: decreased }, at: monotonicMs() });
+      const facts = { evictedUpTo: r.evictedUpTo, windowMax, seqDecreased: decreased, lastTimeUs: this.lastEvent ? switchTimeUs(this.lastEvent.message) : -1 };
+      this.input({ kind: 'released', ep: name, gen, facts, at: monotonicMs() });
     } catch {
       this.input({ kind: 'releaseFailed', ep: name, gen, at: monotonicMs() });
     }
@@ -463,7 +475,9 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
 
   /** One event of the source through admission: published (after its gap, if any) or dropped. */
   private deliver(v: ConnView, seq: number, batch: FrameBatch | null, i: number, held: { frame: MessageFrame; receivedAt: number } | null): boolean {
-    const verdict = admit(this.core, v, seq);
+    // The switch time matters only right after a change of numbering (the core's fence).
+    const timeUs = this.core.delivery.fenceUs >= 0 && seq >= 0 ? switchTimeUs(held ? held.frame : batch!.frame(i)) : -1;
+    const verdict = admit(this.core, v, seq, timeUs);
     if (verdict === DUPLICATE) return false;
     if (verdict === GAP_THEN_DELIVER) {
       const g = this.core.gapOut;
@@ -472,7 +486,9 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
       if (channels.gap.hasSubscribers) channels.gap.publish({ pair: this.options.name, ...gap });
     }
     const epoch = this.core.delivery.epoch ?? '';
-    this.outbox.push('event', held ? new TEvent(held.frame, v.name, seq, held.receivedAt, epoch) : new TEvent(batch!.frame(i), v.name, seq, batch!.receivedAt, epoch));
+    const e = held ? new TEvent(held.frame, v.name, seq, held.receivedAt, epoch) : new TEvent(batch!.frame(i), v.name, seq, batch!.receivedAt, epoch);
+    if (seq >= 0) this.lastEvent = e;
+    this.outbox.push('event', e);
     return true;
   }
 

@@ -22,7 +22,7 @@ export const NEVER_HELD_TYPES: ReadonlySet<number> = new Set([
   MessageType.EventPrimaryChanged,
 ]);
 
-/** Whether a message frame is a switch event (held while holding): a seq, no ReferenceID, not a report. */
+/** Whether a message frame is a switch event (held while holding): a seq, no ReferenceID (or 0: unsolicited), not a report. */
 export function isHeldEvent(type: number, seq: number, ref: number): boolean {
-  return seq >= 0 && ref < 0 && !NEVER_HELD_TYPES.has(type);
+  return seq >= 0 && ref <= 0 && !NEVER_HELD_TYPES.has(type);
 }

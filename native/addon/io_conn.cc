@@ -32,7 +32,7 @@ constexpr size_t kRecordBytes = kRecordStride * sizeof(double);
 constexpr uint32_t kNeverHeld[] = {93, 53, 54, 92, 94, 95, 133};
 
 bool IsHeldEvent(const FrameInfo& info) {
-  if (info.seq < 0 || info.ref >= 0) return false;
+  if (info.seq < 0 || info.ref > 0) return false;  // ReferenceID 0 (or none): unsolicited
   for (uint32_t t : kNeverHeld) {
     if (info.type == t) return false;
   }

@@ -11,14 +11,25 @@ export type Verdict = typeof DELIVER | typeof DUPLICATE | typeof GAP_THEN_DELIVE
 /**
  * Admit one event with sequence number `seq` (-1: none) from the delivery source `v`. Called per event, so it
  * allocates nothing and costs a few compares; everything it decides is in the core's state. Sequence
- * numbers compare only within one numbering epoch (docs/semantics.md, "Sequence numbers").
+ * numbers compare only within one numbering epoch (docs/semantics.md, "Sequence numbers"). `timeUs` (the
+ * event's switch time) is needed only while `delivery.fenceUs >= 0`, right after a change of numbering.
  */
-export function admit(s: CoreState, v: ConnView, seq: number): Verdict {
+export function admit(s: CoreState, v: ConnView, seq: number, timeUs = -1): Verdict {
   if (seq < 0) {
     s.stats.delivered++;
     return DELIVER;
   }
   const d = s.delivery;
+  if (d.fenceUs >= 0) {
+    if (timeUs >= 0 && timeUs <= d.fenceUs) {
+      // Stamped no later than the last event delivered in the old numbering: delivered, or in its gap.
+      if (seq > v.maxSeq) v.maxSeq = seq;
+      if (seq > d.lastSeq) d.lastSeq = seq;
+      s.stats.duplicatesDropped++;
+      return DUPLICATE;
+    }
+    d.fenceUs = -1;
+  }
   if (seq <= v.maxSeq) restartedInSession(s, v);
   v.maxSeq = seq;
   if (seq <= d.lastSeq) {

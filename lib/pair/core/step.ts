@@ -26,7 +26,7 @@ export function createCore(config: CoreConfig): CoreState {
   return {
     config,
     eps: { primary: conn('primary', config.maxHoles), backup: conn('backup', config.maxHoles) },
-    delivery: { phase: 'none', source: null, gen: -1, epoch: null, lastSeq: -1, everHadSource: false, lost: null },
+    delivery: { phase: 'none', source: null, gen: -1, epoch: null, lastSeq: -1, everHadSource: false, lost: null, fenceUs: -1 },
     routing: { active: null, lastActive: null, lostActive: null, everActive: false, replayed: 0, gap: null },
     split: { since: null, reported: false },
     closed: false,
@@ -173,19 +173,29 @@ function released(s: CoreState, input: Extract<Input, { kind: 'released' }>, fx:
   const f = input.facts;
   const reason: GapEvent['reason'] = s.config.mode === 'hot' ? 'switchover' : 'reconnect';
   if (d.everHadSource && d.epoch !== null && (d.epoch !== v.epoch || f.seqDecreased)) {
-    // The numbering changed: nothing this connection holds compares with what was delivered, so nothing of
-    // it can be delivered without risking a repeat. Everything after our last event in the old numbering,
-    // and everything this connection had so far in its own, may be lost.
-    const upTo = Math.max(f.windowMax, f.evictedUpTo, v.registeredSeq);
+    // The numbering changed: this connection's numbers do not compare with what was delivered. Everything
+    // after our last event in the old numbering may be lost, and in the new one everything up to where
+    // this connection's stream is whole (its registration point, its evictions).
+    const upTo = Math.max(f.evictedUpTo, v.registeredSeq);
     gap(s, fx, d.epoch, d.lastSeq + 1, OPEN_END, 'sequence-reset', v.name);
     if (upTo >= 0) gap(s, fx, v.epoch, 0, upTo, 'sequence-reset', v.name);
     d.epoch = v.epoch;
-    d.lastSeq = upTo;
-    // The window is skipped, not admitted: its numbers still count as seen on this connection.
-    if (v.maxSeq < f.windowMax) v.maxSeq = f.windowMax;
+    d.lastSeq = -1;
     v.holes.dropUpTo(upTo);
-    v.pendingSkip = -1;
-    fx.push({ kind: 'discardWindow', ep: v.name, gen: v.gen });
+    v.pendingSkip = upTo;
+    if (f.lastTimeUs >= 0 && !f.seqDecreased) {
+      // Both servers stamp a switch event with the switch's time: what this connection has from before our
+      // last event's time was delivered already (or lies in the gap above). Replay the rest through that fence.
+      d.fenceUs = f.lastTimeUs;
+      fx.push({ kind: 'replay', ep: v.name, gen: v.gen });
+    } else {
+      // No time to order by: nothing of the window can be delivered without risking a repeat.
+      if (v.maxSeq < f.windowMax) v.maxSeq = f.windowMax;
+      if (f.windowMax > upTo) gap(s, fx, v.epoch, upTo + 1, f.windowMax, 'sequence-reset', v.name);
+      d.lastSeq = Math.max(upTo, f.windowMax);
+      v.pendingSkip = -1;
+      fx.push({ kind: 'discardWindow', ep: v.name, gen: v.gen });
+    }
     return;
   }
   if (d.everHadSource) {

@@ -59,6 +59,11 @@ export interface Delivery {
   everHadSource: boolean;
   /** Why delivery last had to move. */
   lost: Detection | null;
+  /**
+   * After a change of numbering: the switch time (µs) of the last event delivered before it, or -1. Events
+   * of the new numbering stamped at or before it were (or were reported as possibly) delivered already.
+   */
+  fenceUs: number;
 }
 
 /** Where requests go, and what the next `switchover` reports. */
@@ -122,6 +127,8 @@ export interface ReleaseFacts {
   windowMax: number;
   /** The window's numbering went backwards: values above `afterSeq` do not mean "after". */
   seqDecreased: boolean;
+  /** Switch time (µs, TimeinSecs/TimeinuSecs) of the last event delivered, or -1 when it had none. */
+  lastTimeUs: number;
 }
 
 export type Input =
