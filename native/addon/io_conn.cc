@@ -305,11 +305,17 @@ void Conn::Release(double afterSeq) {
     fi.type = h.type;
     fi.seq = h.seq;
     fi.ref = h.ref;
-    host_->AppendFrame(id_, h.bytes.data(), h.bytes.size(), fi, h.at);  // not charged: it left the window
+    // Charged to this connection's queue like any frame read now: the block is uncharged from the
+    // connection when it is handed to JS (Host::Deliver), so an uncharged release would later wipe the
+    // charge of newer, still undelivered frames, and the connection would read past maxQueuedBytes.
+    queued_ += host_->AppendFrame(id_, h.bytes.data(), h.bytes.size(), fi, h.at);
   }
   host_->EndPinned();
   holding_ = false;
   window_.clear();
+  // A release larger than maxQueuedBytes pauses reading until JS takes it (as a read past it would).
+  // Not while closing: that drain must keep reading until the peer's FIN.
+  if (state_ == State::Open) MaybePause();
 }
 
 // ---- writes ----
