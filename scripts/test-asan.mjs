@@ -38,6 +38,7 @@ run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '
 const tests = process.argv.slice(2).length ? process.argv.slice(2) : [
   'test/protocol', 'test/transport/conformance.test.ts',
   'test/native/lifetime.test.ts', 'test/native/stall.test.ts', 'test/native/batches.test.ts', 'test/native/limits.test.ts',
+  'test/native/accounting.test.ts', 'test/transport/resolve.test.ts',
   // (test/native/loader.test.ts is left out: it tests the search that TSERVER_HA_ADDON_PATH replaces.)
 ];
 console.log(`test:asan: ${addon}\n  LD_PRELOAD=${asan} ${ubsan}`);

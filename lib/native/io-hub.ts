@@ -31,13 +31,13 @@ export class IoHub {
     io.start((bytes, index) => this.dispatch(bytes, index));
   }
 
-  /** Register a transport and open its connection natively. */
-  open(client: HubClient, host: string, port: number, options: Float64Array): number {
+  /** Register a transport and open its connection natively, to `addresses` (IP literals) in order. */
+  open(client: HubClient, host: string, port: number, options: Float64Array, addresses: string[]): number {
     const id = this.nextId++;
     if (this.nextId > 0xffffffff) this.nextId = 1;
+    this.io.open(id, host, port, options, addresses); // throws on bad arguments: nothing registered then
     this.clients.set(id, client);
     if (this.clients.size === 1) this.io.ref(true);
-    this.io.open(id, host, port, options);
     return id;
   }
 

@@ -33,13 +33,15 @@ export const CLOSE_REASONS: readonly CloseReason[] = [
 /** Positions in the options Float64Array of `io.open` (io_host.h OptIndex). */
 export const Opt = {
   ConnectTimeout: 0, Addp: 1, KeepIdle: 2, KeepInterval: 3, KeepCount: 4, UserTimeout: 5, NoDelay: 6,
-  MaxFrameSize: 7, MaxDepth: 8, MaxAttributes: 9, MaxQueued: 10, HoldFrames: 11, HoldBytes: 12, Count: 13,
+  MaxFrameSize: 7, MaxDepth: 8, MaxAttributes: 9, MaxQueued: 10, HoldFrames: 11, HoldBytes: 12, ConnectLeft: 13,
+  AttemptTimeout: 14, Count: 15,
 } as const;
 
 /** `exports.io` of the addon (native/addon/io_napi.cc). */
 export interface IoBinding {
   start(dispatch: (bytes: ArrayBuffer, index: Float64Array) => void): void;
-  open(id: number, host: string, port: number, options: Float64Array): void;
+  /** `host` names the server in messages; `addresses` (1..64 IP literals) are connected to in order. */
+  open(id: number, host: string, port: number, options: Float64Array, addresses: string[]): void;
   write(id: number, frame: Uint8Array): void;
   close(id: number, abort: boolean): void;
   hold(id: number, maxFrames: number, maxBytes: number): void;

@@ -1,4 +1,6 @@
+import * as dns from 'node:dns';
 import { EventEmitter } from 'node:events';
+import * as net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { monotonicMs } from '../clock.js';
 import { ConfigError, TransportError, type TransportErrorCode } from '../errors.js';
@@ -19,6 +21,8 @@ import type { MessageFrame } from '../protocol/types.js';
 const DEFAULT_QUEUE = 32 * 1024 * 1024;
 /** Deepest nesting the codec core accepts (native/codec/codec.h kMaxDepthCap). */
 const MAX_DEPTH_CAP = 255;
+/** Most addresses one connect tries (native/addon/io_host.h kMaxAddresses). */
+const MAX_ADDRESSES = 64;
 
 type State = 'idle' | 'connecting' | 'open' | 'closing' | 'closed';
 
@@ -120,6 +124,27 @@ function withEarly(r: ReleaseResult, early: { frames: MessageFrame[]; seqs: numb
 }
 
 /**
+ * The order in which `net.connect` (autoSelectFamily) tries the addresses of a name: each address once,
+ * families alternating, starting with the family of the first one.
+ */
+function connectOrder(addresses: dns.LookupAddress[]): string[] {
+  const groups: [string[], string[]] = [[], []];
+  let first = 0;
+  for (const a of addresses) {
+    if (!net.isIP(a.address) || (a.family !== 4 && a.family !== 6)) continue;
+    if (groups[0].length === 0 && groups[1].length === 0) first = a.family;
+    const g = groups[a.family === first ? 0 : 1];
+    if (!g.includes(a.address)) g.push(a.address);
+  }
+  const out: string[] = [];
+  for (let i = 0; i < Math.max(groups[0].length, groups[1].length); i++) {
+    if (i < groups[0].length) out.push(groups[0][i]!);
+    if (i < groups[1].length) out.push(groups[1][i]!);
+  }
+  return out;
+}
+
+/**
  * Transport whose socket lives on the addon's I/O thread (native/addon/io_*.cc): connect with a deadline,
  * TCP_NODELAY, keepalive idle/interval/count, TCP_USER_TIMEOUT (Linux), ADDP, framing and validation,
  * write batching and the hot-standby window all run there; JS receives batches of validated frames, one
@@ -149,6 +174,8 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
    */
   private early: { frames: MessageFrame[]; seqs: number[]; receivedAt: number; maxFrames: number; evictedUpTo: number } | null = null;
   private releases: Array<(r: ReleaseResult) => void> = [];
+  /** The connect deadline while the host name is being resolved (before anything is opened natively). */
+  private lookupTimer: NodeJS.Timeout | null = null;
 
   constructor(options: TransportOptions) {
     super();
@@ -201,15 +228,66 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
     if (this.state === 'closed' || this.state === 'closing') return Promise.reject(new TransportError('ERR_TRANSPORT_CLOSED', 'transport is closed'));
     if (this.connectPromise) return this.connectPromise;
     if (this.state !== 'idle') return Promise.reject(new TransportError('ERR_TRANSPORT_CLOSED', 'transport is closed'));
-    const h = getHub();
+    getHub(); // ConfigError now if the addon is missing
     this.state = 'connecting';
     this.ts.connectStartAt = monotonicMs();
     this.connectPromise = new Promise<void>((resolve, reject) => {
       this.connectSettle = { resolve, reject };
     });
-    this.hub = h;
-    this.id = h.open(this, this.opts.host, this.opts.port, this.native);
+    const { host } = this.opts;
+    if (net.isIP(host)) this.openNative([host]);
+    else this.resolve(host);
     return this.connectPromise;
+  }
+
+  /**
+   * Resolve the host name here, with dns.lookup as `net.connect` does (same hints, same order, every
+   * address), not on the I/O thread: a lookup cannot be cancelled once the resolver runs it (uv_cancel
+   * only removes queued work), so a lookup in flight on the thread made close(), the connect deadline and
+   * the thread's own teardown wait for the resolver (docs/native-transport.md "Decisions").
+   */
+  private resolve(host: string): void {
+    const timeout = this.native[Opt.ConnectTimeout]!;
+    this.lookupTimer = setTimeout(() => {
+      this.lookupTimer = null;
+      this.failBeforeOpen('connect-timeout', new TransportError('ERR_CONNECT_TIMEOUT', `no connection to ${host}:${this.opts.port} within ${timeout} ms`));
+    }, timeout);
+    dns.lookup(host, { all: true, hints: dns.ADDRCONFIG }, (err, addresses) => {
+      if (this.lookupTimer) clearTimeout(this.lookupTimer);
+      this.lookupTimer = null;
+      // Closed or timed out meanwhile: the result is dropped (nothing was opened natively).
+      if (this.state !== 'connecting' || this.hub !== null) return;
+      const ips = err ? [] : connectOrder(addresses);
+      if (ips.length === 0) {
+        const e = err ?? Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
+        const code = (e as NodeJS.ErrnoException).code;
+        this.failBeforeOpen('error', new TransportError('ERR_SOCKET', `socket error: ${e.message}`, { cause: e, syscallCode: code }));
+        return;
+      }
+      this.openNative(ips);
+    });
+  }
+
+  /** Open the connection on the I/O thread with what is left of the connect deadline. */
+  private openNative(addresses: string[]): void {
+    const h = getHub();
+    this.native[Opt.ConnectLeft] = Math.max(1, this.native[Opt.ConnectTimeout]! - (monotonicMs() - this.ts.connectStartAt));
+    this.native[Opt.AttemptTimeout] = net.getDefaultAutoSelectFamilyAttemptTimeout();
+    try {
+      this.id = h.open(this, this.opts.host, this.opts.port, this.native, addresses.slice(0, MAX_ADDRESSES));
+    } catch (err) {
+      // Only for an address the addon cannot parse (what net.isIP accepts, it should).
+      this.failBeforeOpen('error', new TransportError('ERR_SOCKET', `cannot connect to ${addresses.join(', ')}: ${(err as Error).message}`, { cause: err }));
+      return;
+    }
+    this.hub = h;
+  }
+
+  /** A connect that failed before anything was opened natively (lookup failure or deadline). */
+  private failBeforeOpen(reason: CloseReason, error: TransportError): void {
+    if (this.state !== 'connecting' || this.hub !== null) return;
+    this.ts.lossDetectedAt = monotonicMs();
+    this.finish(reason, error);
   }
 
   send(frame: Uint8Array): void {
@@ -222,7 +300,8 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
     checkWindow(window);
     this.holding = true;
     this.early = { frames: [], seqs: [], receivedAt: 0, maxFrames: window.maxFrames, evictedUpTo: -1 };
-    if (this.state === 'idle') {
+    if (this.hub === null) {
+      // Not opened natively yet (idle, or resolving): the connection starts in hold mode.
       this.native[Opt.HoldFrames] = window.maxFrames;
       this.native[Opt.HoldBytes] = window.maxBytes;
     } else if (this.state !== 'closed') {
@@ -234,7 +313,7 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
     const wasHolding = this.holding;
     this.holding = false;
     this.native[Opt.HoldFrames] = 0;
-    if (!wasHolding || this.state === 'idle' || this.state === 'closed') {
+    if (!wasHolding || this.hub === null || this.state === 'closed') {
       this.early = null;
       return Promise.resolve({ batch: new NativeFrameBatch(Buffer.alloc(0), new Float64Array(0), 0, 0, this.limits), evictedUpTo: -1, firstSeenSeq: -1 });
     }
@@ -262,7 +341,8 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
   private end(abort: boolean): Promise<void> {
     if (this.state === 'closed') return Promise.resolve();
     const done = new Promise<void>((resolve) => this.closeWaiters.push(resolve));
-    if (this.state === 'idle') {
+    if (this.hub === null) {
+      // Idle, or still resolving: nothing native to close (a lookup result arriving later is dropped).
       this.finish('local');
     } else if (this.state !== 'closing' || abort) {
       // Frames still on their way are dropped from here on, as the node transport does.
@@ -341,6 +421,8 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
     this.state = 'closed';
     this.ts.closedAt ??= monotonicMs();
     this.holding = false;
+    if (this.lookupTimer) clearTimeout(this.lookupTimer);
+    this.lookupTimer = null;
     if (this.connectSettle) {
       const e = error instanceof TransportError ? error
         : new TransportError(reason === 'local' ? 'ERR_TRANSPORT_CLOSED' : 'ERR_SOCKET', reason === 'local' ? 'closed before the connection opened' : String(error?.message), { cause: error });

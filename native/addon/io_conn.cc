@@ -7,7 +7,6 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <netdb.h>
 
 #include <algorithm>
 #include <cmath>
@@ -61,59 +60,52 @@ void Conn::Start() {
   uv_timer_init(host_->loop(), &timer_);
   tcp_.data = this;
   timer_.data = this;
-  gai_.data = this;
   if (opt_->holdFrames > 0) Hold(opt_->holdFrames, opt_->holdBytes);
-  Arm(opt_->connectTimeoutMs);
-  struct sockaddr_storage ss;
-  if (uv_ip4_addr(opt_->host.c_str(), opt_->port, reinterpret_cast<sockaddr_in*>(&ss)) == 0 ||
-      uv_ip6_addr(opt_->host.c_str(), opt_->port, reinterpret_cast<sockaddr_in6*>(&ss)) == 0) {
-    ConnectTo(reinterpret_cast<sockaddr*>(&ss));
-    return;
-  }
-  state_ = State::Resolving;
-  struct addrinfo hints;
-  std::memset(&hints, 0, sizeof hints);
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  int r = uv_getaddrinfo(host_->loop(), &gai_, OnResolved, opt_->host.c_str(), nullptr, &hints);
-  if (r != 0) return Fail(kCloseError, r, UvMessage(("resolving " + opt_->host).c_str(), r), false);
-  gaiPending_ = true;
+  connectDeadline_ = connectStartAt_ + opt_->connectLeftMs;
+  ConnectNext();
 }
 
-void Conn::OnResolved(uv_getaddrinfo_t* req, int status, struct addrinfo* res) {
-  Conn* c = static_cast<Conn*>(req->data);
-  c->gaiPending_ = false;
+void Conn::ConnectNext() {
+  state_ = State::Connecting;
+  const auto* addr = reinterpret_cast<const struct sockaddr*>(&opt_->addrs[nextAddr_++]);
+  double left = connectDeadline_ - NowMs();
+  attemptTimer_ = nextAddr_ < opt_->addrs.size() && opt_->attemptTimeoutMs < left;
+  Arm(attemptTimer_ ? opt_->attemptTimeoutMs : left);
+  creq_.data = this;
+  int r = uv_tcp_connect(&creq_, &tcp_, addr, OnConnect);
+  if (r != 0) AttemptFailed(r);  // e.g. EAFNOSUPPORT, ENETUNREACH: reported at once
+}
+
+void Conn::AttemptFailed(int err) {
+  if (nextAddr_ >= opt_->addrs.size()) {
+    // The last address failed: report its error (as Node does after trying every address).
+    return Fail(err == UV_ECONNREFUSED ? kCloseConnectRefused : kCloseError, err, UvMessage("connect", err), false);
+  }
+  // Closing cancels a pending connect (its callback sees UV_ECANCELED and retrying_); the next attempt
+  // starts on a fresh handle once this one is closed. The timer keeps the deadline meanwhile.
+  retrying_ = true;
+  uv_timer_stop(&timer_);
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), OnRetryClosed);
+}
+
+void Conn::OnRetryClosed(uv_handle_t* h) {
+  Conn* c = static_cast<Conn*>(h->data);
+  c->retrying_ = false;
   if (c->state_ == State::Closed) {
-    if (res) uv_freeaddrinfo(res);
+    // Failed or stopped while the old socket closed: CloseHandles counted this close.
     if (--c->pendingCloses_ == 0) c->Finish();
     return;
   }
-  if (status != 0 || res == nullptr) {
-    if (res) uv_freeaddrinfo(res);
-    return c->Fail(kCloseError, status, UvMessage(("resolving " + c->opt_->host).c_str(), status), false);
-  }
-  struct sockaddr_storage ss;
-  std::memcpy(&ss, res->ai_addr, std::min<size_t>(res->ai_addrlen, sizeof ss));
-  uv_freeaddrinfo(res);
-  if (ss.ss_family == AF_INET) reinterpret_cast<sockaddr_in*>(&ss)->sin_port = htons(c->opt_->port);
-  else reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port = htons(c->opt_->port);
-  c->ConnectTo(reinterpret_cast<sockaddr*>(&ss));
-}
-
-void Conn::ConnectTo(const struct sockaddr* addr) {
-  state_ = State::Connecting;
-  creq_.data = this;
-  int r = uv_tcp_connect(&creq_, &tcp_, addr, OnConnect);
-  if (r != 0) {
-    Fail(r == UV_ECONNREFUSED ? kCloseConnectRefused : kCloseError, r, UvMessage("connect", r), false);
-  }
+  uv_tcp_init(c->host_->loop(), &c->tcp_);
+  c->tcp_.data = c;
+  c->ConnectNext();
 }
 
 void Conn::OnConnect(uv_connect_t* req, int status) {
   Conn* c = static_cast<Conn*>(req->data);
-  if (c->state_ != State::Connecting) return;  // timed out or closed meanwhile (status UV_ECANCELED)
-  if (status == UV_ECONNREFUSED) return c->Fail(kCloseConnectRefused, status, UvMessage("connect", status), false);
-  if (status != 0) return c->Fail(kCloseError, status, UvMessage("connect", status), false);
+  // Timed out, closed, or given up for the next address meanwhile (status UV_ECANCELED).
+  if (c->state_ != State::Connecting || c->retrying_ || status == UV_ECANCELED) return;
+  if (status != 0) return c->AttemptFailed(status);
   c->OnOpen();
 }
 
@@ -320,11 +312,17 @@ void Conn::Release(double afterSeq) {
     fi.type = h.type;
     fi.seq = h.seq;
     fi.ref = h.ref;
-    host_->AppendFrame(id_, h.bytes.data(), h.bytes.size(), fi, h.at);  // not charged: it left the window
+    // Charged to this connection's queue like any frame read now: the block is uncharged from the
+    // connection when it is handed to JS (Host::Deliver), so an uncharged release would later wipe the
+    // charge of newer, still undelivered frames, and the connection would read past maxQueuedBytes.
+    queued_ += host_->AppendFrame(id_, h.bytes.data(), h.bytes.size(), fi, h.at);
   }
   host_->EndPinned();
   holding_ = false;
   window_.clear();
+  // A release larger than maxQueuedBytes pauses reading until JS takes it (as a read past it would).
+  // Not while closing: that drain must keep reading until the peer's FIN.
+  if (state_ == State::Open) MaybePause();
 }
 
 // ---- writes ----
@@ -398,8 +396,8 @@ int Conn::UnreadKernelBytes() {
 void Conn::OnTimer(uv_timer_t* t) {
   Conn* c = static_cast<Conn*>(t->data);
   switch (c->state_) {
-    case State::Resolving:
     case State::Connecting:
+      if (c->attemptTimer_) return c->AttemptFailed(UV_ETIMEDOUT);  // this address is slow: the next one
       return c->Fail(kCloseConnectTimeout, UV_ETIMEDOUT,
                      "no connection to " + c->opt_->host + ":" + std::to_string(c->opt_->port) + " within " +
                          std::to_string(static_cast<long>(c->opt_->connectTimeoutMs)) + " ms",
@@ -500,12 +498,9 @@ void Conn::CloseHandles() {
   state_ = State::Closed;
   outq_.clear();
   pendingCloses_ = 2;
-  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), OnClosed);
+  // Between two connect attempts tcp_ is already closing; OnRetryClosed counts it then.
+  if (!retrying_) uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), OnClosed);
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), OnClosed);
-  if (gaiPending_) {
-    pendingCloses_++;
-    uv_cancel(reinterpret_cast<uv_req_t*>(&gai_));
-  }
 }
 
 void Conn::OnClosed(uv_handle_t* h) {

@@ -22,7 +22,7 @@ class Conn {
   Conn& operator=(const Conn&) = delete;
 
   uint32_t id() const { return id_; }
-  /// Resolve (if needed), connect with the deadline.
+  /// Connect to the first address under the deadline (the next ones if it fails).
   void Start();
   /// Queue bytes; they go out with everything else queued this loop turn.
   void Write(std::vector<uint8_t>&& data);
@@ -41,7 +41,7 @@ class Conn {
   bool dirty = false;
 
  private:
-  enum class State { Idle, Resolving, Connecting, Open, Closing, Closed };
+  enum class State { Idle, Connecting, Open, Closing, Closed };
   struct Held {
     int64_t seq;
     int64_t ref;
@@ -51,8 +51,8 @@ class Conn {
   };
   struct WriteReq;
 
-  static void OnResolved(uv_getaddrinfo_t* req, int status, struct addrinfo* res);
   static void OnConnect(uv_connect_t* req, int status);
+  static void OnRetryClosed(uv_handle_t* h);
   static void OnAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
   static void OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
   static void OnWrite(uv_write_t* req, int status);
@@ -60,7 +60,10 @@ class Conn {
   static void OnTimer(uv_timer_t* t);
   static void OnClosed(uv_handle_t* h);
 
-  void ConnectTo(const struct sockaddr* addr);
+  /// Connect to opt_->addrs[nextAddr_++], under the attempt timeout if more addresses remain.
+  void ConnectNext();
+  /// The current attempt failed with `err`: try the next address on a fresh socket, or fail with `err`.
+  void AttemptFailed(int err);
   void OnOpen();
   void ApplySocketOptions();
   void Consume(double now);
@@ -87,11 +90,16 @@ class Conn {
 
   uv_tcp_t tcp_{};
   uv_timer_t timer_{};
-  uv_getaddrinfo_t gai_{};
   uv_connect_t creq_{};
   uv_shutdown_t sreq_{};
   int pendingCloses_ = 0;
-  bool gaiPending_ = false;
+  // Connect attempts: the next address to try; the deadline (NowMs clock); whether the timer is armed for
+  // the attempt timeout rather than the deadline; whether tcp_ is being closed to be re-initialized for
+  // the next attempt (a socket of one family cannot connect to the other, nor retry after a failure).
+  size_t nextAddr_ = 0;
+  double connectDeadline_ = 0;
+  bool attemptTimer_ = false;
+  bool retrying_ = false;
 
   // Read side: one reused buffer; [rxStart_, rxEnd_) holds unparsed bytes (at most one partial frame).
   std::vector<uint8_t> rx_;

@@ -61,9 +61,18 @@ enum CloseCode : int {
 
 /// Options of one connection, as passed by JS (a Float64Array in this order; see kOpt*).
 struct OpenOptions {
+  /// As configured (a name or an IP literal): for messages only.
   std::string host;
   int port = 0;
+  /// What to connect to, tried in this order (port included). JS resolves the name (dns.lookup, as the
+  /// node transport does), so the I/O thread never waits for a resolver (docs/native-transport.md).
+  std::vector<struct sockaddr_storage> addrs;
+  /// As configured (for messages); the timer runs for connectLeftMs, what the lookup left of it.
   double connectTimeoutMs = 2000;
+  double connectLeftMs = 2000;
+  /// With more addresses to try, an attempt that has not completed by then gives way to the next one
+  /// (Node's autoSelectFamilyAttemptTimeout); the last one gets whatever is left of the deadline.
+  double attemptTimeoutMs = 250;
   double addpMs = 1000;       // 0 = off
   double keepIdleMs = 1000;   // 0 = keepalive off
   double keepIntervalMs = 1000;
@@ -77,8 +86,11 @@ struct OpenOptions {
 };
 enum OptIndex : int {
   kOptConnectTimeout, kOptAddp, kOptKeepIdle, kOptKeepInterval, kOptKeepCount, kOptUserTimeout, kOptNoDelay,
-  kOptMaxFrameSize, kOptMaxDepth, kOptMaxAttributes, kOptMaxQueued, kOptHoldFrames, kOptHoldBytes, kOptCount
+  kOptMaxFrameSize, kOptMaxDepth, kOptMaxAttributes, kOptMaxQueued, kOptHoldFrames, kOptHoldBytes,
+  kOptConnectLeft, kOptAttemptTimeout, kOptCount
 };
+/// Most addresses one connect tries (more would not fit a connect deadline anyway).
+constexpr uint32_t kMaxAddresses = 64;
 
 struct Command {
   enum Type { Open, Write, Close, Abort, Hold, Release, Ack, Stop } type;

@@ -115,15 +115,46 @@ napi_value Start(napi_env env, napi_callback_info info) {
   return Undefined(env);
 }
 
-// open(id, host, port, options: Float64Array(kOptCount))
+// Parse `addresses` (an array of 1..kMaxAddresses IP literal strings) into opt->addrs.
+bool GetAddresses(napi_env env, napi_value v, OpenOptions* opt) {
+  bool isArray = false;
+  uint32_t n = 0;
+  if (napi_is_array(env, v, &isArray) != napi_ok || !isArray || napi_get_array_length(env, v, &n) != napi_ok ||
+      n < 1 || n > kMaxAddresses) {
+    return false;
+  }
+  opt->addrs.resize(n);
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value e;
+    // An IPv6 literal with a zone (fe80::1%eth0) fits in 64 bytes; anything longer is not an address.
+    char ip[64];
+    size_t len = 0;
+    if (napi_get_element(env, v, i, &e) != napi_ok ||
+        napi_get_value_string_utf8(env, e, ip, sizeof ip, &len) != napi_ok || len + 1 >= sizeof ip) {
+      return false;
+    }
+    auto* ss = &opt->addrs[i];
+    std::memset(ss, 0, sizeof *ss);
+    if (uv_ip4_addr(ip, opt->port, reinterpret_cast<sockaddr_in*>(ss)) != 0 &&
+        uv_ip6_addr(ip, opt->port, reinterpret_cast<sockaddr_in6*>(ss)) != 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// open(id, host, port, options: Float64Array(kOptCount), addresses: string[]): `host` names the server in
+// messages; `addresses` (IP literals, resolved by JS) are what is connected to, in order.
 napi_value Open(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   Binding* b = GetBinding(env, info, &argc, argv);
   if (!NeedStarted(env, b)) return nullptr;
   auto opt = std::make_unique<OpenOptions>();
   uint32_t id, port;
-  if (argc < 4 || !GetU32(env, argv[0], &id) || !GetU32(env, argv[2], &port)) return Throw(env, "io.open(id, host, port, options)");
+  if (argc < 5 || !GetU32(env, argv[0], &id) || !GetU32(env, argv[2], &port) || port > 65535) {
+    return Throw(env, "io.open(id, host, port, options, addresses)");
+  }
   size_t len = 0;
   if (napi_get_value_string_utf8(env, argv[1], nullptr, 0, &len) != napi_ok) return Throw(env, "host must be a string");
   opt->host.resize(len);
@@ -140,6 +171,8 @@ napi_value Open(napi_env env, napi_callback_info info) {
   }
   const double* o = static_cast<const double*>(data);
   opt->connectTimeoutMs = o[kOptConnectTimeout];
+  opt->connectLeftMs = o[kOptConnectLeft];
+  opt->attemptTimeoutMs = o[kOptAttemptTimeout];
   opt->addpMs = o[kOptAddp];
   opt->keepIdleMs = o[kOptKeepIdle];
   opt->keepIntervalMs = o[kOptKeepInterval];
@@ -153,6 +186,9 @@ napi_value Open(napi_env env, napi_callback_info info) {
   opt->holdFrames = o[kOptHoldFrames];
   opt->holdBytes = o[kOptHoldBytes];
   if (!LimitsValid(opt->limits)) return Throw(env, "invalid codec limits");
+  if (!GetAddresses(env, argv[4], opt.get())) {
+    return Throw(env, "addresses must be an array of 1..64 IP address strings");
+  }
   Command cmd{Command::Open};
   cmd.id = id;
   cmd.open = std::move(opt);

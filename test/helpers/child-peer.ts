@@ -32,7 +32,7 @@ export class ChildPeer {
   private stopped = false;
   private constructor(readonly child: ChildProcess, readonly port: number, readonly frameBytes: number) {}
 
-  static async start(options: { addpTimeoutMs?: number; backlog?: number } = {}): Promise<ChildPeer> {
+  static async start(options: { addpTimeoutMs?: number; backlog?: number; host?: string } = {}): Promise<ChildPeer> {
     const child = fork(PEER_PROCESS_PATH, [JSON.stringify(options)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const ready = await new Promise<{ port: number; frameBytes: number }>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error('child peer did not start within 10 s')), 10_000);

@@ -313,6 +313,69 @@ for (const k of KINDS) {
       await expect(t.connect()).rejects.toMatchObject({ code: 'ERR_TRANSPORT_CLOSED' });
     });
 
+    // Pins when a send() that takes the unsent bytes past maxQueuedBytes closes the connection. Common to
+    // both: send() itself never throws for it (only for a transport that is not open), and exactly one
+    // close with reason queue-overflow follows. Where they differ, by construction:
+    // - node: the unsent bytes are counted synchronously (socket.writableLength), so `close` is emitted
+    //   INSIDE the send() call; on return `connected` is false and the next send() throws.
+    // - native: the bytes are counted on the I/O thread, so send() returns with `connected` still true and
+    //   no close yet (not even after the microtasks and nextTicks of that turn); sends until then are
+    //   accepted and dropped; `close` arrives from a later macrotask (the thread-safe-function delivery).
+    // Callers (lib/pair/requests.ts) must handle both: a close inside send(), or one after it.
+    it('send() past maxQueuedBytes never throws; the queue-overflow close comes inside send() (node) or from a later macrotask (native)', async () => {
+      const p = await peer();
+      const maxQueuedBytes = 64 * 1024;
+
+      // (a) One frame larger than the bound, to a peer that reads: counted before anything is written.
+      const a = await connected(p, { maxQueuedBytes });
+      const big = encodeMessage(MessageType.RequestDistributeUserEvent, { ReferenceID: 1, 999: new Uint8Array(maxQueuedBytes + 1) });
+      expect(() => a.t.send(big)).not.toThrow();
+      const closesInsideSend = a.rec.closes.length;
+      const connectedOnReturn = a.t.connected;
+      await Promise.resolve();
+      await new Promise<void>((r) => process.nextTick(r));
+      const closesAfterMicrotasks = a.rec.closes.length;
+      if (k.kind === 'node') {
+        expect([closesInsideSend, connectedOnReturn, closesAfterMicrotasks]).toEqual([1, false, 1]);
+        expect(() => a.t.send(register(2))).toThrow(expect.objectContaining({ code: 'ERR_TRANSPORT_CLOSED' }));
+      } else {
+        expect([closesInsideSend, connectedOnReturn, closesAfterMicrotasks]).toEqual([0, true, 0]);
+        expect(() => a.t.send(register(2))).not.toThrow(); // accepted and dropped: the connection is gone
+      }
+      const info = await within(a.rec.closed, 5000, 'queue-overflow close');
+      expect(info.reason).toBe('queue-overflow');
+      expect(info.error).toBeInstanceOf(TransportError);
+      expect(info.error!.code).toBe('ERR_QUEUE_OVERFLOW');
+      expect(a.t.connected).toBe(false);
+      expect(() => a.t.send(register(3))).toThrow(expect.objectContaining({ code: 'ERR_TRANSPORT_CLOSED' }));
+      expect(a.pc.received.map((f) => f.type)).not.toContain(MessageType.RequestDistributeUserEvent);
+
+      // (b) A peer that stops reading, paced sends (never more than 2 frames per tick): the send that
+      // crosses the bound once the kernel buffers are full.
+      const b = await connected(p, { maxQueuedBytes });
+      b.pc.silence();
+      const frame = encodeMessage(MessageType.RequestDistributeUserEvent, { 999: new Uint8Array(16 * 1024) });
+      let sends = 0;
+      let closedInsideSend = 0;
+      let threw = 0;
+      while (b.rec.closes.length === 0 && sends * frame.length < 256 * 1024 * 1024) {
+        for (let i = 0; i < 2 && b.rec.closes.length === 0; i++) {
+          try {
+            b.t.send(frame);
+          } catch {
+            threw++;
+          }
+          sends++;
+          if (b.rec.closes.length > 0) closedInsideSend++;
+        }
+        await sleep(1);
+      }
+      const bInfo = await within(b.rec.closed, 5000, 'queue-overflow close of the stuck connection');
+      expect(bInfo.reason).toBe('queue-overflow');
+      expect(threw).toBe(0);
+      expect(closedInsideSend).toBe(k.kind === 'node' ? 1 : 0);
+    }, 60_000);
+
     it('close() while connecting: one local close, connect() rejects', async () => {
       const p = await peer();
       const { t, rec } = transport({ host: '127.0.0.1', port: p.port });
