@@ -31,6 +31,7 @@ export async function runSchedule(s: Schedule): Promise<RunResult> {
   const rng = prng(p.seed);
   const world = new World({ mode: p.mode, dns: [...BASE_DNS, ...EXTRA_DNS], promotionDelayMs: p.promotionDelayMs, autoPromote: p.autoPromote, netDelayMs: p.netDelayMs, rng });
   const traffic = setInterval(() => world.emit(p.rate), 10);
+  const lastTransport = new Map<number, SimTransport>();
   const maxPending = 200;
   const pair = new TServerPair({
     name: 'DST',
@@ -38,7 +39,11 @@ export async function runSchedule(s: Schedule): Promise<RunResult> {
     backup: { host: 'sim', port: 2 },
     mode: p.mode,
     dns: BASE_DNS,
-    transport: (o) => new SimTransport(world, o),
+    transport: (o) => {
+      const t = new SimTransport(world, o);
+      lastTransport.set(o.port, t);
+      return t;
+    },
     addp: { timeoutMs: p.addpMs },
     requestTimeoutMs: p.requestTimeoutMs,
     window: { maxFrames: p.windowFrames },
@@ -65,6 +70,16 @@ export async function runSchedule(s: Schedule): Promise<RunResult> {
   pair.on('gap', (g) => {
     if (!world.bases.has(g.epoch)) checker.fail('known-epoch', `gap in unknown numbering '${g.epoch}'`);
   });
+  // A failed attempt says why with its code: one our own handshake deadline ended is ERR_HANDSHAKE, not a
+  // closed transport (docs/semantics.md, errors).
+  const onAttempt = (m: unknown) => {
+    const { endpoint, error } = m as { endpoint: 'primary' | 'backup'; error: { code?: string; message: string } };
+    const t = lastTransport.get(endpoint === 'primary' ? 1 : 2);
+    if (!closed && error.code === 'ERR_TRANSPORT_CLOSED' && t?.connected === false && t.closeReason === 'local' && t.timestamps.connectedAt !== undefined) {
+      checker.fail('typed-errors', `an attempt on ${endpoint} that our own deadline ended was reported as ${error.code}: ${error.message}`);
+    }
+  };
+  diagnostics.subscribe('tserver-ha:attempt-failed', onAttempt);
   let steps = 0;
   let requests = 0;
   let throwing: ((e: TEvent) => void) | null = null;
@@ -180,6 +195,7 @@ export async function runSchedule(s: Schedule): Promise<RunResult> {
     if (!checker.failed) checkResendOrder(world, checker);
     return { violation: checker.failed, steps, delivered: pair.stats.delivered, gaps: pair.stats.gaps };
   } finally {
+    diagnostics.unsubscribe('tserver-ha:attempt-failed', onAttempt);
     clearInterval(traffic);
     vt.uninstall();
   }

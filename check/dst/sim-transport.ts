@@ -105,6 +105,8 @@ export class SimTransport extends EventEmitter<TransportEvents> implements Trans
   readonly kind = 'dst';
   readonly timestamps: TransportTimestamps = { connectStartAt: monotonicMs() };
   connected = false;
+  /** Why it closed (for the checker: a handshake deadline closes it locally). */
+  closeReason: CloseReason | undefined;
   private conn: SimConnection | undefined;
   private window: HoldWindow<MessageFrame> | null = null;
   private closed = false;
@@ -202,6 +204,7 @@ export class SimTransport extends EventEmitter<TransportEvents> implements Trans
     clearTimeout(this.addpTimer);
     this.conn?.detach();
     if (first) {
+      this.closeReason = reason;
       this.timestamps.lossDetectedAt = monotonicMs();
       this.timestamps.closedAt = this.timestamps.lossDetectedAt;
       this.emit('close', { reason, ...(error ? { error } : {}), timestamps: { ...this.timestamps } });

@@ -37,8 +37,12 @@ export interface SessionInfo {
   openAt: number;
   /** The link report of the handshake (EventLinkConnected/Disconnected), for its attributes. */
   linkFrame: MessageFrame | undefined;
-  /** Position in that link report (link down: the last sequence number the server received), or -1. */
-  linkSeq: number;
+  /**
+   * Every link report read before the session opened, in order, with its position (down: the last sequence
+   * number the server received; up: the switch's position when the link returned; -1: none given). The
+   * first is the handshake's answer; more come if the link changed while DNs were registering.
+   */
+  linkReports: LinkReport[];
   /** The server's numbering epoch (`seq-epoch` in EventServerInfo's Extensions), when it announced one. */
   epoch: string | undefined;
   /** EventServerInfo's Extensions, as sent (the seed's optional Extensions of EventServerConnected). */
@@ -47,6 +51,12 @@ export interface SessionInfo {
   dns: string[];
   /** DNs the server refused during the handshake, with its EventError. */
   refused: { dn: string; error: ServerError }[];
+}
+
+/** One CTI link report and the position it carries. */
+export interface LinkReport {
+  up: boolean;
+  seq: number;
 }
 
 /** Why the owner reset a connection: reported instead of the transport's `local`. */
@@ -126,7 +136,7 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
    */
   reportedAt = 0;
   private linkFrame: MessageFrame | undefined;
-  private linkSeq = -1;
+  private linkReports: LinkReport[] = [];
   private linkWaiter: ((report: { up: boolean; frame: MessageFrame | undefined }) => void) | undefined;
 
   constructor(
@@ -195,7 +205,7 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
     this.role = 'unknown';
     this.link = 'unknown';
     this.linkFrame = undefined;
-    this.linkSeq = -1;
+    this.linkReports = [];
     this.dropReason = undefined;
     t.on('frames', (batch) => {
       if (gen === this.generation) this.ctx.inBatch(() => this.onFrames(batch));
@@ -263,7 +273,7 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
         connectedAt,
         openAt: monotonicMs(),
         linkFrame: this.linkFrame,
-        linkSeq: this.linkSeq,
+        linkReports: this.linkReports,
         epoch: epochOf(extensions),
         extensions,
         dns: [...dns],
@@ -417,7 +427,7 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
         // of changes only once the session is open (the session carries the state at that moment).
         this.link = up ? 'up' : 'down';
         this.linkFrame = frame;
-        this.linkSeq = seq;
+        if (this.state !== 'open') this.noteLinkReport(up, seq);
         if (up) this.reportedAt = batch.receivedAt;
         if (this.linkWaiter) {
           this.linkWaiter({ up, frame });
@@ -437,6 +447,20 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
         continue;
       }
       this.ctx.onEvent(this, batch, i);
+    }
+  }
+
+  /**
+   * Kept for the session's facts (an outage during the handshake is a hole in this connection's stream).
+   * Bounded: past 64 reports the oldest down and the newest report stand for all (a wider hole, never a
+   * missing one).
+   */
+  private noteLinkReport(up: boolean, seq: number): void {
+    const r = this.linkReports;
+    r.push({ up, seq });
+    if (r.length > 64) {
+      const firstDown = r.find((x) => !x.up);
+      this.linkReports = firstDown ? [firstDown, r[r.length - 1]!] : [r[r.length - 1]!];
     }
   }
 

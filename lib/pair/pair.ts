@@ -409,7 +409,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
       for (const r of s.refused) this.outbox.push('error', r.error);
       this.input({
         kind: 'opened', ep: ep.name, gen: ep.generation,
-        facts: { role: s.role, link: s.link, epoch: s.epoch, serverSeq: s.serverSeq, registeredSeq: s.registeredSeq, linkSeq: s.linkSeq, at },
+        facts: { role: s.role, link: s.link, epoch: s.epoch, serverSeq: s.serverSeq, registeredSeq: s.registeredSeq, linkReports: s.linkReports, at },
       });
     });
   }

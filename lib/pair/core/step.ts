@@ -52,7 +52,7 @@ export function step(s: CoreState, input: Input): Effect[] {
       if (!v?.open || v.role === input.role) break;
       v.role = input.role;
       v.reportedAt = input.at;
-      evaluate(s, 'role-change', input.at, fx);
+      evaluate(s, 'role-change', input.at, input.at, fx);
       break;
     }
     case 'link':
@@ -69,7 +69,7 @@ export function step(s: CoreState, input: Input): Effect[] {
       d.phase = 'none';
       d.source = null;
       fx.push({ kind: 'discardHeld' });
-      evaluate(s, d.lost?.reason ?? 'crash', d.lost?.at ?? input.at, fx);
+      evaluate(s, d.lost?.reason ?? 'crash', d.lost?.at ?? input.at, input.at, fx);
       break;
     }
     case 'replayed':
@@ -121,8 +121,12 @@ function opened(s: CoreState, input: Extract<Input, { kind: 'opened' }>, fx: Eff
     v.highWater = -1;
   }
   if (position > v.highWater) v.highWater = position;
-  if (f.link === 'down') v.holes.open(f.linkSeq >= 0 ? f.linkSeq + 1 : 0);
-  evaluate(s, 'role-change', f.at, fx);
+  // Outages before the session opened are holes in its stream too (its window holds from the first byte).
+  for (const r of f.linkReports) {
+    if (!r.up) v.holes.open(r.seq >= 0 ? r.seq + 1 : 0);
+    else v.holes.close(r.seq);
+  }
+  evaluate(s, 'role-change', f.at, f.at, fx);
 }
 
 function lost(s: CoreState, v: ConnView, reason: SwitchoverReason, at: number, fx: Effect[]): void {
@@ -138,8 +142,8 @@ function lost(s: CoreState, v: ConnView, reason: SwitchoverReason, at: number, f
     d.lost = { from: v.name, reason, at };
   }
   // Requests stop going there at once, even while delivery is still moving.
-  if (s.routing.active === v.name) updateActive(s, reason, at, fx);
-  evaluate(s, reason, at, fx);
+  if (s.routing.active === v.name) updateActive(s, reason, at, at, fx);
+  evaluate(s, reason, at, at, fx);
 }
 
 function link(s: CoreState, input: Extract<Input, { kind: 'link' }>, fx: Effect[]): void {
@@ -153,7 +157,7 @@ function link(s: CoreState, input: Extract<Input, { kind: 'link' }>, fx: Effect[
     // Without a position, the hole starts after the last event we took from this connection, or (held:
     // we never saw its stream) anywhere: it is clipped to what was delivered when reported.
     v.holes.open(input.seq >= 0 ? input.seq + 1 : live ? v.maxSeq + 1 : 0);
-    evaluate(s, 'link-down', input.at, fx);
+    evaluate(s, 'link-down', input.at, input.at, fx);
     return;
   }
   if (v.link === 'down') v.holes.close(input.seq);
@@ -163,7 +167,7 @@ function link(s: CoreState, input: Extract<Input, { kind: 'link' }>, fx: Effect[
   if (live && d.epoch === v.epoch && v.holes.takeClosedAbove(d.lastSeq, s.gapOut)) {
     gap(s, fx, d.epoch, s.gapOut.fromSeq, s.gapOut.toSeq, 'link-restored', v.name);
   }
-  evaluate(s, 'role-change', input.at, fx);
+  evaluate(s, 'role-change', input.at, input.at, fx);
 }
 
 function released(s: CoreState, input: Extract<Input, { kind: 'released' }>, fx: Effect[]): void {
@@ -236,11 +240,14 @@ function replayed(s: CoreState, input: Extract<Input, { kind: 'replayed' }>, fx:
   s.stats.replayed += input.replayed;
   const lostAt = d.lost;
   d.lost = null;
-  evaluate(s, lostAt?.reason ?? 'role-change', lostAt?.at ?? input.at, fx);
+  evaluate(s, lostAt?.reason ?? 'role-change', lostAt?.at ?? input.at, input.at, fx);
 }
 
-/** Decide where to deliver from and where requests go, after anything changed. */
-function evaluate(s: CoreState, reason: SwitchoverReason, at: number, fx: Effect[]): void {
+/**
+ * Decide where to deliver from and where requests go, after anything changed. `reason` and `at` describe
+ * what made the current choice unusable (reported by a later switchover); `now` is when we decide.
+ */
+function evaluate(s: CoreState, reason: SwitchoverReason, at: number, now: number, fx: Effect[]): void {
   if (s.closed) return;
   const cands = candidates(s);
   watchSplit(s, cands, at, fx);
@@ -263,11 +270,11 @@ function evaluate(s: CoreState, reason: SwitchoverReason, at: number, fx: Effect
     fx.push({ kind: 'release', ep: best, gen: v.gen, afterSeq });
     return;
   }
-  updateActive(s, reason, at, fx);
+  updateActive(s, reason, at, now, fx);
 }
 
 /** Requests go to a routable endpoint; a change of that endpoint after the first is a switchover. */
-function updateActive(s: CoreState, reason: SwitchoverReason, at: number, fx: Effect[]): void {
+function updateActive(s: CoreState, reason: SwitchoverReason, at: number, now: number, fx: Effect[]): void {
   const r = s.routing;
   const name = pickActive(candidates(s), r.active, s.delivery.source);
   if (name === r.active) {
@@ -279,7 +286,7 @@ function updateActive(s: CoreState, reason: SwitchoverReason, at: number, fx: Ef
   r.active = name;
   if (name === null) {
     r.lostActive = { from: prev, reason, at };
-    fx.push({ kind: 'active', event: { Server: s.config.name, endpoint: null, timestamp: at } });
+    fx.push({ kind: 'active', event: { Server: s.config.name, endpoint: null, timestamp: now } });
     return;
   }
   if (r.lastActive !== null && r.lastActive !== name) {
@@ -289,7 +296,7 @@ function updateActive(s: CoreState, reason: SwitchoverReason, at: number, fx: Ef
       kind: 'switchover',
       event: {
         Server: s.config.name, from: r.lastActive, to: name, reason: lostActive.reason, detectedAt: lostActive.at,
-        announcedAt: s.eps[name].reportedAt, completedAt: at, replayed: r.replayed, gap: r.gap,
+        announcedAt: s.eps[name].reportedAt, completedAt: now, replayed: r.replayed, gap: r.gap,
       },
     });
   }
@@ -298,7 +305,7 @@ function updateActive(s: CoreState, reason: SwitchoverReason, at: number, fx: Ef
   r.lostActive = null;
   r.lastActive = name;
   r.everActive = true;
-  fx.push({ kind: 'active', event: { Server: s.config.name, endpoint: name, timestamp: at } });
+  fx.push({ kind: 'active', event: { Server: s.config.name, endpoint: name, timestamp: now } });
   fx.push({ kind: 'dispatch', ep: name });
   fx.push({ kind: 'ready' });
 }

@@ -115,8 +115,8 @@ export interface OpenedFacts {
   /** EventServerInfo's sequence number: the server's position at handshake. */
   serverSeq: number;
   registeredSeq: number;
-  /** Position in the handshake's link report (link down: last seq received before it dropped). */
-  linkSeq: number;
+  /** The link reports read during the handshake, in order, with their positions. */
+  linkReports: readonly { up: boolean; seq: number }[];
   at: number;
 }
 
