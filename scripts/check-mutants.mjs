@@ -1,0 +1,139 @@
+#!/usr/bin/env node
+// Proves that `npm run check:sim` has teeth: each of the nine defects an outside review found is put back
+// into a copy of the finished code (the rule that fixes it removed), and check:sim must find it by itself.
+//   node scripts/check-mutants.mjs [--seconds-each N] [--seed S] [--only name,name] [--json]
+// A mutant is a literal replacement in one source file; the script fails loudly if the text is gone (the
+// code moved on: update the mutant), so a mutant can never silently stop mutating anything.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** The nine defects, each as the smallest edit that removes its fix. */
+export const MUTANTS = [
+  {
+    name: '1-sequence-reset',
+    defect: 'a server whose numbering restarted is compared with the old numbers (events dropped as duplicates)',
+    file: 'lib/pair/core/step.ts',
+    find: '(d.epoch !== v.epoch || f.seqDecreased)',
+    replace: '(f.seqDecreased)',
+  },
+  {
+    name: '2-link-down-source',
+    defect: 'a connection whose CTI link was down is trusted to have a whole stream (no holes)',
+    file: 'lib/pair/core/holes.ts',
+    find: '  open(fromSeq: number): void {\n',
+    replace: '  open(fromSeq: number): void {\n    if (fromSeq >= 0) return;\n',
+  },
+  {
+    name: '3-late-reply-as-event',
+    defect: 'a reply whose request already settled falls through and is emitted as an event',
+    file: 'lib/endpoint/endpoint.ts',
+    find: '      if (ref > 0) {\n        const call = this.pending.get(ref);',
+    replace: '      if (ref > 0 && this.pending.has(ref)) {\n        const call = this.pending.get(ref);',
+  },
+  {
+    name: '4-settled-stay-queued',
+    defect: 'requests settled while queued stay in the queue until the next dispatch',
+    file: 'lib/pair/requests.ts',
+    find: '    this.queue.delete(e);\n    this.requeued.delete(e);\n',
+    replace: '',
+    extra: [{ find: '      this.queue.delete(e);\n      if (!this.trySend(e, target)) {', replace: '      this.queue.delete(e);\n      if (!this.live.has(e)) continue;\n      if (!this.trySend(e, target)) {' }],
+  },
+  {
+    name: '5-resend-reversed',
+    defect: 'idempotent requests lost together are re-sent in reverse order',
+    file: 'lib/pair/requests.ts',
+    find: 'const all = [...this.queue.keys(), ...this.requeued].sort((a, b) => a.order - b.order);',
+    replace: 'const all = [...[...this.requeued].reverse(), ...this.queue.keys()];',
+  },
+  {
+    name: '6-registration-no-deadline',
+    defect: 'registerAddress()/unregisterAddress() wait for an answer without a deadline',
+    file: 'lib/endpoint/endpoint.ts',
+    find: '      if (timeoutMs !== undefined) {',
+    replace: '      if (timeoutMs === -12345) {',
+  },
+  {
+    name: '7-throwing-listener',
+    defect: 'a throwing listener keeps events() (and later listeners) from seeing the event',
+    file: 'lib/pair/outbox.ts',
+    find: "        if (n !== 'error' || this.target.listenerCount('error') > 0) this.call(n, n, p);\n        this.call(this.all, n, p);",
+    replace: "        try {\n          if (n !== 'error' || this.target.listenerCount('error') > 0) this.target.emit(n, p);\n          this.target.emit(this.all, n, p);\n        } catch (err) {\n          this.failed(n, err);\n        }",
+  },
+  {
+    name: '8-deadline-overflow',
+    defect: 'a deadline above 2^31-1 ms is handed to setTimeout (which fires it after 1 ms)',
+    file: 'lib/pair/requests.ts',
+    find: 'ms < 1 || ms > MAX_TIMEOUT_MS)',
+    replace: 'ms < 1)',
+  },
+  {
+    name: '9-handshake-timeout-code',
+    defect: 'a handshake that times out is reported as ERR_TRANSPORT_CLOSED instead of ERR_HANDSHAKE',
+    file: 'lib/endpoint/endpoint.ts',
+    find: '      if (timedOut && !this.stopped) throw new HandshakeError(',
+    replace: '      if (timedOut && this.stopped && !timedOut) throw new HandshakeError(',
+  },
+];
+
+function mutate(dir, m) {
+  for (const edit of [{ find: m.find, replace: m.replace }, ...(m.extra ?? [])]) {
+    const path = join(dir, m.file);
+    const src = readFileSync(path, 'utf8');
+    if (!src.includes(edit.find)) throw new Error(`mutant ${m.name}: text not found in ${m.file} (update the mutant): ${JSON.stringify(edit.find)}`);
+    writeFileSync(path, src.replace(edit.find, edit.replace));
+  }
+}
+
+function main() {
+  const { values } = parseArgs({
+    options: {
+      'seconds-each': { type: 'string', default: '60' },
+      seed: { type: 'string', default: '1' },
+      only: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const only = values.only ? new Set(values.only.split(',')) : null;
+  const results = [];
+  for (const m of MUTANTS) {
+    if (only && !only.has(m.name)) continue;
+    const dir = mkdtempSync(join(tmpdir(), `tsha-mutant-${m.name}-`));
+    try {
+      for (const p of ['lib', 'check', 'package.json', 'tsconfig.json', 'tsconfig.build.json']) cpSync(join(root, p), join(dir, p), { recursive: true });
+      symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir');
+      mutate(dir, m);
+      // Only what check:sim runs is compiled (no bench, no native addon: the simulation never loads it).
+      writeFileSync(join(dir, 'tsconfig.mutant.json'), JSON.stringify({ extends: './tsconfig.json', compilerOptions: { outDir: 'dist', declaration: false, sourceMap: false }, include: ['lib/**/*.ts', 'check/**/*.ts'] }));
+      execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.mutant.json'], { cwd: dir, stdio: 'inherit' });
+      const t0 = Date.now();
+      const r = spawnSync(process.execPath, ['dist/check/dst/main.js', '--seconds', values['seconds-each'], '--seed', values.seed, '--json'], {
+        cwd: dir, encoding: 'utf8', env: { ...process.env, TSERVER_HA_NATIVE: 'off' }, maxBuffer: 64 << 20,
+      });
+      const report = JSON.parse(r.stdout.trim().split('\n').pop() || '{}');
+      const v = report.violations?.[0];
+      results.push({
+        mutant: m.name, defect: m.defect, found: Boolean(v), seconds: Math.round((Date.now() - t0) / 1000), schedules: report.schedules,
+        ...(v ? { invariant: v.invariant, detail: v.detail, replay: `${v.seed}:${v.path}`, schedule: v.text } : {}),
+      });
+      if (!values.json) {
+        const x = results[results.length - 1];
+        console.log(`${x.found ? 'FOUND ' : 'missed'} ${m.name} in ${x.seconds} s after ${x.schedules} schedules${x.found ? `: ${x.invariant}: ${x.detail}` : ''}`);
+        if (x.found) console.log(x.schedule.split('\n').map((l) => `    ${l}`).join('\n'));
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  const found = results.filter((r) => r.found).length;
+  if (values.json) console.log(JSON.stringify({ found, of: results.length, results }));
+  else console.log(`\n${found} of ${results.length} defects found by check:sim on its own (${results.reduce((a, r) => a + r.seconds, 0)} s in all)`);
+  return found === results.length ? 0 : 1;
+}
+
+process.exit(main());
