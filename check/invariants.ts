@@ -60,7 +60,8 @@ export class Checker {
     private readonly pair: TServerPair,
     private readonly oracle: Oracle,
     private readonly now: () => number,
-    private readonly opts: { tolMs: number; maxPending: number },
+    /** `tolMs`: slack on deadlines (the virtual clock needs 1 ms; a real one what the event loop was late by). */
+    private readonly opts: { tolMs: () => number; maxPending: number },
   ) {
     for (const name of NAMES) (pair.on as (n: string, l: (d: unknown) => void) => void)(name, (data) => this.onPublic(name, data));
     pair.on('event', (e) => this.onEvent(e));
@@ -99,7 +100,7 @@ export class Checker {
         t.settledAt = this.now();
         t.outcome = err instanceof TServerHaError ? err.code : `non-typed:${String(err)}`;
         if (!(err instanceof TServerHaError)) this.fail('typed-errors', `request ${id} rejected with ${String(err)}`);
-        if (err instanceof RequestTimeoutError && t.settledAt < t.deadline - this.opts.tolMs) {
+        if (err instanceof RequestTimeoutError && t.settledAt < t.deadline - this.opts.tolMs()) {
           this.fail('deadline', `request ${id} timed out at ${t.settledAt - t.submittedAt} ms, before its ${timeoutMs} ms deadline`);
         }
         if (t.invalid && !(err instanceof ConfigError)) this.fail('deadline', `request ${id} with timeoutMs ${timeoutMs} settled with ${t.outcome}, not ConfigError`);
@@ -111,7 +112,7 @@ export class Checker {
   step(): Violation | null {
     const now = this.now();
     for (const t of this.requests) {
-      if (t.settledAt === undefined && !t.invalid && now > t.deadline + this.opts.tolMs) {
+      if (t.settledAt === undefined && !t.invalid && now > t.deadline + this.opts.tolMs()) {
         this.fail('settles-by-deadline', `request ${t.id} (deadline ${t.deadline - t.submittedAt} ms) unsettled ${now - t.submittedAt} ms after submission`);
       }
       const n = this.oracle.receipts(t.id);

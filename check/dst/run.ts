@@ -64,7 +64,7 @@ export async function runSchedule(s: Schedule): Promise<RunResult> {
     expected: () => world.oracle.filter((ev) => BASE_DNS.includes(ev.dn)).map((ev) => ev.sw),
     receipts: (id) => world.receipts.get(id) ?? 0,
   };
-  const checker = new Checker(pair, oracle, () => Date.now(), { tolMs: TOL_MS, maxPending });
+  const checker = new Checker(pair, oracle, () => Date.now(), { tolMs: () => TOL_MS, maxPending });
   if (process.env.DST_TRACE) trace(pair, world);
   // Unknown epoch labels in gaps would make the loss check vacuous: fail loudly instead.
   pair.on('gap', (g) => {
