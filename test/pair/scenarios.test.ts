@@ -93,7 +93,7 @@ const scenarios: Scenario[] = [
     expect: ['EventServerDisconnected:backup'],
     then: [
       { fault: { kind: 'link-down', server: 'A' }, expect: ['EventLinkDisconnected:primary', 'active:null'], waitMs: 100 },
-      { fault: { kind: 'link-up', server: 'A' }, expect: ['EventLinkConnected:primary', 'active:primary', 'gap:primary'], waitMs: 300 },
+      { fault: { kind: 'link-up', server: 'A' }, expect: ['EventLinkConnected:primary', 'gap:primary', 'active:primary'], waitMs: 300 },
     ],
     oracle: 'gap',
   },
