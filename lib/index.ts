@@ -2,10 +2,15 @@
  * tserver-ha: one normalized event stream and one request path over a primary/backup T-Server pair.
  * @packageDocumentation
  */
-export { TServerPair, type PairStats } from './pair/pair.js';
-export type { RequestOptions } from './pair/requests.js';
+export { TServerPair, type PairStats, type AddressOptions, type EventsOptions } from './pair/pair.js';
+export { MAX_TIMEOUT_MS, type RequestOptions } from './pair/requests.js';
+export { ListenerError } from './pair/outbox.js';
+export { EventsOverflowError } from './pair/event-stream.js';
 export {
   TEvent,
+  OPEN_END,
+  type GapRange,
+  type DisconnectReason,
   type EventServerConnected,
   type EventServerDisconnected,
   type EventLinkConnected,
@@ -43,6 +48,6 @@ export { MessageType, Attr, ServerRole, RegisterMode, RouteType, int32, int64, f
 export { monotonicMs } from './clock.js';
 export { nativeStatus, NativeUnavailableError, type NativeStatus } from './native/loader.js';
 export { setNativeMemoryLimit } from './native/native-transport.js';
-export type { Transport, TransportOptions, FrameBatch, CloseInfo, CloseReason } from './transport/types.js';
+export type { Transport, TransportOptions, TransportFactory, TransportEvents, TransportTimestamps, FrameBatch, CloseInfo, CloseReason, ReleaseResult, WindowOptions } from './transport/types.js';
 export type { MessageFrame, Attribute, KVPair, DecodedValue } from './protocol/types.js';
 export type { AttributeInput, EncodableValue } from './protocol/encoder.js';
