@@ -54,7 +54,7 @@ export async function runSchedule(s: Schedule): Promise<RunResult> {
   const oracle: Oracle = {
     switchNo: (e: TEvent) => {
       const v = e.message.attributes.find((a) => a.id === Attr.ConnID)?.value;
-      return typeof v === 'number' ? v : undefined;
+      return typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? v : undefined;
     },
     gapSpan: (g: GapEvent) => {
       const base = world.bases.get(g.epoch);

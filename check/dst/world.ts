@@ -34,6 +34,8 @@ export interface WorldOptions {
 const CALL_EVENTS = [MessageType.EventRouteRequest, MessageType.EventRinging, MessageType.EventEstablished, MessageType.EventReleased];
 
 const int = (id: number, value: number): Attribute => ({ id, type: ValueType.Int32, value });
+/** int64 attributes (EventSequenceNumber, ConnID, SessionID) travel as int64, as docs/protocol.md has it. */
+const long = (id: number, value: number): Attribute => ({ id, type: ValueType.Int64, value: BigInt(value) });
 const str = (id: number, value: string): Attribute => ({ id, type: ValueType.String, value });
 const msg = (type: number, attributes: Attribute[]): MessageFrame => ({ kind: 1, type, attributes }) as MessageFrame;
 
@@ -94,7 +96,7 @@ export class SimServer {
     for (const c of this.conns) {
       if (!c.dns.has(ev.dn)) continue;
       frame ??= msg(ev.type, [
-        int(Attr.EventSequenceNumber, seq), str(Attr.ThisDN, ev.dn), int(Attr.ConnID, ev.sw),
+        long(Attr.EventSequenceNumber, seq), str(Attr.ThisDN, ev.dn), long(Attr.ConnID, ev.sw),
         int(Attr.TimeinSecs, Math.floor(ev.timeUs / 1e6)), int(Attr.TimeinuSecs, ev.timeUs % 1e6),
       ]);
       c.toClient(frame);
@@ -131,8 +133,8 @@ export class SimServer {
     if (frame.type === MessageType.RequestRegisterClient) {
       c.registered = true;
       reply(withRef(MessageType.EventServerInfo, [
-        int(Attr.ServerRole, this.role), str(Attr.ServerVersion, 'dst'), int(Attr.SessionID, this.incarnation),
-        int(Attr.EventSequenceNumber, this.lastSeq),
+        int(Attr.ServerRole, this.role), str(Attr.ServerVersion, 'dst'), long(Attr.SessionID, this.incarnation),
+        long(Attr.EventSequenceNumber, this.lastSeq),
         { id: Attr.Extensions, type: ValueType.List, value: [{ key: 'seq-epoch', type: ValueType.String, value: this.label }] },
       ]));
       c.toClient(this.linkReport());
@@ -143,7 +145,7 @@ export class SimServer {
     switch (frame.type) {
       case MessageType.RequestRegisterAddress:
         c.dns.add(dn);
-        return reply(withRef(MessageType.EventRegistered, [str(Attr.ThisDN, dn), int(Attr.EventSequenceNumber, this.lastSeq)]));
+        return reply(withRef(MessageType.EventRegistered, [str(Attr.ThisDN, dn), long(Attr.EventSequenceNumber, this.lastSeq)]));
       case MessageType.RequestUnregisterAddress:
         c.dns.delete(dn);
         return reply(withRef(MessageType.EventUnregistered, [str(Attr.ThisDN, dn)]));
@@ -156,15 +158,15 @@ export class SimServer {
         return reply(withRef(MessageType.EventRouteUsed, [str(Attr.ThisDN, dn), str(Attr.OtherDN, id)]));
       }
       default:
-        return reply(withRef(MessageType.EventACK, []));
+        return error(1000);
     }
   }
 
-  /** The link report for a new client, with its position (docs/protocol.md, "Link reports"). */
+  /** The link report for a new client, with its position (docs/protocol.md, "Link positions"). */
   linkReport(): MessageFrame {
     const t = this.world.nowUs();
     return msg(this.reportedLinkUp ? MessageType.EventLinkConnected : MessageType.EventLinkDisconnected, [
-      int(Attr.EventSequenceNumber, this.lastSeq), int(Attr.TimeinSecs, Math.floor(t / 1e6)), int(Attr.TimeinuSecs, t % 1e6),
+      long(Attr.EventSequenceNumber, this.lastSeq), int(Attr.TimeinSecs, Math.floor(t / 1e6)), int(Attr.TimeinuSecs, t % 1e6),
     ]);
   }
 
@@ -183,7 +185,7 @@ export class SimServer {
     if (up) this.lastSeq = pos;
     const t = this.world.nowUs();
     const report = msg(up ? MessageType.EventLinkConnected : MessageType.EventLinkDisconnected, [
-      int(Attr.EventSequenceNumber, this.lastSeq), int(Attr.TimeinSecs, Math.floor(t / 1e6)), int(Attr.TimeinuSecs, t % 1e6),
+      long(Attr.EventSequenceNumber, this.lastSeq), int(Attr.TimeinSecs, Math.floor(t / 1e6)), int(Attr.TimeinuSecs, t % 1e6),
     ]);
     this.reportedLinkUp = up;
     for (const c of this.conns) c.toClient(report);

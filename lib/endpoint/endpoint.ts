@@ -436,6 +436,9 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
         if (this.state === 'open') this.emit('link', up, frame, seq);
         continue;
       }
+      // A registration or query answer without our ReferenceID answers nobody; its number is a position,
+      // never an event's (docs/protocol.md): not delivered.
+      if (type === MessageType.EventRegistered || type === MessageType.EventUnregistered || type === MessageType.EventAddressInfo) continue;
       if (type === MessageType.EventPrimaryChanged || (type === MessageType.EventServerInfo && ref <= 0)) {
         const role = roleOf(getAttr(batch.frame(i), Attr.ServerRole));
         if (role !== 'unknown' && role !== this.role) {

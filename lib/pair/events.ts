@@ -44,7 +44,7 @@ export interface EventLinkConnected extends NormalizedBase {
   ApplicationName?: string;
   SessionID?: bigint;
   CustomerID?: string;
-  /** When the server says the link state took effect (TimeinSecs/TimeinuSecs), or when we heard of it. */
+  /** The time the server stamped on its link report (TimeinSecs/TimeinuSecs), or when we read it if it sent none. */
   time: Date;
   /** The same instant in microseconds since the Unix epoch (`time` keeps only milliseconds). */
   timeUs: number;
