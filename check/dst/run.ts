@@ -29,7 +29,7 @@ export async function runSchedule(s: Schedule): Promise<RunResult> {
   const p = s.params;
   const vt = installVirtualTime(p.seed);
   const rng = prng(p.seed);
-  const world = new World({ mode: p.mode, dns: [...BASE_DNS, ...EXTRA_DNS], promotionDelayMs: p.promotionDelayMs, autoPromote: p.autoPromote, netDelayMs: p.netDelayMs, rng });
+  const world = new World({ mode: p.mode, dns: [...BASE_DNS, ...EXTRA_DNS], promotionDelayMs: p.promotionDelayMs, autoPromote: p.autoPromote, netDelayMs: p.netDelayMs, coarseTime: p.coarseTime, rng });
   const traffic = setInterval(() => world.emit(p.rate), 10);
   const lastTransport = new Map<number, SimTransport>();
   const maxPending = 200;
@@ -105,6 +105,8 @@ export async function runSchedule(s: Schedule): Promise<RunResult> {
       case 'kill':
         srv!.kill();
         return world.watch();
+      case 'garbage':
+        return srv!.garbage();
       case 'restart':
         return srv!.restart(c.reset);
       case 'hang':

@@ -20,12 +20,15 @@ export interface Params {
   requestTimeoutMs: number;
   splitBrainGraceMs: number;
   breaker: boolean;
+  /** Millisecond time stamps (ties between events), as a real switch clock gives. */
+  coarseTime: boolean;
 }
 
 export type Cmd =
   | { t: 'wait'; ms: number }
   | { t: 'emit'; n: number }
   | { t: 'kill'; s: ServerName }
+  | { t: 'garbage'; s: ServerName }
   | { t: 'restart'; s: ServerName; reset: boolean }
   | { t: 'hang'; s: ServerName }
   | { t: 'resume'; s: ServerName }
@@ -68,12 +71,14 @@ const params: fc.Arbitrary<Params> = fc.record({
   requestTimeoutMs: fc.integer({ min: 20, max: 3000 }),
   splitBrainGraceMs: fc.integer({ min: 0, max: 500 }),
   breaker: fc.boolean(),
+  coarseTime: fc.boolean(),
 });
 
 const cmd: fc.Arbitrary<Cmd> = fc.oneof(
   { weight: 12, arbitrary: fc.record({ t: fc.constant('wait' as const), ms: fc.oneof(fc.integer({ min: 0, max: 50 }), fc.integer({ min: 50, max: 3000 })) }) },
   { weight: 3, arbitrary: fc.record({ t: fc.constant('emit' as const), n: fc.integer({ min: 1, max: 30 }) }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('kill' as const), s: server }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('garbage' as const), s: server }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('restart' as const), s: server, reset: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('hang' as const), s: server }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('resume' as const), s: server }) },

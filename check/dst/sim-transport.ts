@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { monotonicMs } from '../../lib/clock.js';
-import { TransportError } from '../../lib/errors.js';
+import { ProtocolError, TransportError } from '../../lib/errors.js';
 import { decodeFrames } from '../../lib/protocol/decoder.js';
 import { FrameKind } from '../../lib/protocol/constants.js';
 import type { MessageFrame } from '../../lib/protocol/types.js';
@@ -184,6 +184,10 @@ export class SimTransport extends EventEmitter<TransportEvents> implements Trans
   }
 
   peerClosed(reason: CloseReason): void {
+    if (reason === 'protocol-error') {
+      this.finish(reason, new ProtocolError('ERR_BAD_VERSION', 'the server sent a frame with a bad version byte', 0) as unknown as TransportError);
+      return;
+    }
     this.finish(reason, new TransportError(reason === 'peer-reset' ? 'ERR_PEER_RESET' : 'ERR_PEER_CLOSED', `server closed the connection (${reason})`));
   }
 

@@ -28,6 +28,8 @@ export interface WorldOptions {
   autoPromote: boolean;
   /** One-way network delay, ms. */
   netDelayMs: number;
+  /** Stamp events with the millisecond only (many events share a time stamp, as with a real switch clock). */
+  coarseTime?: boolean;
   rng: () => number;
 }
 
@@ -201,6 +203,12 @@ export class SimServer {
     if (role === ServerRole.Backup && this.world.opts.mode === 'warm') for (const c of [...this.conns]) c.serverClose('peer-closed');
   }
 
+  /** The server writes garbage: each client closes its connection with a protocol error. */
+  garbage(): void {
+    if (!this.responsive) return;
+    for (const c of [...this.conns]) c.serverClose('protocol-error');
+  }
+
   kill(): void {
     if (!this.alive) return;
     this.alive = false;
@@ -252,9 +260,9 @@ export class World {
     this.servers = { A: new SimServer('A', this, ServerRole.Primary, label), B: new SimServer('B', this, ServerRole.Backup, label) };
   }
 
-  /** Strictly increasing microseconds (switch time stamps events; equal stamps would be ambiguous). */
+  /** The switch's clock in µs: strictly increasing, or (coarseTime) the millisecond, shared by many events. */
   nowUs(): number {
-    this.lastUs = Math.max(this.lastUs + 1, Date.now() * 1000);
+    this.lastUs = this.opts.coarseTime ? Date.now() * 1000 : Math.max(this.lastUs + 1, Date.now() * 1000);
     return this.lastUs;
   }
 
