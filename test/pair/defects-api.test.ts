@@ -168,11 +168,10 @@ describe('suspected: re-entrant dispatch when a write closes the connection sync
     const primary = await TestPeer.start();
     const backup = await TestPeer.start();
     cleanups.push(() => primary.close(), () => backup.close());
-    // Only the first connection has a small queue (the node transport closes *inside* send() past it);
-    // the next one is a normal connection to a server that reads.
+    // Connections to the primary have a small queue (the node transport closes *inside* send() past it);
+    // the backup, where the pair goes next, is a normal connection to a server that reads.
     const maxQueuedBytes = 64 * 1024;
-    let made = 0;
-    const factory = (o: TransportOptions) => new NodeTransport(made++ === 0 ? { ...o, maxQueuedBytes } : o);
+    const factory = (o: TransportOptions) => new NodeTransport(o.port === primary.port ? { ...o, maxQueuedBytes } : o);
     const pair = new TServerPair({
       name: 'Overflow', mode: 'warm', addp: false, transport: factory,
       primary: { host: '127.0.0.1', port: primary.port }, backup: { host: '127.0.0.1', port: backup.port },
@@ -181,7 +180,7 @@ describe('suspected: re-entrant dispatch when a write closes the connection sync
     const rec = new Recorder(pair);
     pair.on('error', () => {});
     await pair.open();
-    const c1 = primary.connections[0]!;
+    const c1 = primary.connections.find((c) => !c.gone)!;
     c1.silence(); // stops reading: nothing it is sent gets answered
     const route = (id: string, n: number, idempotent: boolean, bytes = 0) => {
       const attrs: AttributeInput = bytes ? { ThisDN: '7000', ConnID: BigInt(n), OtherDN: id, RouteType: 2, 999: new Uint8Array(bytes) } : { ThisDN: '7000', ConnID: BigInt(n), OtherDN: id, RouteType: 2 };
