@@ -48,6 +48,7 @@ export { MessageType, Attr, ServerRole, RegisterMode, RouteType, int32, int64, f
 export { monotonicMs } from './clock.js';
 export { nativeStatus, NativeUnavailableError, type NativeStatus } from './native/loader.js';
 export { setNativeMemoryLimit } from './native/native-transport.js';
+export { NodeTransport } from './transport/node-transport.js';
 export type { Transport, TransportOptions, TransportFactory, TransportEvents, TransportTimestamps, FrameBatch, CloseInfo, CloseReason, ReleaseResult, WindowOptions } from './transport/types.js';
 export type { MessageFrame, Attribute, KVPair, DecodedValue } from './protocol/types.js';
 export type { AttributeInput, EncodableValue } from './protocol/encoder.js';
