@@ -30,13 +30,19 @@ export interface ChildPeerStats {
 /** A running child peer; always call `kill()` (also resumes it if stopped). */
 export class ChildPeer {
   private stopped = false;
-  private constructor(readonly child: ChildProcess, readonly port: number, readonly frameBytes: number) {}
+  private constructor(
+    readonly child: ChildProcess,
+    readonly port: number,
+    readonly frameBytes: number,
+    /** With `backupPort: true`: the port whose connections are told ServerRole 1 (same events). */
+    readonly backupPort: number | undefined,
+  ) {}
 
-  static async start(options: { addpTimeoutMs?: number; backlog?: number; host?: string } = {}): Promise<ChildPeer> {
+  static async start(options: { addpTimeoutMs?: number; backlog?: number; host?: string; backupPort?: boolean } = {}): Promise<ChildPeer> {
     const child = fork(PEER_PROCESS_PATH, [JSON.stringify(options)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    const ready = await new Promise<{ port: number; frameBytes: number }>((resolve, reject) => {
+    const ready = await new Promise<{ port: number; frameBytes: number; backupPort?: number }>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error('child peer did not start within 10 s')), 10_000);
-      child.once('message', (m: { port: number; frameBytes: number }) => {
+      child.once('message', (m: { port: number; frameBytes: number; backupPort?: number }) => {
         clearTimeout(t);
         resolve(m);
       });
@@ -45,7 +51,7 @@ export class ChildPeer {
         reject(new Error(`child peer exited with ${code} before listening`));
       });
     });
-    return new ChildPeer(child, ready.port, ready.frameBytes);
+    return new ChildPeer(child, ready.port, ready.frameBytes, ready.backupPort);
   }
 
   get pid(): number {

@@ -4,7 +4,8 @@
 // request with a ReferenceID (EventACK), answers ADDP polls, optionally runs its own ADDP timer, and on
 // command streams pre-encoded EventRouteRequest frames to every registered connection.
 //
-// Usage: fork('peer-process.mjs', [JSON.stringify({ addpTimeoutMs })]) → IPC { port } once listening.
+// Usage: fork('peer-process.mjs', [JSON.stringify({ addpTimeoutMs, backupPort })]) → IPC { port, backupPort }
+// once listening (backupPort: a second listener that says ServerRole 1).
 // IPC commands: { cmd: 'stream', rate (events/s, 0 = as fast as the socket takes), batch }, { cmd: 'stop' },
 // { cmd: 'stats' } → { sent, addpDrops, connections }, { cmd: 'exit' }.
 import * as net from 'node:net';
@@ -108,9 +109,9 @@ function events(n) {
 const conns = new Set();
 let addpDrops = 0;
 
-function onConnection(sock) {
+function onConnection(sock, role = 0) {
   sock.setNoDelay(true);
-  const c = { sock, registered: false, lastRx: Date.now(), pollSent: -1, token: 0, timer: null };
+  const c = { sock, role, registered: false, lastRx: Date.now(), pollSent: -1, token: 0, timer: null };
   conns.add(c);
   let tail = null;
   sock.on('data', (chunk) => {
@@ -152,7 +153,7 @@ function armAddp(c, ms) {
 
 function reply(c, f) {
   if (f.type === 0) {
-    c.sock.write(encode(93, [[62, T_INT32, 0], [61, T_STRING, '8.1-proc'], [108, T_INT64, 7n], [147, T_INT32, 1_700_000_000],
+    c.sock.write(encode(93, [[62, T_INT32, c.role], [61, T_STRING, '8.1-proc'], [108, T_INT64, 7n], [147, T_INT32, 1_700_000_000],
       [148, T_INT64, BigInt(seq)], [2, T_INT32, f.ref]]).frame);
     c.sock.write(encode(95, [[64, T_STRING, 'peer-process'], [108, T_INT64, 7n], [86, T_INT32, 1_700_000_000], [87, T_INT32, 0]]).frame);
     c.registered = true;
@@ -199,9 +200,15 @@ function stopStream() {
   streamTimer = null;
 }
 
-const server = net.createServer(onConnection);
+const server = net.createServer((s) => onConnection(s, 0));
+// With `backupPort`, a second listener whose connections are told ServerRole 1: one process is then both
+// servers of a hot pair, sending both the same events (same sequence numbers).
+const backupServer = opts.backupPort ? net.createServer((s) => onConnection(s, 1)) : null;
 server.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 0, backlog: opts.backlog ?? 511 }, () => {
-  process.send?.({ port: server.address().port, frameBytes: FRAME });
+  if (!backupServer) return process.send?.({ port: server.address().port, frameBytes: FRAME });
+  backupServer.listen({ host: opts.host ?? '127.0.0.1', port: 0, backlog: opts.backlog ?? 511 }, () => {
+    process.send?.({ port: server.address().port, backupPort: backupServer.address().port, frameBytes: FRAME });
+  });
 });
 
 process.on('message', (m) => {
