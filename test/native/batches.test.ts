@@ -28,8 +28,12 @@ describe.skipIf(skip !== undefined && !required)(`native batches${skip ? ` — S
     cleanups.push(() => t.destroy());
     // The peer streams to registered connections only: its answer (EventLinkConnected) marks the start.
     const linked = new Promise<void>((resolve) => {
-      const on = (b: FrameBatch) => {
-        for (let i = 0; i < b.count; i++) if (b.type(i) === MessageType.EventLinkConnected) return t.off('frames', on), resolve();
+      const on = (b: FrameBatch): void => {
+        for (let i = 0; i < b.count; i++) {
+          if (b.type(i) !== MessageType.EventLinkConnected) continue;
+          t.off('frames', on);
+          return resolve();
+        }
       };
       t.on('frames', on);
     });
