@@ -16,6 +16,7 @@ import { DEFAULT_NATIVE_MEMORY_LIMIT, nativeIoStats, setNativeMemoryLimit } from
 import { ChildPeer } from '../helpers/child-peer.js';
 import { TestPeer, type PeerConnection } from '../helpers/peer.js';
 import { Recorder, within } from '../transport/harness.js';
+import { liveTimeoutMs } from '../helpers/timing.js';
 import { until } from '../helpers/wait.js';
 import { blockUntilReadingPaused, nativeUnavailable } from './helpers.js';
 
@@ -173,11 +174,14 @@ describe.skipIf(!nativeOk)(`native per-process budget${skip ? ` — SKIPPED: ${s
     // connection pauses.
     const slack = 3 * 192 * 1024;
     setNativeMemoryLimit(cap);
+    // Our ADDP runs throughout (paused reading must not look like a dead peer); its T grows with the
+    // measured scheduling delay so that a peer slow to be scheduled is not one (500 ms when idle).
+    const addpMs = await liveTimeoutMs(500, { capMs: 3000 });
     type Probe = { t: Transport; seqs: number[]; linked: boolean; closes: CloseInfo[]; bp: Array<{ paused: boolean; queuedBytes: number }> };
     const probes: Probe[] = [];
     for (let i = 0; i < 3; i++) {
       // Per-connection bound left at its default (32 MiB): only the process budget can pause these.
-      const t = createTransport({ host: '127.0.0.1', port: p.port, addp: { timeoutMs: 500 } }, 'native');
+      const t = createTransport({ host: '127.0.0.1', port: p.port, addp: { timeoutMs: addpMs } }, 'native');
       cleanups.push(() => t.destroy());
       const probe: Probe = { t, seqs: [], linked: false, closes: [], bp: [] };
       t.on('frames', (b) => {

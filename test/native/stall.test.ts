@@ -10,6 +10,7 @@ import type { CloseInfo, Transport, TransportOptions } from '../../lib/transport
 import { MessageType, encodeMessage } from '../../lib/protocol/index.js';
 import { nativeIoStats } from '../../lib/native/index.js';
 import { ChildPeer } from '../helpers/child-peer.js';
+import { liveTimeoutMs } from '../helpers/timing.js';
 import { until } from '../helpers/wait.js';
 import { blockFor, blockUntilReadingPaused, nativeUnavailable } from './helpers.js';
 
@@ -59,9 +60,13 @@ describe.skipIf(skip !== undefined && !required)(`native transport under a block
     return p;
   }
 
-  it('ADDP 200 ms on both sides, JS blocked 2 × 2 s with events streaming: no disconnect, nothing lost', async () => {
-    const p = await peer(200);
-    const probe = await open('native', p.port, { addp: { timeoutMs: 200 } });
+  it('ADDP on both sides (200 ms, more on a loaded machine), JS blocked 2 × 2 s with events streaming: no disconnect, nothing lost', async () => {
+    // ADDP T on both sides: 200 ms on an idle machine; grown with the measured scheduling delay (at most
+    // 500 ms, still a quarter of each stall) so that a peer that is merely slow to be scheduled does not
+    // count as dead (under ASan with 6 busy processes on 2 cores, 200 ms was missed).
+    const T = await liveTimeoutMs(200, { capMs: 500 });
+    const p = await peer(T);
+    const probe = await open('native', p.port, { addp: { timeoutMs: T } });
     cleanups.push(() => probe.t.destroy());
     p.stream(2000, 16);
     await until(() => probe.seqs.length > 0, 10_000, 'events streaming');
@@ -92,8 +97,9 @@ describe.skipIf(skip !== undefined && !required)(`native transport under a block
   }, 30_000);
 
   it('control: the node transport under the same stall loses the connection (so the test above can fail)', async () => {
-    const p = await peer(200);
-    const probe = await open('node', p.port, { addp: { timeoutMs: 200 } });
+    const T = await liveTimeoutMs(200, { capMs: 500 }); // as above: the 2 s stall is still 4 T or more
+    const p = await peer(T);
+    const probe = await open('node', p.port, { addp: { timeoutMs: T } });
     cleanups.push(() => probe.t.destroy());
     blockFor(2000);
     // The loss is detected by either side (the peer's ADDP or ours once JS runs again): wait for it.
@@ -107,7 +113,7 @@ describe.skipIf(skip !== undefined && !required)(`native transport under a block
     // runs (200 ms) and must not fire: unread kernel bytes count as proof of life.
     const p = await peer(0);
     const maxQueuedBytes = 512 * 1024;
-    const probe = await open('native', p.port, { addp: { timeoutMs: 200 }, maxQueuedBytes });
+    const probe = await open('native', p.port, { addp: { timeoutMs: await liveTimeoutMs(200, { capMs: 500 }) }, maxQueuedBytes });
     cleanups.push(() => probe.t.destroy());
     const rssBefore = process.memoryUsage().rss;
     p.stream(0, 256); // as fast as the socket takes
