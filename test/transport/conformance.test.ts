@@ -283,9 +283,10 @@ for (const k of KINDS) {
     });
 
     it('SIGSTOPped peer process → addp-timeout', async () => {
-      // The peer (another process) must answer each poll within T/2: T grows with the measured scheduling
-      // delay so that a loaded machine does not look like a dead peer (250 ms on an idle one).
-      const T = await liveTimeoutMs(250);
+      // The peer (another process) must answer each poll within T/2, and a transport whose own process
+      // stalled past T times out without having polled at all (both transports do today): T is 500 ms,
+      // more when timers are measured to run late (250 ms failed with 4 busy processes per core).
+      const T = await liveTimeoutMs(500);
       const child = await ChildPeer.start();
       cleanups.push(() => child.kill());
       const { t, rec } = transport({ host: '127.0.0.1', port: child.port, addp: { timeoutMs: T } });
