@@ -131,7 +131,7 @@ function onConnection(sock, role = 0) {
     if (pos < buf.length) tail = Buffer.from(buf.subarray(pos));
   });
   sock.on('error', () => {});
-  sock.on('close', () => { conns.delete(c); if (c.timer) clearTimeout(c.timer); });
+  sock.on('close', () => { conns.delete(c); if (c.timer) { clearTimeout(c.timer); clearImmediate(c.timer); } });
   if (ADDP > 0) armAddp(c, ADDP);
 }
 
@@ -146,8 +146,16 @@ function armAddp(c, ms) {
       return armAddp(c, ADDP);
     }
     if (now - c.pollSent < ADDP) return armAddp(c, ADDP - (now - c.pollSent));
-    addpDrops++;
-    c.sock.destroy();
+    // Timers run before I/O in a loop turn: when this process was not scheduled for a while, the reply may
+    // be waiting unread in the socket. Let pending reads run first (setImmediate comes after the poll
+    // phase), then decide. A client that really stopped answering is still dropped, one turn later.
+    c.timer = setImmediate(() => {
+      c.timer = null;
+      if (c.sock.destroyed) return;
+      if (c.lastRx >= c.pollSent) return armAddp(c, 1);
+      addpDrops++;
+      c.sock.destroy();
+    });
   }, Math.max(1, ms));
 }
 

@@ -173,8 +173,15 @@ export class PeerConnection {
         return this.armAddp(T);
       }
       if (now - this.pollSent < T) return this.armAddp(T - (now - this.pollSent));
-      this.peer.addpDrops++;
-      this.socket.destroy();
+      // Timers run before I/O in a loop turn: after a scheduling delay the reply may be waiting unread in
+      // the socket. Let pending reads run first (setImmediate comes after the poll phase), then decide.
+      this.addpTimer = null;
+      setImmediate(() => {
+        if (this.gone || this.stopped || this.addpTimer !== null) return;
+        if (this.lastRx >= this.pollSent) return this.armAddp(1);
+        this.peer.addpDrops++;
+        this.socket.destroy();
+      });
     }, Math.max(1, ms));
   }
 }

@@ -9,11 +9,11 @@ import { MessageType, encodeMessage } from '../../lib/protocol/index.js';
 import { NativeTransport } from '../../lib/native/index.js';
 import type { CloseInfo, FrameBatch } from '../../lib/transport/types.js';
 import { ChildPeer } from '../helpers/child-peer.js';
+import { until } from '../helpers/wait.js';
 import { nativeUnavailable } from './helpers.js';
 
 const skip = nativeUnavailable();
 const required = process.env.TSERVER_HA_NATIVE === 'require';
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe.skipIf(skip !== undefined && !required)(`native batches${skip ? ` — SKIPPED: ${skip}` : ''}`, () => {
   const cleanups: Array<() => Promise<unknown>> = [];
@@ -21,35 +21,48 @@ describe.skipIf(skip !== undefined && !required)(`native batches${skip ? ` — S
     for (const c of cleanups.splice(0).reverse()) await c();
   });
 
-  async function streaming(): Promise<{ peer: ChildPeer; t: NativeTransport }> {
+  async function streaming(): Promise<{ peer: ChildPeer; t: NativeTransport; linked: Promise<void> }> {
     const peer = await ChildPeer.start();
     cleanups.push(() => peer.kill());
     const t = new NativeTransport({ host: '127.0.0.1', port: peer.port, addp: { timeoutMs: 1000 } });
     cleanups.push(() => t.destroy());
+    // The peer streams to registered connections only: its answer (EventLinkConnected) marks the start.
+    const linked = new Promise<void>((resolve) => {
+      const on = (b: FrameBatch): void => {
+        for (let i = 0; i < b.count; i++) {
+          if (b.type(i) !== MessageType.EventLinkConnected) continue;
+          t.off('frames', on);
+          return resolve();
+        }
+      };
+      t.on('frames', on);
+    });
     await t.connect();
     t.send(encodeMessage(MessageType.RequestRegisterClient, { ApplicationName: 'batches', ReferenceID: 1 }));
-    return { peer, t };
+    return { peer, t, linked };
   }
 
   it('a burst crosses in few batches, not one call per frame', async () => {
-    const { peer, t } = await streaming();
+    const { peer, t, linked } = await streaming();
     let frames = 0;
     let batches = 0;
     t.on('frames', (b) => {
       batches++;
       frames += b.count;
     });
-    await sleep(100);
-    peer.stream(0, 256); // saturate
-    await sleep(500);
+    await linked;
+    peer.stream(0, 256); // saturate: the peer writes 256 events at a time
+    // Enough frames for the ratio to mean something, however long the machine takes to move them (a count,
+    // not a rate: the old "> 20,000 in 500 ms" failed on a loaded machine and under ASan).
+    await until(() => frames > 20_000, 30_000, () => `20,000 frames (${frames})`);
     peer.stopStream();
-    await sleep(200);
-    expect(frames).toBeGreaterThan(20_000);
+    // One thread-safe-function call per frame would make batches === frames; the peer's 256-event writes
+    // and the block per read give far fewer.
     expect(batches).toBeLessThan(frames / 20);
-  }, 20_000);
+  }, 60_000);
 
   it('batch bytes expire after the listener (ERR_BATCH_EXPIRED); the index stays readable', async () => {
-    const { peer, t } = await streaming();
+    const { peer, t, linked } = await streaming();
     const kept: FrameBatch[] = [];
     const seqsInside: number[] = [];
     t.on('frames', (b) => {
@@ -57,10 +70,10 @@ describe.skipIf(skip !== undefined && !required)(`native batches${skip ? ` — S
       for (let i = 0; i < b.count; i++) seqsInside.push(b.seq(i));
       expect(b.frame(0).type).toBe(b.type(0)); // materializing inside the listener works
     });
+    await linked;
     peer.stream(5000, 16);
-    await sleep(300);
+    await until(() => seqsInside.some((s) => s > 0), 20_000, 'streamed events');
     peer.stopStream();
-    await sleep(100);
     expect(kept.length).toBeGreaterThan(0);
     const last = kept.at(-1)!;
     expect(() => last.frame(0)).toThrow(expect.objectContaining({ code: 'ERR_BATCH_EXPIRED' }));
@@ -71,9 +84,9 @@ describe.skipIf(skip !== undefined && !required)(`native batches${skip ? ` — S
 
   it('timestamps are taken natively on the monotonicMs() clock, in order', async () => {
     const before = monotonicMs();
-    const { peer, t } = await streaming();
+    const { peer, t, linked } = await streaming();
     const closed = new Promise<CloseInfo>((r) => t.once('close', r));
-    await sleep(100);
+    await linked; // bytes have arrived (firstByteAt is set) before the peer dies
     await peer.kill(); // SIGKILL: the kernel resets/closes the socket
     const info = await closed;
     const after = monotonicMs();

@@ -3,10 +3,11 @@
  * collecting its RESULT lines, and whether the addon's I/O thread is available.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ioBinding } from '../../lib/native/io-binding.js';
+import { nativeIoStats } from '../../lib/native/native-transport.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CHILD = join(ROOT, 'test', 'native', 'fixtures', 'lifetime-child.mjs');
@@ -84,4 +85,68 @@ export function runChild(mode: string, port: number, extra: object = {}, opts: {
       resolve({ code, signal, results, stderr, ms: Date.now() - t0 });
     });
   });
+}
+
+/** Block this thread for `ms`: nothing on the event loop runs meanwhile (a GC pause or a busy strategy, exaggerated). */
+export function blockFor(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Bytes the kernel holds unread for each ESTABLISHED loopback TCP connection of this machine whose remote
+ * port is `remotePort` (Linux /proc/net/tcp and tcp6: rx_queue), or undefined where /proc is not there.
+ * Read synchronously, so it works while the JS thread is blocked.
+ */
+export function unreadKernelBytes(remotePort: number): number[] | undefined {
+  const out: number[] = [];
+  let any = false;
+  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(f, 'utf8');
+    } catch {
+      continue;
+    }
+    any = true;
+    for (const line of text.split('\n').slice(1)) {
+      const col = line.trim().split(/\s+/);
+      if (col.length < 5 || col[3] !== '01') continue; // 01 = ESTABLISHED
+      const rem = col[2]!.split(':')[1];
+      if (rem === undefined || parseInt(rem, 16) !== remotePort) continue;
+      out.push(parseInt(col[4]!.split(':')[1]!, 16));
+    }
+  }
+  return any ? out : undefined;
+}
+
+/**
+ * Keep the JS thread blocked (nothing is drained) until the native I/O thread has stopped reading every
+ * one of the `conns` connections to `port` because of a byte bound: the bytes it holds for JS reached
+ * `atLeast`, each connection has unread bytes waiting in the kernel (the peer is still sending, we are not
+ * reading) and the held bytes have not moved for `stableMs`. This replaces a fixed stall ("block 1.5 s and
+ * hope the bound was reached"): however slow the peer or the machine, the stall lasts until the pause has
+ * happened. Gives up (returns, so the caller's assertions report what happened) once the held bytes pass
+ * `giveUpAbove` (the bound is not holding) or after `deadlineMs`. Returns the stats seen and the time blocked.
+ */
+export function blockUntilReadingPaused(o: { port: number; conns: number; atLeast: number; giveUpAbove: number; stableMs?: number; deadlineMs?: number }): {
+  queuedBytes: number; blockedMs: number; paused: boolean; unread: number[] | undefined;
+} {
+  const stableMs = o.stableMs ?? 300;
+  const t0 = Date.now();
+  const deadline = t0 + (o.deadlineMs ?? 30_000);
+  let last = -1;
+  let stableSince = Date.now();
+  for (;;) {
+    const q = nativeIoStats().queuedBytes;
+    const unread = unreadKernelBytes(o.port);
+    const now = Date.now();
+    if (q !== last) {
+      last = q;
+      stableSince = now;
+    }
+    const allWaiting = unread === undefined || (unread.length === o.conns && unread.every((b) => b > 0));
+    if (q >= o.atLeast && allWaiting && now - stableSince >= stableMs) return { queuedBytes: q, blockedMs: now - t0, paused: true, unread };
+    if (q > o.giveUpAbove || now > deadline) return { queuedBytes: q, blockedMs: now - t0, paused: false, unread };
+    blockFor(10);
+  }
 }

@@ -16,19 +16,14 @@ import { DEFAULT_NATIVE_MEMORY_LIMIT, nativeIoStats, setNativeMemoryLimit } from
 import { ChildPeer } from '../helpers/child-peer.js';
 import { TestPeer, type PeerConnection } from '../helpers/peer.js';
 import { Recorder, within } from '../transport/harness.js';
-import { nativeUnavailable } from './helpers.js';
+import { liveTimeoutMs } from '../helpers/timing.js';
+import { until } from '../helpers/wait.js';
+import { blockUntilReadingPaused, nativeUnavailable } from './helpers.js';
 
 const skip = nativeUnavailable();
 const required = process.env.TSERVER_HA_NATIVE === 'require';
 const nativeOk = skip === undefined;
 if (!nativeOk && required) throw new Error(`TSERVER_HA_NATIVE=require: ${skip}`);
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Block this thread: JS drains nothing meanwhile (a GC pause or a busy strategy, exaggerated). */
-function blockFor(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
 
 // ---- raw frames (docs/protocol.md), built by hand so they can break one rule at a time ----
 
@@ -147,9 +142,14 @@ describe.each(KINDS)('codec limits at their defaults, exceeded by a real peer (%
         reading.t.send(frame);
         sent++;
       }
-      await sleep(2); // paced: never more than 64 KiB queued per turn, so only a stuck peer overflows
+      // Paced by the reading peer, not by the clock: the next 64 KiB goes out once the reading peer has
+      // everything but the last 64 KiB, so the reading connection never has more than ~128 KiB in flight
+      // (half its bound), however slow the I/O thread or the peer is scheduled. The stuck connection gets
+      // the same bytes and never drains: it must overflow. (A fixed 2 ms pace let the reading connection's
+      // queue reach its bound too when the I/O thread was not scheduled for a few turns.)
+      await reading.pc.until(() => reading.pc.received.length >= sent - 4 || undefined, 20_000, 'the reading peer keeps up');
     }
-    const info = await within(stuck.rec.closed, 5000, 'stuck connection closes');
+    const info = await within(stuck.rec.closed, 20_000, 'stuck connection closes');
     expect(info.reason).toBe('queue-overflow');
     expect(info.error!.code).toBe('ERR_QUEUE_OVERFLOW');
     await reading.pc.until(() => reading.pc.received.length >= sent || undefined, 20_000, 'all frames at the reading peer');
@@ -170,15 +170,25 @@ describe.skipIf(!nativeOk)(`native per-process budget${skip ? ` — SKIPPED: ${s
     const p = await ChildPeer.start({ addpTimeoutMs: 0 });
     cleanups.push(() => p.kill());
     const cap = 2 * 1024 * 1024;
+    // One 64 KiB read per connection (plus its 64-byte index records) may overshoot the budget before that
+    // connection pauses.
+    const slack = 3 * 192 * 1024;
     setNativeMemoryLimit(cap);
-    const probes = [];
+    // Our ADDP runs throughout (paused reading must not look like a dead peer); its T grows with the
+    // measured scheduling delay so that a peer slow to be scheduled is not one (500 ms when idle).
+    const addpMs = await liveTimeoutMs(500, { capMs: 3000 });
+    type Probe = { t: Transport; seqs: number[]; linked: boolean; closes: CloseInfo[]; bp: Array<{ paused: boolean; queuedBytes: number }> };
+    const probes: Probe[] = [];
     for (let i = 0; i < 3; i++) {
       // Per-connection bound left at its default (32 MiB): only the process budget can pause these.
-      const t = createTransport({ host: '127.0.0.1', port: p.port, addp: { timeoutMs: 500 } }, 'native');
+      const t = createTransport({ host: '127.0.0.1', port: p.port, addp: { timeoutMs: addpMs } }, 'native');
       cleanups.push(() => t.destroy());
-      const probe = { t, seqs: [] as number[], closes: [] as CloseInfo[], bp: [] as Array<{ paused: boolean; queuedBytes: number }> };
+      const probe: Probe = { t, seqs: [], linked: false, closes: [], bp: [] };
       t.on('frames', (b) => {
-        for (let j = 0; j < b.count; j++) if (b.type(j) === MessageType.EventRouteRequest) probe.seqs.push(b.seq(j));
+        for (let j = 0; j < b.count; j++) {
+          if (b.type(j) === MessageType.EventRouteRequest) probe.seqs.push(b.seq(j));
+          else if (b.type(j) === MessageType.EventLinkConnected) probe.linked = true;
+        }
       });
       t.on('close', (c) => probe.closes.push(c));
       t.on('backpressure', (x) => probe.bp.push(x));
@@ -186,25 +196,28 @@ describe.skipIf(!nativeOk)(`native per-process budget${skip ? ` — SKIPPED: ${s
       t.send(encodeMessage(MessageType.RequestRegisterClient, { ApplicationName: `budget-${i}`, ReferenceID: 1 }));
       probes.push(probe);
     }
-    await sleep(200);
+    // The peer streams to registered connections only: all three answered (so registered) before it starts.
+    await until(() => probes.every((x) => x.linked), 10_000, 'all three registered');
     p.stream(0, 256); // as fast as the sockets take, the same events to all three
-    await sleep(50);
-    blockFor(1500);
+    // JS drains nothing until the I/O thread has stopped reading all three (the budget, not a fixed stall,
+    // ends this). If the budget did not hold, the held bytes would run past cap + slack (given up at 4 × cap,
+    // or stopped only by the 3 × 32 MiB per-connection bounds) and the peak check below fails; if a
+    // connection never paused, this gives up after 30 s and `stall.paused` fails.
+    const stall = blockUntilReadingPaused({ port: p.port, conns: 3, atLeast: cap, giveUpAbove: 4 * cap });
     const afterStall = nativeIoStats();
-    if (process.env.LIMITS_DEBUG) console.log(JSON.stringify(afterStall));
-    await sleep(300);
+    if (process.env.LIMITS_DEBUG) console.log(JSON.stringify({ stall, afterStall }));
+    // Keep streaming until each connection alone was offered more than the whole budget (a number of
+    // events, not a speed: however long the machine takes).
+    await until(async () => (await p.stats()).sent * p.frameBytes > 2 * cap, 30_000, 'the peer offered more than the budget');
     p.stopStream();
-    await sleep(100);
     const { sent } = await p.stats();
-    const deadline = Date.now() + 30_000;
-    while (probes.some((x) => x.seqs.length < sent) && Date.now() < deadline) await sleep(20);
+    await until(() => probes.every((x) => x.seqs.length >= sent), 30_000, () => `all ${sent} events at every connection (${probes.map((x) => x.seqs.length).join(', ')})`);
 
-    // The budget was reached (so it is what bounded the stall) and held: one 64 KiB read per connection
-    // (plus its 64-byte index records) may overshoot it before that connection pauses.
-    const slack = 3 * 192 * 1024;
+    // The budget was reached (so it is what bounded the stall) and held.
+    expect(stall.paused).toBe(true);
     expect(afterStall.peakBytes).toBeGreaterThanOrEqual(cap);
     expect(afterStall.peakBytes).toBeLessThanOrEqual(cap + slack);
-    expect(sent * 100).toBeGreaterThan(3 * cap); // the peer offered far more than the budget
+    expect(sent * p.frameBytes).toBeGreaterThan(2 * cap); // the peer offered far more than the budget
     for (const x of probes) {
       expect(x.closes).toEqual([]);
       expect(x.bp.some((b) => b.paused)).toBe(true);
@@ -213,10 +226,11 @@ describe.skipIf(!nativeOk)(`native per-process budget${skip ? ` — SKIPPED: ${s
       expect(x.seqs.length).toBe(sent);
       expect(x.seqs.every((s, i) => s === i + 1)).toBe(true);
     }
+    expect(nativeIoStats().peakBytes).toBeLessThanOrEqual(cap + slack); // held while catching up too
     const end = nativeIoStats();
     expect(end.queuedBytes).toBe(0);
     expect(end.heldBytes).toBe(0);
-  }, 60_000);
+  }, 120_000);
 
   it('a hold window yields to the process budget: oldest evicted (evictedUpTo), the rest released in order', async () => {
     const p = await TestPeer.start();

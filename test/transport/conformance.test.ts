@@ -11,6 +11,7 @@ import { createTransport } from '../../lib/transport/index.js';
 import type { Transport, TransportOptions } from '../../lib/transport/types.js';
 import { ChildPeer } from '../helpers/child-peer.js';
 import { TestPeer, type PeerOptions } from '../helpers/peer.js';
+import { liveTimeoutMs } from '../helpers/timing.js';
 import { makeCerts, opensslMissing } from '../helpers/tls-certs.js';
 import { Recorder, nativeSkipReason, prepareKinds, sleep, within, type KindUnderTest } from './harness.js';
 
@@ -282,17 +283,21 @@ for (const k of KINDS) {
     });
 
     it('SIGSTOPped peer process → addp-timeout', async () => {
+      // The peer (another process) must answer each poll within T/2, and a transport whose own process
+      // stalled past T times out without having polled at all (both transports do today): T is 500 ms,
+      // more when timers are measured to run late (250 ms failed with 4 busy processes per core).
+      const T = await liveTimeoutMs(500);
       const child = await ChildPeer.start();
       cleanups.push(() => child.kill());
-      const { t, rec } = transport({ host: '127.0.0.1', port: child.port, addp: { timeoutMs: 250 } });
+      const { t, rec } = transport({ host: '127.0.0.1', port: child.port, addp: { timeoutMs: T } });
       await t.connect();
       t.send(register(3));
       await rec.waitFrame((f) => f.type === MessageType.EventLinkConnected);
       // Alive and answering polls: still connected after several ADDP periods.
-      await sleep(800);
+      await sleep(3.2 * T);
       expect(rec.closes).toHaveLength(0);
       child.sigstop();
-      const info = await within(rec.closed, 2 * 250 + 3000, 'ADDP detection of a stopped process');
+      const info = await within(rec.closed, 2 * T + 3000, 'ADDP detection of a stopped process');
       expect(info.reason).toBe('addp-timeout');
     });
 
@@ -422,15 +427,20 @@ for (const k of KINDS) {
     });
 
     it('answers ADDP polls from the peer, never surfaces ADDP frames, polls a quiet peer itself', async () => {
+      // The peer runs on this process's event loop and must answer our polls within T/2: T grows with the
+      // measured scheduling delay (500 ms on an idle machine; 100 ms failed under load).
+      const T = await liveTimeoutMs(500);
       const p = await peer();
-      const { rec, pc } = await connected(p, { addp: { timeoutMs: 100 } });
+      const { rec, pc } = await connected(p, { addp: { timeoutMs: T } });
       pc.poll(77);
       pc.poll(0xffffffff);
       await pc.until(() => pc.addpRepliesReceived.length >= 2 || undefined);
       expect(pc.addpRepliesReceived.slice(0, 2)).toEqual([77, 0xffffffff]);
-      // The peer answers our polls but sends nothing else: the connection must survive.
-      await sleep(600);
-      expect(pc.addpPollsReceived.length).toBeGreaterThanOrEqual(2);
+      // The peer answers our polls but sends nothing else. We poll it after T/2 of silence, and its replies
+      // count as life: three polls (T and more of nothing but replies) with the connection still up. Waited
+      // for, not slept on: if replies did not count, the connection would end after T, before the second
+      // poll, and pc.until fails ("connection gone").
+      await pc.until(() => pc.addpPollsReceived.length >= 3 || undefined, 20 * T, 'three polls from the transport');
       expect(rec.closes).toHaveLength(0);
       expect(rec.frames).toHaveLength(0);
     });
