@@ -323,14 +323,16 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
     const T = this.addpMs;
     const idle = now - this.lastRxAt;
     if (idle < T / 2) return this.armAddp(T / 2 - idle);
-    if (idle < T) {
-      if (this.pollSentAt < this.lastRxAt) {
-        this.pollSentAt = now;
-        this.pollToken = (this.pollToken + 1) >>> 0;
-        this.write(encodeAddp(this.pollToken));
-      }
-      return this.armAddp(T - idle);
+    // The peer is lost only if it stayed silent for T/2 after a poll. If our own process stalled (GC, a
+    // busy loop, SIGSTOP) past T/2 before the poll went out, the peer gets its T/2 now.
+    if (this.pollSentAt < this.lastRxAt) {
+      this.pollSentAt = now;
+      this.pollToken = (this.pollToken + 1) >>> 0;
+      this.write(encodeAddp(this.pollToken));
+      return this.armAddp(Math.max(T - idle, T / 2));
     }
+    if (idle < T) return this.armAddp(T - idle);
+    if (now - this.pollSentAt < T / 2) return this.armAddp(T / 2 - (now - this.pollSentAt));
     // Give the poll phase one turn: after a loop stall the reply may already sit in the kernel buffer.
     setImmediate(() => {
       if (this.state !== 'open') return;

@@ -422,17 +422,19 @@ void Conn::OnAddpTimer() {
   if (paused_ && UnreadKernelBytes() > 0) lastRx_ = now;
   double idle = now - lastRx_;
   if (idle < P) return Arm(P - idle);
-  if (idle < T) {
-    if (pollAt_ < lastRx_) {
-      pollAt_ = now;
-      QueueAddp(kKindAddpPoll, ++pollToken_);
-      // Timers run before the loop blocks for I/O; the end-of-turn flush would come only after the next
-      // wakeup, so the poll goes out now.
-      Flush();
-      if (state_ != State::Open) return;
-    }
-    return Arm(T - idle);
+  // The peer is lost only if it stayed silent for T/2 after a poll. If this process stalled (SIGSTOP, an
+  // overloaded machine) past T/2 before the poll went out, the peer gets its T/2 now.
+  if (pollAt_ < lastRx_) {
+    pollAt_ = now;
+    QueueAddp(kKindAddpPoll, ++pollToken_);
+    // Timers run before the loop blocks for I/O; the end-of-turn flush would come only after the next
+    // wakeup, so the poll goes out now.
+    Flush();
+    if (state_ != State::Open) return;
+    return Arm(T - idle > P ? T - idle : P);
   }
+  if (idle < T) return Arm(T - idle);
+  if (now - pollAt_ < P) return Arm(P - (now - pollAt_));
   // Bytes that arrived in this very loop turn have not been read yet: they still count.
   if (UnreadKernelBytes() > 0) {
     lastRx_ = now;

@@ -301,6 +301,25 @@ for (const k of KINDS) {
       expect(info.reason).toBe('addp-timeout');
     });
 
+    it('our own process stalled past T: the quiet live peer is polled and kept, not declared lost unpolled', async () => {
+      // The JS thread is blocked for 3T with a live peer in another process sending nothing. The node
+      // transport's ADDP timer then fires long past T without having polled; it must poll now and give the
+      // peer T/2 (before the fix it closed with addp-timeout and the peer saw no poll at all). The native
+      // transport's timer runs on its own thread and polls on time. Either way: still connected, polled.
+      const T = await liveTimeoutMs(300);
+      const child = await ChildPeer.start();
+      cleanups.push(() => child.kill());
+      const { t, rec } = transport({ host: '127.0.0.1', port: child.port, addp: { timeoutMs: T } });
+      await t.connect();
+      t.send(register(3));
+      await rec.waitFrame((f) => f.type === MessageType.EventLinkConnected);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3 * T);
+      // Two ADDP periods after the stall: a reply to the late poll arrived in the first T/2.
+      await sleep(2 * T);
+      expect(rec.closes).toHaveLength(0);
+      expect(t.connected).toBe(true);
+    });
+
     it('send() when not connected throws ERR_TRANSPORT_CLOSED', async () => {
       const p = await peer();
       const { t } = transport({ host: '127.0.0.1', port: p.port });
