@@ -3,7 +3,7 @@
  * with replies, liveness beats, signals. Children exit when the parent's IPC channel closes.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +30,36 @@ export function childScriptDir(): string {
 
 /** A free TCP port on `host` (bound and released; the caller binds it again at once). */
 export async function freePort(host: string): Promise<number> {
+  // Not port 0: the kernel would pick from the ephemeral range, and between our probe and the child's
+  // bind any outgoing connection (a busy test run makes hundreds) may take that port (EADDRINUSE under
+  // load). Below the ephemeral range only another listener can take it.
+  const low = ephemeralLow();
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 10_000 + Math.floor(Math.random() * Math.max(1, low - 10_000));
+    if (await canListen(host, port)) return port;
+  }
+  return listenAny(host);
+}
+
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 11_000 ? low : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+function canListen(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.unref();
+    s.once('error', () => resolve(false));
+    s.listen({ host, port, exclusive: true }, () => s.close(() => resolve(true)));
+  });
+}
+
+function listenAny(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
     s.unref();
