@@ -138,41 +138,8 @@ export interface SplitBrainEvent {
   timestamp: number;
 }
 
-/** A T-Server event (EventRouteRequest, call events, …) delivered once, in order. */
-export class TEvent {
-  private attrsCache: ReturnType<typeof messageToObject> | undefined;
-  constructor(
-    /** The decoded message. */
-    readonly message: MessageFrame,
-    /** The endpoint it came from. */
-    readonly source: EndpointName,
-    /** EventSequenceNumber, or -1. */
-    readonly seq: number,
-    /** Monotonic ms when its bytes were read. */
-    readonly receivedAt: number,
-    /** Numbering epoch of `seq` (sequence numbers compare only within one epoch; `''` when unannounced). */
-    readonly epoch: string = '',
-  ) {}
-  /** Message name, e.g. `EventRouteRequest`. */
-  get Event(): string {
-    return messageName(this.message.type);
-  }
-  /** Genesys TMessageType id. */
-  get type(): number {
-    return this.message.type;
-  }
-  /** All attributes by Genesys name (built once, on first use). */
-  get attributes(): ReturnType<typeof messageToObject> {
-    return (this.attrsCache ??= messageToObject(this.message));
-  }
-  /** One attribute by id, without building the others. Lists come back as plain objects. */
-  get(id: number): PlainValue | undefined {
-    for (const a of this.message.attributes) {
-      if (a.id === id) return a.type === ValueType.List ? listToObject(a.value as KVPair[]) : (a.value as PlainValue);
-    }
-    return undefined;
-  }
-}
+export { TEvent, type AttrValue, type AttrValues } from './tevent.js';
+import type { TEvent } from './tevent.js';
 
 /** Every public event of a pair, by name. */
 export interface PairEvents {

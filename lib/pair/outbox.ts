@@ -32,12 +32,18 @@ export class Outbox {
   private head = 0;
   private draining = false;
   private holds = 0;
+  /** Listener lists by event, dropped whenever one is added or removed (no array copy per event). */
+  private readonly cache = new Map<string | symbol, Listener[]>();
 
   constructor(
     private readonly target: EventEmitter,
     /** Every event also goes to this symbol's listeners (`events()` iterators), with its name. */
     private readonly all: symbol,
-  ) {}
+  ) {
+    const forget = (key: string | symbol) => this.cache.delete(key);
+    target.on('newListener', forget);
+    target.on('removeListener', forget);
+  }
 
   push(name: string, payload: unknown): void {
     this.items.push([name, payload]);
@@ -71,7 +77,11 @@ export class Outbox {
 
   /** Call each listener of `key` separately (rawListeners: `once` wrappers remove themselves). */
   private call(key: string | symbol, name: string, payload: unknown): void {
-    const listeners = this.target.rawListeners(key) as Listener[];
+    let listeners = this.cache.get(key);
+    if (!listeners) {
+      listeners = this.target.rawListeners(key) as Listener[];
+      this.cache.set(key, listeners);
+    }
     for (const l of listeners) {
       try {
         const r = key === this.all ? (l as unknown as (n: string, p: unknown) => unknown).call(this.target, name, payload) : l.call(this.target, payload);

@@ -17,6 +17,7 @@ import { admit, DUPLICATE, GAP_THEN_DELIVER } from './core/admit.js';
 import { createCore, step } from './core/step.js';
 import type { ConnView, CoreState, Effect, Input } from './core/types.js';
 import { eventStream, DEFAULT_MAX_BUFFERED } from './event-stream.js';
+import { setEpoch } from './tevent.js';
 import { TEvent, type PairEventRecord, type PairEvents, type PairState, type SwitchoverReason } from './events.js';
 import { Outbox } from './outbox.js';
 import { checkTimeout, RequestBook, type RequestOptions } from './requests.js';
@@ -30,10 +31,10 @@ const channels = {
 };
 
 /** An event's switch time in µs (TimeinSecs, TimeinuSecs), or -1 when it carries none. */
-function switchTimeUs(m: MessageFrame): number {
-  const secs = getAttr(m, Attr.TimeinSecs);
+function switchTimeUs(e: TEvent): number {
+  const secs = e.get(Attr.TimeinSecs);
   if (typeof secs !== 'number') return -1;
-  const us = getAttr(m, Attr.TimeinuSecs);
+  const us = e.get(Attr.TimeinuSecs);
   return secs * 1e6 + (typeof us === 'number' ? us : 0);
 }
 
@@ -107,7 +108,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
   private stepping = false;
   /** While moving delivery: the released window, and live events of the new source that wait behind it. */
   private window: FrameBatch | null = null;
-  private held: { frame: MessageFrame; seq: number; receivedAt: number }[] | null = null;
+  private held: TEvent[] | null = null;
   /** The last event delivered: its switch time orders events across a change of numbering. */
   private lastEvent: TEvent | null = null;
   private timer: NodeJS.Timeout | undefined;
@@ -449,7 +450,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
       }
       // Read by the `replay` effect this input triggers (a stale release is ignored and overwritten later).
       this.window = r.batch;
-      const facts = { evictedUpTo: r.evictedUpTo, windowMax, seqDecreased: decreased, lastTimeUs: this.lastEvent ? switchTimeUs(this.lastEvent.message) : -1 };
+      const facts = { evictedUpTo: r.evictedUpTo, windowMax, seqDecreased: decreased, lastTimeUs: this.lastEvent ? switchTimeUs(this.lastEvent) : -1 };
       this.input({ kind: 'released', ep: name, gen, facts, at: monotonicMs() });
     } catch {
       this.input({ kind: 'releaseFailed', ep: name, gen, at: monotonicMs() });
@@ -466,17 +467,18 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     let n = 0;
     if (deliverWindow && win) {
       for (let i = 0; i < win.count; i++) {
-        if (this.deliver(v, win.seq(i), win, i, null)) n++;
+        if (this.deliver(v, new TEvent(win, i, name, win.seq(i), ''))) n++;
       }
     }
-    for (const h of held) this.deliver(v, h.seq, null, 0, h);
+    for (const e of held) this.deliver(v, e);
     this.inputs.push({ kind: 'replayed', ep: name, gen, replayed: n, at: monotonicMs() });
   }
 
   /** One event of the source through admission: published (after its gap, if any) or dropped. */
-  private deliver(v: ConnView, seq: number, batch: FrameBatch | null, i: number, held: { frame: MessageFrame; receivedAt: number } | null): boolean {
+  private deliver(v: ConnView, e: TEvent): boolean {
+    const seq = e.seq;
     // The switch time matters only right after a change of numbering (the core's fence).
-    const timeUs = this.core.delivery.fenceUs >= 0 && seq >= 0 ? switchTimeUs(held ? held.frame : batch!.frame(i)) : -1;
+    const timeUs = this.core.delivery.fenceUs >= 0 && seq >= 0 ? switchTimeUs(e) : -1;
     const verdict = admit(this.core, v, seq, timeUs);
     if (verdict === DUPLICATE) return false;
     if (verdict === GAP_THEN_DELIVER) {
@@ -485,8 +487,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
       this.outbox.push('gap', { Server: this.options.name, ...gap });
       if (channels.gap.hasSubscribers) channels.gap.publish({ pair: this.options.name, ...gap });
     }
-    const epoch = this.core.delivery.epoch ?? '';
-    const e = held ? new TEvent(held.frame, v.name, seq, held.receivedAt, epoch) : new TEvent(batch!.frame(i), v.name, seq, batch!.receivedAt, epoch);
+    setEpoch(e, this.core.delivery.epoch ?? '');
     if (seq >= 0) this.lastEvent = e;
     this.outbox.push('event', e);
     return true;
@@ -496,10 +497,10 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     const d = this.core.delivery;
     if (d.source !== ep.name || d.gen !== ep.generation || this.core.closed) return;
     if (d.phase === 'live') {
-      this.deliver(this.core.eps[ep.name], batch.seq(i), batch, i, null);
+      this.deliver(this.core.eps[ep.name], new TEvent(batch, i, ep.name, batch.seq(i), ''));
     } else if (d.phase === 'moving' && this.held) {
-      // Behind the window on its way: decoded now (a native batch is only valid during this call).
-      this.held.push({ frame: batch.frame(i), seq: batch.seq(i), receivedAt: batch.receivedAt });
+      // Behind the window on its way (the event keeps its bytes readable after this call).
+      this.held.push(new TEvent(batch, i, ep.name, batch.seq(i), ''));
     }
   }
 }

@@ -124,6 +124,42 @@ class Reader {
     }
   }
 
+  /** Step over one value without building it (lengths are still checked against the frame end). */
+  skip(type: number): void {
+    switch (type) {
+      case ValueType.String:
+      case ValueType.Binary: {
+        const len = this.u32('length');
+        this.need(len, 'value');
+        this.pos += len;
+        return;
+      }
+      case ValueType.Int32:
+        this.need(4, 'int32');
+        this.pos += 4;
+        return;
+      case ValueType.Int64:
+      case ValueType.Float64:
+        this.need(8, 'number');
+        this.pos += 8;
+        return;
+      case ValueType.Empty:
+        return;
+      case ValueType.List: {
+        const count = this.u16('list count');
+        for (let i = 0; i < count; i++) {
+          const klen = this.u16('key length');
+          this.need(klen, 'key');
+          this.pos += klen;
+          this.skip(this.u8('value type'));
+        }
+        return;
+      }
+      default:
+        throw new ProtocolError('ERR_BAD_VALUE_TYPE', `unknown value type ${type}`, this.frameOffset);
+    }
+  }
+
   list(depth: number): KVPair[] {
     if (depth > this.limits.maxDepth) {
       throw new ProtocolError('ERR_DEPTH_EXCEEDED', `list nesting ${depth} exceeds maxDepth ${this.limits.maxDepth}`, this.frameOffset);
@@ -166,6 +202,23 @@ export function decodeBody(buf: Buffer, start: number, end: number, limits: Reso
   }
   if (r.pos !== end) throw new ProtocolError('ERR_TRAILING_BYTES', `${end - r.pos} bytes after the last attribute`, frameOffset);
   return { kind: FrameKind.Message, type, attributes };
+}
+
+/**
+ * The value of the first attribute `id` of a message body `buf[start, end)`, decoded alone: the
+ * attributes before it are stepped over, none after it is read. `undefined` when absent. For bodies a
+ * codec already validated (an event's bytes), so this is the cheap path to one attribute.
+ */
+export function decodeAttribute(buf: Buffer, start: number, end: number, limits: ResolvedLimits, id: number): DecodedValue | undefined {
+  const r = new Reader(buf, start + 6, end, limits, start - LENGTH_BYTES);
+  const count = r.u16('attribute count');
+  for (let i = 0; i < count; i++) {
+    const aid = r.u16('attribute id');
+    const vt = r.u8('value type');
+    if (aid === id) return r.value(vt, 0);
+    r.skip(vt);
+  }
+  return undefined;
 }
 
 /**

@@ -87,6 +87,31 @@ export interface FrameBatch {
   frame(i: number): MessageFrame;
 }
 
+/**
+ * Where the bytes of a batch's frames live for as long as anything reads them: during the `frames` listener
+ * the transport's own memory, afterwards (once {@link RawFrameBatch.retain} was called) a JS-owned copy of
+ * the batch's frames. A frame at `offset(i)` in the batch is at `offset(i) - base` in `bytes`.
+ */
+export interface FrameBytes {
+  readonly bytes: Buffer;
+  readonly base: number;
+  readonly limits: import('../protocol/decoder.js').ResolvedLimits;
+}
+
+/**
+ * A batch whose frames can be read from their validated bytes (the native transport): an event built on it
+ * decodes only the attributes it is asked for. Not every transport's batches are raw (the node transport's
+ * frames are decoded as they are read).
+ */
+export interface RawFrameBatch extends FrameBatch {
+  /** The bytes holder, kept readable after the listener returns (one copy per batch, made only then). */
+  retain(): FrameBytes;
+  /** Offset of frame i (its length prefix) in the batch's memory. */
+  offset(i: number): number;
+  /** Length of frame i, prefix included. */
+  length(i: number): number;
+}
+
 /** Bounds of the hot-standby window (see {@link Transport.hold}). */
 export interface WindowOptions {
   maxFrames: number;
