@@ -94,10 +94,6 @@ void Host::Drain() {
         if (c) c->Release(cmd.a);
         else AppendRecord({kRecRelease, static_cast<double>(cmd.id), 0, -1, -1});
         break;
-      case Command::Ack:
-        if (inflight_) Recycle(inflight_);
-        inflight_ = nullptr;
-        break;
       case Command::Stop: {
         stopping_ = true;
         std::vector<Conn*> all;
@@ -127,8 +123,40 @@ void Host::Flush() {
   Deliver();
 }
 
+void Host::Ack() {
+  if (!started_ || joined_) return;
+  acked_.store(true);
+  if (wakeOnAck_.exchange(false)) uv_async_send(&async_);
+}
+
+bool Host::TakeAck() {
+  if (inflight_ == nullptr) return true;
+  if (!acked_.exchange(false)) {
+    if (ready_.empty()) return false;
+    // A block waits: ask JS to wake us on its ack, then look once more (it may have acked meanwhile).
+    wakeOnAck_.store(true);
+    if (!acked_.exchange(false)) return false;
+    wakeOnAck_.store(false);
+  }
+  Recycle(inflight_);
+  inflight_ = nullptr;
+  return true;
+}
+
 void Host::Deliver() {
-  if (stopping_ || deliveryDead_ || inflight_ != nullptr || ready_.empty()) return;
+  for (;;) {
+    if (stopping_ || deliveryDead_ || ready_.empty() || !TakeAck()) return;
+    DeliverFront();
+    if (ready_.empty()) return;  // the next data calls Deliver again
+    // More is ready: the ack of the block just sent must wake this thread. JS may have acked already
+    // (before the flag was set, so without waking us): then go again.
+    wakeOnAck_.store(true);
+    if (!acked_.load()) return;
+    wakeOnAck_.store(false);
+  }
+}
+
+void Host::DeliverFront() {
   Block* b = ready_.front();
   ready_.pop_front();
   inflight_ = b;

@@ -93,7 +93,7 @@ enum OptIndex : int {
 constexpr uint32_t kMaxAddresses = 64;
 
 struct Command {
-  enum Type { Open, Write, Close, Abort, Hold, Release, Ack, Stop } type;
+  enum Type { Open, Write, Close, Abort, Hold, Release, Stop } type;
   explicit Command(Type t) : type(t) {}
   uint32_t id = 0;
   std::unique_ptr<OpenOptions> open;
@@ -151,6 +151,8 @@ class Host {
   void MarkDirty(Conn* c);
   /// `c` closed all its handles and is about to be deleted.
   void OnConnGone(Conn* c);
+  /// JS is done with the block in flight (called on the JS thread).
+  void Ack();
   bool stopping() const { return stopping_; }
 
   // ---- process budget (I/O thread; the atomics are read by stats() on the JS thread) ----
@@ -186,10 +188,20 @@ class Host {
   void Drain();
   void Flush();
   void Deliver();
+  /// Hand the oldest ready block to JS (one in flight).
+  void DeliverFront();
+  /// Take the ack of the block in flight if JS gave it; true when no block is in flight any more.
+  bool TakeAck();
   void Recycle(Block* b);
 
   std::mutex mu_;
   std::vector<Command> cmds_;  // guarded by mu_
+  // The ack of the block in flight, without a command or a wakeup per block: JS sets `acked_`; the I/O
+  // thread takes it when it next wants to deliver, and asks to be woken (`wakeOnAck_`) only if it has a
+  // block ready meanwhile. Both sides write their flag, then read the other's (sequentially consistent):
+  // at least one of them sees the other, so an ack is never missed and a wakeup costs only when needed.
+  std::atomic<bool> acked_{false};
+  std::atomic<bool> wakeOnAck_{false};
   bool started_ = false;
   bool joined_ = false;
   std::thread thread_;

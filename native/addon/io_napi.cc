@@ -260,7 +260,7 @@ napi_value Ack(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   Binding* b = GetBinding(env, info, &argc, nullptr);
   if (!NeedStarted(env, b)) return nullptr;
-  b->host.Post(Command{Command::Ack});
+  b->host.Ack();
   return Undefined(env);
 }
 
