@@ -98,7 +98,8 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
     if (!checker.failed) await heal(sim, damage);
     // Recovery: a usable primary and a source again, then new events must arrive (liveness).
     if (!checker.failed && !(await waitFor(() => pair.state.active !== null && pair.state.source !== null, 30_000))) {
-      checker.fail('liveness', `no usable server 30 s after every fault ended: ${JSON.stringify(pair.state)}`);
+      const st = await sim.status().catch((e: Error) => ({ error: e.message }));
+      checker.fail('liveness', `no usable server 30 s after every fault ended: ${JSON.stringify(pair.state)}; simulator: ${JSON.stringify(st)}`);
     }
     if (!checker.failed) {
       await sim.setRate(0);

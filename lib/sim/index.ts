@@ -203,6 +203,9 @@ export async function startSimulation(options: SimulationOptions = {}): Promise<
     children[name] = c;
     roles[name] = role;
     await c.ready;
+    // The management role may have changed this server's role while it booted (a promotion decided
+    // meanwhile): a command sent before the child listened is lost, so the role is sent again now.
+    if (roles[name] !== role) await c.command({ op: 'role', role: roles[name] }).catch(() => {});
     return c;
   };
 
@@ -226,10 +229,12 @@ export async function startSimulation(options: SimulationOptions = {}): Promise<
     if (!target || target.exited || roles[to] === 0) return;
     roles[to] = 0;
     roles[from] = 1;
+    // The process that was primary now: taken before the await below, during which it may be restarted
+    // (a restarted process is told its role when it starts, and must not get this demotion).
+    const old = children[from];
     await target.command({ op: 'role', role: 0 }).catch(() => {});
     // The old primary learns it is backup when it can hear us (a stopped one: after SIGCONT).
-    const old = children[from];
-    if (old && !old.exited) old.command({ op: 'role', role: 1 }, 600_000).catch(() => {});
+    if (old && !old.exited && children[from] === old) old.command({ op: 'role', role: 1 }, 600_000).catch(() => {});
     const rec: SwitchoverRecord = { from, to, reason, detectedAt, promotedAt: Date.now() };
     events.emit('switchover', rec);
   };
