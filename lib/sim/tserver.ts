@@ -235,7 +235,7 @@ export class TServer implements SessionHost {
           return;
         }
         if (f.kind === 1 && f.type === Private.CtiRouteResult) {
-          this.onRouteResult(Number(getAttr(f, Attr.ReferenceID) ?? 0), Number(getAttr(f, Attr.ErrorCode) ?? 0));
+          this.onRouteResult(Number(getAttr(f, Attr.ReferenceID) ?? 0), Number(getAttr(f, Attr.ErrorCode) ?? 0), String(getAttr(f, Attr.ThisDN) ?? ''));
         } else if (f.kind === 1 && f.type === Private.CtiLinkUp) {
           // The switch's last emitted seq, written in the same turn as it starts sending us its events:
           // exactly the events after it follow.
@@ -405,14 +405,13 @@ export class TServer implements SessionHost {
         if (typeof connId !== 'bigint' && typeof connId !== 'number') return s.error(f, SimErrorCode.MissingAttribute, 'ConnID missing');
         const id = BigInt(connId);
         const call = this.calls.get(id);
-        if (!call) {
-          if (id <= this.lostBelowConnId) {
-            return s.error(f, SimErrorCode.CallLostInSwitchover, `call ${connId} began before this server became primary (warm standby: calls in progress are lost at a switchover)`);
-          }
-          return s.error(f, SimErrorCode.CallNotFound, `call ${connId} not found (released, or unknown to this server)`);
+        if (!call && id <= this.lostBelowConnId) {
+          return s.error(f, SimErrorCode.CallLostInSwitchover, `call ${connId} began before this server became primary (warm standby: calls in progress are lost at a switchover)`);
         }
-        if (call.routed) return s.error(f, SimErrorCode.CallAlreadyRouted, `call ${connId} already routed`);
-        // The switch decides (the call may have reached its route timeout meanwhile): ask it, answer then.
+        if (call?.routed) return s.error(f, SimErrorCode.CallAlreadyRouted, `call ${connId} already routed`);
+        // The switch decides: the call may have reached its route timeout meanwhile, and a call this server
+        // does not know yet (its EventRouteRequest is still on the way here, or came while our CTI link was
+        // down) may well exist there. Ask it, answer then.
         const other = getAttr(f, Attr.OtherDN);
         const token = ++this.routeToken;
         this.pendingRoutes.set(token, { session: s, ref: typeof ref === 'number' ? ref : undefined, connId: id, otherDN: typeof other === 'string' ? other : '' });
@@ -425,7 +424,7 @@ export class TServer implements SessionHost {
   }
 
   /** The switch answered a forwarded route: EventRouteUsed, or EventError with its code. */
-  private onRouteResult(token: number, code: number): void {
+  private onRouteResult(token: number, code: number, routePoint: string): void {
     const p = this.pendingRoutes.get(token);
     if (!p) return;
     this.pendingRoutes.delete(token);
@@ -437,13 +436,13 @@ export class TServer implements SessionHost {
     if (p.session.isClosed) return;
     const refAttr = p.ref !== undefined ? { ReferenceID: p.ref } : {};
     if (code === 0) {
-      p.session.send(MessageType.EventRouteUsed, { ThisDN: call?.dn ?? '', ConnID: p.connId, OtherDN: p.otherDN, ...refAttr });
+      p.session.send(MessageType.EventRouteUsed, { ThisDN: call?.dn ?? routePoint, ConnID: p.connId, OtherDN: p.otherDN, ...refAttr });
       return;
     }
     const message =
       code === SimErrorCode.CallAlreadyRouted ? `call ${p.connId} already routed`
       : code === SimErrorCode.RouteTimedOut ? `call ${p.connId} reached its route timeout and went to its default destination`
-      : `call ${p.connId} not found (released, or unknown to the switch)`;
+      : `call ${p.connId} not found (released, or never existed)`;
     p.session.send(MessageType.EventError, { ...refAttr, ErrorCode: code, ErrorMessage: message });
   }
 
