@@ -132,18 +132,26 @@ class Switch {
     return t;
   }
 
-  /** Emit `n` scripted events now: oracle first, then one write per CTI link. */
-  emit(n: number): void {
-    if (n <= 0) return;
+  /**
+   * Emit up to `n` scripted events now: oracle first, then one write per CTI link. With `paced` (generated
+   * traffic) a new call starts only on arrival credit (calls arrive at rate/4 per second, whatever routing
+   * does), so fewer may be emitted; returns how many were.
+   */
+  emit(n: number, paced = false): number {
+    if (n <= 0) return 0;
     this.inEmit = true;
     try {
-      this.emitBatch(n);
+      return this.emitBatch(n, paced);
     } finally {
       this.inEmit = false;
     }
   }
 
-  private emitBatch(n: number): void {
+  /** Calls that may still arrive (paced traffic): accrues at rate/4 per second, capped at 50 ms worth. */
+  private callCredit = 0;
+  private creditAt = 0;
+
+  private emitBatch(n: number, paced: boolean): number {
     const picked: EventTemplate[] = new Array(n);
     const conns: number[] = new Array(n);
     let size = 0;
@@ -159,9 +167,17 @@ class Switch {
     const nAg = this.agents.length;
     const firstSeq = this.seq + 1;
     this.expireWaiting();
-    for (let i = 0; i < n; i++) {
+    let i = 0;
+    // A pass over every slot without an event ends the batch (paced: no call may arrive yet).
+    let idle = 0;
+    while (i < n && idle < this.slots.length) {
       const slot = this.slots[this.cursor]!;
       this.cursor = (this.cursor + 1) % this.slots.length;
+      if (paced && slot.stage === 0 && this.routedHead >= this.routedQ.length && this.callCredit < 1) {
+        idle++;
+        continue;
+      }
+      idle = 0;
       let type: number;
       let dn: string;
       let key: number;
@@ -179,6 +195,7 @@ class Switch {
       }
       if (slot.stage === 0) {
         // A new call arrives on a route point and waits there (outside the slot) for its route.
+        if (paced) this.callCredit--;
         const c = ++this.connCounter;
         connId = 0x100000000 + c;
         const rp = c % nRp;
@@ -205,13 +222,19 @@ class Switch {
       // Templates indexed by (event kind, DN): no string keys on the hot path.
       const t = this.byIndex[key] ?? (this.byIndex[key] = this.template(type, dn));
       picked[i] = t;
-      conns[i] = connId;
+      conns[i++] = connId;
       size += t.bytes.length;
       lines += `${++this.seq}\t${NAMES.get(type)}\t${dn}\t${connId}\t${timeUs}\t${mask}\n`;
     }
     if (this.notes) {
       lines += this.notes;
       this.notes = '';
+    }
+    n = i;
+    if (n === 0) {
+      if (lines) writeSync(this.oracleFd, lines);
+      this.armTimeout();
+      return 0;
     }
     // One buffer for the whole batch: templates copied in, then seq/ConnID/time patched in place.
     const batch = Buffer.allocUnsafe(size);
@@ -235,6 +258,7 @@ class Switch {
       if (link.socket.writableLength > this.cfg.linkBufferLimit) this.dropLink(link, 'link buffer overflow (server not reading)');
     }
     this.armTimeout();
+    return n;
   }
 
   /** Route notes produced while emitting a batch: appended after its event lines (same write). */
@@ -349,18 +373,25 @@ class Switch {
     this.rate = rate;
     this.rateBase = performance.now();
     this.rateEmitted = 0;
+    this.creditAt = this.rateBase;
+    this.callCredit = 1;
     if (rate > 0 && !this.timer) this.tick();
   }
 
   private tick = (): void => {
     this.timer = undefined;
     if (this.rate <= 0) return;
-    const due = Math.floor(((performance.now() - this.rateBase) / 1000) * this.rate) - this.rateEmitted;
+    const now = performance.now();
+    // Calls arrive at rate/4 per second (each makes 4 events once routed), at most 50 ms worth at once.
+    this.callCredit = Math.min(this.callCredit + ((now - this.creditAt) / 1000) * (this.rate / 4), Math.max(2, this.rate / 80));
+    this.creditAt = now;
+    const due = Math.floor(((now - this.rateBase) / 1000) * this.rate) - this.rateEmitted;
     // Cap one batch at 50 ms of traffic: a stalled loop must not turn into one giant burst.
     const n = Math.min(due, Math.max(1, Math.ceil(this.rate / 20)));
     if (n > 0) {
-      this.emit(n);
-      this.rateEmitted += n;
+      const emitted = this.emit(n, true);
+      // Fewer than due: calls are not arriving faster (routing is slow or stalled): nothing is owed.
+      this.rateEmitted += emitted < n ? due : n;
     }
     if (due - n > this.rate) {
       // More than a second behind: we cannot keep this rate, so stop owing the backlog.
