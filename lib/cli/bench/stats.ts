@@ -30,17 +30,19 @@ export function summarize(values: readonly (number | null)[]): LatencySummary | 
     h.recordValue(Math.max(0, Math.round(ms * 1000)));
   }
   const ms = (us: number) => Math.round(us) / 1000;
+  // A percentile is the highest value equivalent to it (3 significant digits): never report it above the max.
+  const pct = (p: number) => Math.min(h.getValueAtPercentile(p), h.maxValue);
   const summary: LatencySummary = {
     count: v.length,
-    min: ms(h.getValueAtPercentile(0)),
-    p50: ms(h.getValueAtPercentile(50)),
-    p90: ms(h.getValueAtPercentile(90)),
-    p99: ms(h.getValueAtPercentile(99)),
-    p999: ms(h.getValueAtPercentile(99.9)),
+    min: ms(pct(0)),
+    p50: ms(pct(50)),
+    p90: ms(pct(90)),
+    p99: ms(pct(99)),
+    p999: ms(pct(99.9)),
     max: ms(h.maxValue),
     mean: ms(h.mean),
     clampedNegative,
-    cdf: CDF_POINTS.map((p) => [ms(h.getValueAtPercentile(p)), p]),
+    cdf: CDF_POINTS.map((p) => [ms(pct(p)), p]),
     hdr: encodeIntoCompressedBase64(h),
   };
   h.destroy();
