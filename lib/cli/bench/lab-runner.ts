@@ -50,26 +50,44 @@ const blankRun = (cell: string, run: number): RunResult => ({
   timeline: [],
 });
 
+/** Commands running now, ended if this process exits (a second Ctrl-C exits at once). */
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of running) killGroup(c);
+});
+
+/** SIGTERM the process group of a command we started (never anything else). */
+function killGroup(child: ChildProcess): void {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, 'SIGTERM');
+  } catch {
+    child.kill('SIGTERM');
+  }
+}
+
 /** Run `cmd` with `sh -c`; resolves with its exit code (null: killed). Killed on abort or after `ms`. */
 function runShell(cmd: string, env: Record<string, string>, ms: number, signal: AbortSignal, children: Set<ChildProcess>): Promise<{ code: number | null; ms: number }> {
   const start = monotonicMs();
   return new Promise((resolve, reject) => {
-    const child = spawn('sh', ['-c', cmd], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, ...env } });
+    // Its own process group, so a timeout or Ctrl-C ends the whole command (sh and what it started).
+    const child = spawn('sh', ['-c', cmd], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, ...env }, detached: true });
     children.add(child);
-    const kill = () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    };
+    running.add(child);
+    const kill = () => killGroup(child);
     const timer = setTimeout(kill, ms);
     signal.addEventListener('abort', kill, { once: true });
     child.on('error', (err) => {
       clearTimeout(timer);
       children.delete(child);
+      running.delete(child);
       reject(err);
     });
     child.on('exit', (code) => {
       clearTimeout(timer);
       signal.removeEventListener('abort', kill);
       children.delete(child);
+      running.delete(child);
       if (signal.aborted) reject(new Interrupted());
       else resolve({ code, ms: monotonicMs() - start });
     });
@@ -106,7 +124,7 @@ export class LabSession {
   }
 
   async stop(): Promise<void> {
-    for (const c of this.children) c.kill('SIGTERM');
+    for (const c of this.children) killGroup(c);
     await Promise.race([this.pair?.close().catch(() => {}), sleep(5000)]);
   }
 
