@@ -146,7 +146,8 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   let oracle = { events: 0, ordered: true, lastSeq: 0 };
   for (const kind of kinds) {
-    const sim = await startSimulation({ mode: 'hot', routePoints: 10, agents: 100, concurrentCalls: 200, hangTimeoutMs: 10_000, autoPromote: false });
+    // routeTimeoutMs 0: nobody routes here, so calls go to their agents at once (all four event kinds flow).
+    const sim = await startSimulation({ mode: 'hot', routePoints: 10, agents: 100, concurrentCalls: 200, routeTimeoutMs: 0, hangTimeoutMs: 10_000, autoPromote: false });
     try {
       for (const rate of rates) {
         const row = await measure(sim, kind, rate, seconds);

@@ -39,9 +39,10 @@ export interface TServerPairOptions {
   warmBackupWaitMs?: number;
   /**
    * Reconnect schedule (p-retry, each delay randomized ×1..2): for `fastPhaseMs` after a loss, attempts
-   * every `minDelayMs`; then exponential by `factor` up to `maxDelayMs`.
+   * every `minDelayMs`; then exponential by `factor` up to `maxDelayMs`. Warm standby first probes the
+   * other server every `probeIntervalMs` for `probeMs` after a loss (0 turns the probe phase off).
    */
-  retry?: { minDelayMs?: number; maxDelayMs?: number; factor?: number; fastPhaseMs?: number };
+  retry?: { minDelayMs?: number; maxDelayMs?: number; factor?: number; fastPhaseMs?: number; probeMs?: number; probeIntervalMs?: number };
   /** Per-endpoint circuit breaker (opossum); `false` disables. */
   breaker?: { errorThresholdPercentage?: number; volumeThreshold?: number; resetTimeoutMs?: number; rollingWindowMs?: number } | false;
   /**
@@ -83,7 +84,7 @@ export interface ResolvedPairOptions {
   requestTimeoutMs: number;
   openTimeoutMs: number;
   warmBackupWaitMs: number;
-  retry: { minDelayMs: number; maxDelayMs: number; factor: number; fastPhaseMs: number };
+  retry: { minDelayMs: number; maxDelayMs: number; factor: number; fastPhaseMs: number; probeMs: number; probeIntervalMs: number };
   breaker: { errorThresholdPercentage: number; volumeThreshold: number; resetTimeoutMs: number; rollingWindowMs: number } | false;
   transport: 'auto' | 'native' | 'node' | TransportFactory;
   tls: TlsOptions | undefined;
@@ -107,7 +108,7 @@ export const DEFAULTS = {
   requestTimeoutMs: 2000,
   openTimeoutMs: 10_000,
   warmBackupWaitMs: 3000,
-  retry: { minDelayMs: 50, maxDelayMs: 5000, factor: 2, fastPhaseMs: 3000 },
+  retry: { minDelayMs: 50, maxDelayMs: 5000, factor: 2, fastPhaseMs: 3000, probeMs: 2000, probeIntervalMs: 5 },
   breaker: { errorThresholdPercentage: 50, volumeThreshold: 5, resetTimeoutMs: 10_000, rollingWindowMs: 10_000 },
   transport: 'auto',
   window: { maxFrames: 100_000, maxBytes: 64 * 1024 * 1024 },
@@ -184,6 +185,9 @@ export function resolvePairOptions(o: TServerPairOptions): ResolvedPairOptions {
     maxDelayMs: int('retry.maxDelayMs', r.maxDelayMs ?? DEFAULTS.retry.maxDelayMs, 1, 3_600_000),
     factor: num('retry.factor', r.factor ?? DEFAULTS.retry.factor, 1, 10),
     fastPhaseMs: int('retry.fastPhaseMs', r.fastPhaseMs ?? DEFAULTS.retry.fastPhaseMs, 0, 3_600_000),
+    probeMs: int('retry.probeMs', r.probeMs ?? DEFAULTS.retry.probeMs, 0, 60_000),
+    // Sequential attempts, never two in flight: 1 ms is the floor (as for minDelayMs).
+    probeIntervalMs: int('retry.probeIntervalMs', r.probeIntervalMs ?? DEFAULTS.retry.probeIntervalMs, 1, 60_000),
   };
   if (retry.maxDelayMs < retry.minDelayMs) throw new ConfigError('option retry.maxDelayMs must be >= retry.minDelayMs');
 

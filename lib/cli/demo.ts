@@ -67,8 +67,8 @@ function describe(rec: PairEventRecord): string | null {
     case 'event':
       return null;
     case 'switchover':
-      return `switchover ${String(d.from)} -> ${String(d.to)} (${String(d.reason)}): requests resume ${(Number(d.completedAt) - Number(d.detectedAt)).toFixed(1)} ms after detection, ` +
-        `${(Number(d.completedAt) - Number(d.announcedAt)).toFixed(3)} ms after the new primary's report was read; ${String(d.replayed)} events replayed from a window${d.gap ? `, gap ${JSON.stringify(d.gap)}` : ''}`;
+      return `switchover ${String(d.from)} -> ${String(d.to)} (${String(d.reason)}): requests resume ${(Number(d.completedAt) - Number(d.detectedAt)).toFixed(1)} ms after detection; ` +
+        `${String(d.replayed)} events replayed from a window${d.gap ? `, gap ${JSON.stringify(d.gap)}` : ''}`;
     case 'active':
       return d.endpoint ? `active: requests go to ${String(d.endpoint)}` : 'active: none (requests queue)';
     case 'gap':
@@ -138,7 +138,10 @@ async function runMode(mode: 'hot' | 'warm', transport: 'auto' | 'native' | 'nod
       .then(
         () => routed++,
         (err: { name?: string; errorMessage?: string }) => {
-          const k = err.errorMessage ? `${err.name}: ${err.errorMessage.replace(/\d+/g, 'N')}` : (err.name ?? 'Error');
+          // Each failure with the documented rule behind it (docs/semantics.md "Requests", docs/protocol.md).
+          const k = err.name === 'SwitchoverError'
+            ? 'SwitchoverError (sent to the primary that failed before answering; not idempotent, so not re-sent)'
+            : err.errorMessage ? `${err.name}: ${err.errorMessage.replace(/\d+/g, 'N')}` : (err.name ?? 'Error');
           failed[k] = (failed[k] ?? 0) + 1;
         },
       )

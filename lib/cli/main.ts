@@ -9,6 +9,7 @@ import { UsageError, type Command } from './command.js';
 export const commands: Record<string, () => Promise<Command>> = {
   sim: async () => (await import('./sim.js')).command,
   demo: async () => (await import('./demo.js')).command,
+  bench: async () => (await import('./bench.js')).command,
 };
 
 function mainUsage(): string {

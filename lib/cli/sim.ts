@@ -2,7 +2,7 @@
  * `tserver-ha sim`: run a switch, a primary and a backup T-Server and the management role until stopped.
  */
 import { startControlServer } from '../sim/control.js';
-import { startSimulation, type SwitchoverRecord } from '../sim/index.js';
+import { DEFAULT_ROUTE_TIMEOUT_MS, startSimulation, type SwitchoverRecord } from '../sim/index.js';
 import { UsageError, intArg, parseCommandArgs, type Command } from './command.js';
 
 const usage = `usage: tserver-ha sim [options]
@@ -22,7 +22,9 @@ options:
   --rate N                   switch events per second (default 0: only on demand)
   --route-points N           route points, DNs 7000… (default 4)
   --agents N                 agent DNs, DNs 5000… (default 8)
-  --calls N                  calls in progress at once (default 16)
+  --calls N                  calls ringing agents at once (default 16)
+  --route-timeout MS         a call unrouted this long goes to its default destination (default 10000, as
+                             T-Server's router-timeout; 0: at once, agents ring without a router)
   --promotion-delay MS       wait before promoting the backup, then re-check (default 500)
   --hang-timeout MS          a server silent this long to the manager is hung (default 1000)
   --ha-timeout MS            HA link silence that reports the peer lost (default 1000)
@@ -56,6 +58,7 @@ async function run(argv: string[]): Promise<number> {
     'route-points': { type: 'string' },
     agents: { type: 'string' },
     calls: { type: 'string' },
+    'route-timeout': { type: 'string' },
     'promotion-delay': { type: 'string' },
     'hang-timeout': { type: 'string' },
     'ha-timeout': { type: 'string' },
@@ -85,6 +88,7 @@ async function run(argv: string[]): Promise<number> {
     routePoints: intArg('route-points', v['route-points'], 4, 1, 10_000),
     agents: intArg('agents', v.agents, 8, 1, 100_000),
     concurrentCalls: intArg('calls', v.calls, 16, 1, 1_000_000),
+    routeTimeoutMs: intArg('route-timeout', v['route-timeout'], DEFAULT_ROUTE_TIMEOUT_MS, 0, 3_600_000),
     promotionDelayMs: intArg('promotion-delay', v['promotion-delay'], 500, 0, 600_000),
     hangTimeoutMs: intArg('hang-timeout', v['hang-timeout'], 1000, 100, 600_000),
     haTimeoutMs: intArg('ha-timeout', v['ha-timeout'], 1000, 100, 600_000),
@@ -114,6 +118,7 @@ async function run(argv: string[]): Promise<number> {
         dir: sim.dir,
         routePoints: sim.routePoints,
         agents: sim.agents,
+        routeTimeoutMs: sim.routeTimeoutMs,
       }) + '\n',
     );
   } else {
@@ -125,6 +130,7 @@ async function run(argv: string[]): Promise<number> {
         `  control   ${hp(control.host, control.port)}  (JSON lines, e.g. {"kind":"kill","server":"primary"})\n` +
         `  oracle    ${sim.oraclePath}\n` +
         `  DNs       route points ${sim.routePoints[0]}…${sim.routePoints.at(-1)}, agents ${sim.agents[0]}…${sim.agents.at(-1)}\n` +
+        `  routing   calls wait ${sim.routeTimeoutMs} ms on their route point for RequestRouteCall, then go to their default agent\n` +
         `Ctrl-C to stop.\n`,
     );
   }

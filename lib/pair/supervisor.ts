@@ -113,12 +113,14 @@ export class Supervisor {
 
   private async warm(): Promise<void> {
     let first = this.endpoints.primary;
+    let afterLoss = false;
     const pace = this.sessionPacer();
     while (!this.signal.aborted) {
       let n = 0;
-      let ep: Endpoint;
+      let ep: Endpoint | undefined;
       try {
-        ep = await this.persist(async () => {
+        if (afterLoss) ep = await this.probe(first);
+        ep ??= await this.persist(async () => {
           const e = n++ % 2 === 0 ? first : this.other(first);
           // Held from the first byte: events of DNs registered early arrive before the handshake ends.
           await e.open(this.dns(), this.opts.window, this.noneOpen() && this.allBreakersOpen());
@@ -127,6 +129,7 @@ export class Supervisor {
       } catch {
         return;
       }
+      afterLoss = true;
       const openedAt = monotonicMs();
       const lost = this.untilLost(ep);
       if (ep.role === 'backup') void this.awaitPromotion(ep, lost);
@@ -140,6 +143,35 @@ export class Supervisor {
       ep.off('role', onDemoted);
       first = this.other(ep);
       await pace(monotonicMs() - openedAt);
+    }
+  }
+
+  /**
+   * Warm standby, right after a loss: the other server is the one about to be promoted, and a warm backup
+   * can only be found by trying (it refuses clients until then). For `retry.probeMs` attempts go to it
+   * alone every `retry.probeIntervalMs` (×1..2 jitter, p-retry), one at a time — against a refusing port
+   * each is a SYN answered by a RST — so the pair is on the new primary within about one interval of its
+   * promotion instead of one fast-phase delay (50–100 ms, alternating servers). Probes bypass the breaker
+   * (they must not trip it: refusals are expected here) but the phase is skipped when that endpoint's
+   * breaker is already open at the loss (it has been failing: no burst at it). Returns undefined when the
+   * window passes without a session: the normal schedule takes over (both servers, alternating).
+   */
+  private async probe(target: Endpoint): Promise<Endpoint | undefined> {
+    const { probeMs, probeIntervalMs } = this.opts.retry;
+    if (probeMs <= 0 || target.breakerState === 'open' || !this.noneOpen()) return undefined;
+    try {
+      await pRetry(() => target.open(this.dns(), this.opts.window, true), {
+        retries: Math.ceil(probeMs / probeIntervalMs),
+        minTimeout: probeIntervalMs,
+        factor: 1,
+        randomize: true,
+        maxRetryTime: probeMs,
+        signal: this.signal,
+      });
+      return target;
+    } catch (err) {
+      if (this.signal.aborted) throw err;
+      return undefined;
     }
   }
 

@@ -13,6 +13,10 @@ export const Private = {
   CtiHello: 9001,
   /** switch → server: link is up; {EventSequenceNumber: last seq emitted so far}. */
   CtiLinkUp: 9002,
+  /** server → switch: route a call for a client: {ReferenceID (the server's token), ConnID, OtherDN}. */
+  CtiRoute: 9003,
+  /** switch → server: {ReferenceID, ErrorCode (0 = routed, else 1201/1202/1204), ThisDN (the route point)}. */
+  CtiRouteResult: 9004,
   /** server → server: {ApplicationName, ServerRole}. */
   HaHello: 9101,
   /** backup → primary: "Backup Ready". */

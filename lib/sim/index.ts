@@ -10,14 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { createNetns, netnsSupport, type Netns } from './netns.js';
-import { FAULT_KINDS, intOpt, resolveSimulationOptions, type Endpoint, type Fault, type ServerSelector, type SimulationOptions, type SwitchoverRecord } from './options.js';
+import { FAULT_KINDS, MAX_WAITING_CALLS, intOpt, resolveSimulationOptions, type Endpoint, type Fault, type ServerSelector, type SimulationOptions, type SwitchoverRecord } from './options.js';
 import { newLabel, numberingMap, type NumberingRecord } from './numbering.js';
 import { ChildHandle, freePort } from './process.js';
 import { readCtiRuns, readOracle, type Oracle } from './oracle.js';
 import { FIRST_AGENT, FIRST_ROUTE_POINT, type SwitchConfig } from './switch.js';
 import type { TServerConfig } from './tserver.js';
 
-export { readOracle, compareWithOracle, readCtiRuns, type Oracle, type OracleEvent, type OracleNote, type OracleComparison } from './oracle.js';
+export { readOracle, compareWithOracle, readCtiRuns, OracleReader, type Oracle, type OracleEvent, type OracleNote, type OracleRoute, type OracleComparison } from './oracle.js';
 export {
   compareNumberedWithOracle,
   numberingMap,
@@ -29,6 +29,7 @@ export { SimErrorCode } from './session.js';
 export { SIM_SERVER_VERSION } from './tserver.js';
 export { netnsSupport } from './netns.js';
 export {
+  DEFAULT_ROUTE_TIMEOUT_MS,
   FAULT_KINDS,
   resolveSimulationOptions,
   type Endpoint,
@@ -51,6 +52,8 @@ export interface Simulation {
   readonly oraclePath: string;
   readonly routePoints: string[];
   readonly agents: string[];
+  /** The switch's route timeout (ms): a call unrouted this long goes to its default destination. */
+  readonly routeTimeoutMs: number;
   /**
    * Child events (`event`), management decisions (`switchover`), numberings set (`numbering`:
    * {@link NumberingChange}, when a server process starts with a known numbering and when a sequence
@@ -283,6 +286,8 @@ export async function startSimulation(options: SimulationOptions = {}): Promise<
     routePoints: o.routePoints,
     agents: o.agents,
     concurrentCalls: o.concurrentCalls,
+    routeTimeoutMs: o.routeTimeoutMs,
+    maxWaitingCalls: MAX_WAITING_CALLS,
     dir,
     linkBufferLimit: 64 * 1024 * 1024,
   } satisfies SwitchConfig, onEvent);
@@ -422,6 +427,7 @@ export async function startSimulation(options: SimulationOptions = {}): Promise<
     oraclePath: join(dir, 'oracle.tsv'),
     routePoints: Array.from({ length: o.routePoints }, (_, i) => String(FIRST_ROUTE_POINT + i)),
     agents: Array.from({ length: o.agents }, (_, i) => String(FIRST_AGENT + i)),
+    routeTimeoutMs: o.routeTimeoutMs,
     events,
     roles: () => ({ ...roles }),
     pids: () => ({ switch: children.switch?.pid, A: children.A?.pid, B: children.B?.pid }),

@@ -15,8 +15,14 @@ export interface SimulationOptions {
   routePoints?: number;
   /** Agent DNs (default 8, DNs 5000…). */
   agents?: number;
-  /** Calls in progress at once (default 16). */
+  /** Calls ringing agents at once (default 16); calls waiting on route points are not counted. */
   concurrentCalls?: number;
+  /**
+   * How long a call waits on its route point for a RequestRouteCall before the switch sends it to its
+   * default destination (default 10 000 ms, as T-Server's `router-timeout`; 0: calls go to their default
+   * destination at once, so agents ring without any router).
+   */
+  routeTimeoutMs?: number;
   /** Promote the backup automatically when the primary fails (default true). */
   autoPromote?: boolean;
   /** Wait before promoting, then re-check (like SCS disconnect-switchover-timeout). Default 500 ms. */
@@ -82,6 +88,12 @@ export interface SwitchoverRecord {
   promotedAt: number;
 }
 
+/** Default route timeout of the simulated switch: T-Server's `router-timeout` default (10 s). */
+export const DEFAULT_ROUTE_TIMEOUT_MS = 10_000;
+
+/** Calls waiting on route points at most; past it the oldest goes to its default destination (overflow). */
+export const MAX_WAITING_CALLS = 100_000;
+
 export function intOpt(name: string, v: number | undefined, def: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (v === undefined) return def;
   if (!Number.isInteger(v) || v < min || v > max) throw new ConfigError(`${name} must be an integer in [${min}, ${max}], got ${v}`);
@@ -104,6 +116,7 @@ export function resolveSimulationOptions(o: SimulationOptions = {}) {
     routePoints: intOpt('routePoints', o.routePoints, 4, 1, 10_000),
     agents: intOpt('agents', o.agents, 8, 1, 100_000),
     concurrentCalls: intOpt('concurrentCalls', o.concurrentCalls, 16, 1, 1_000_000),
+    routeTimeoutMs: intOpt('routeTimeoutMs', o.routeTimeoutMs, DEFAULT_ROUTE_TIMEOUT_MS, 0, 3_600_000),
     autoPromote: o.autoPromote ?? true,
     promotionDelayMs: intOpt('promotionDelayMs', o.promotionDelayMs, 500, 0, 600_000),
     hangTimeoutMs: intOpt('hangTimeoutMs', o.hangTimeoutMs, 1000, 100, 600_000),

@@ -2,7 +2,7 @@
  * The oracle: the switch's append-only log of every event it emitted, and the comparison that counts
  * lost and duplicated events at a client. Format in docs/simulator.md.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 
 /** One emitted event. */
 export interface OracleEvent {
@@ -23,27 +23,82 @@ export interface OracleNote {
   text: string;
 }
 
+/**
+ * A `# … route …` note: a call left its route point. `by` is `request` (a T-Server routed it for a client:
+ * `server` names it), `timeout` (its route timeout sent it to its default destination) or `overflow` (too
+ * many calls waiting: the oldest went to its default destination).
+ */
+export interface OracleRoute {
+  timeUs: number;
+  connId: bigint;
+  routePoint: string;
+  /** The agent DN the call rings. */
+  destination: string;
+  by: 'request' | 'timeout' | 'overflow';
+  /** `A`/`B` for a request, else ''. */
+  server: string;
+  /** The last seq the switch had emitted when the decision was made. */
+  afterSeq: number;
+}
+
 /** The parsed oracle file. */
 export interface Oracle {
   events: OracleEvent[];
   notes: OracleNote[];
+  /** The route notes, parsed (they are in `notes` too). */
+  routes: OracleRoute[];
+}
+
+function parseInto(text: string, into: Oracle): void {
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    if (line.startsWith('#')) {
+      const [t, ...rest] = line.slice(2).split('\t');
+      into.notes.push({ timeUs: Number(t), text: rest.join('\t') });
+      if (rest[0] === 'route') {
+        const [, conn, rp, dest, by, server, after] = rest;
+        into.routes.push({ timeUs: Number(t), connId: BigInt(conn!), routePoint: rp!, destination: dest!, by: by as OracleRoute['by'], server: server ?? '', afterSeq: Number(after) });
+      }
+      continue;
+    }
+    const [seq, type, dn, conn, time, links] = line.split('\t');
+    into.events.push({ seq: Number(seq), type: type!, thisDN: dn!, connId: BigInt(conn!), timeUs: Number(time), links: Number(links) });
+  }
 }
 
 /** Read and parse an oracle file (oracle.tsv). */
 export function readOracle(path: string): Oracle {
-  const events: OracleEvent[] = [];
-  const notes: OracleNote[] = [];
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    if (line === '') continue;
-    if (line.startsWith('#')) {
-      const [t, ...rest] = line.slice(2).split('\t');
-      notes.push({ timeUs: Number(t), text: rest.join('\t') });
-      continue;
+  const o: Oracle = { events: [], notes: [], routes: [] };
+  parseInto(readFileSync(path, 'utf8'), o);
+  return o;
+}
+
+/**
+ * Reads an oracle file incrementally: each {@link OracleReader.read} parses only the complete lines
+ * appended since the previous one (for long runs, where re-reading the whole file each time is quadratic).
+ */
+export class OracleReader {
+  private offset = 0;
+  constructor(private readonly path: string) {}
+
+  /** The lines appended since the last call (complete lines only). */
+  read(): Oracle {
+    const out: Oracle = { events: [], notes: [], routes: [] };
+    const fd = openSync(this.path, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      if (size <= this.offset) return out;
+      const buf = Buffer.allocUnsafe(size - this.offset);
+      const n = readSync(fd, buf, 0, buf.length, this.offset);
+      const end = buf.lastIndexOf(10, n - 1);
+      if (end < 0) return out;
+      this.offset += end + 1;
+      parseInto(buf.toString('utf8', 0, end + 1), out);
+    } finally {
+      closeSync(fd);
     }
-    const [seq, type, dn, conn, time, links] = line.split('\t');
-    events.push({ seq: Number(seq), type: type!, thisDN: dn!, connId: BigInt(conn!), timeUs: Number(time), links: Number(links) });
+    return out;
   }
-  return { events, notes };
 }
 
 /** Result of {@link compareWithOracle}. */

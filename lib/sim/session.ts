@@ -26,6 +26,10 @@ export const SimErrorCode = {
   MissingAttribute: 1101,
   CallNotFound: 1201,
   CallAlreadyRouted: 1202,
+  /** Warm standby: the call began before this server became primary (calls in progress are lost at a switchover). */
+  CallLostInSwitchover: 1203,
+  /** The call reached its route timeout (or its route point overflowed) and went to its default destination. */
+  RouteTimedOut: 1204,
 } as const;
 
 /** What a session needs from its server. */

@@ -59,6 +59,14 @@ interface Call {
   routed: boolean;
 }
 
+/** A RequestRouteCall forwarded to the switch, waiting for its CtiRouteResult. */
+interface PendingRoute {
+  session: Session;
+  ref: number | undefined;
+  connId: bigint;
+  otherDN: string;
+}
+
 const LIMITS = resolveLimits({ maxFrameSize: 16 * 1024 * 1024 });
 
 export class TServer implements SessionHost {
@@ -89,6 +97,16 @@ export class TServer implements SessionHost {
   private readonly dnIndex = new Map<string, Set<Session>>();
   private readonly dirty = new Set<Session>();
   readonly calls = new Map<bigint, Call>();
+  /** Routes forwarded to the switch, by token. */
+  private readonly pendingRoutes = new Map<number, PendingRoute>();
+  private routeToken = 0;
+  /** Warm standby: ConnID of the last EventRouteRequest seen on the CTI link (tracked or not). */
+  private lastRouteRequestConnId = 0n;
+  /**
+   * Warm standby: calls with a ConnID up to this began before this server became primary — it never
+   * tracked them ("calls in progress are lost at a warm switchover"): a route on one gets 1203.
+   */
+  private lostBelowConnId = -1n;
   readonly syncedRegs = new Map<string, Set<string>>();
   private listener: net.Server | undefined;
   private readonly runs: [number, number][] = [];
@@ -149,6 +167,7 @@ export class TServer implements SessionHost {
     s.on('error', () => {});
     s.on('close', () => {
       this.ctiTail = null;
+      this.failPendingRoutes();
       if (this.ctiUp) {
         this.ctiUp = false;
         this.downSeq = this.lastSeq;
@@ -187,6 +206,7 @@ export class TServer implements SessionHost {
           writeEventSeq(fwd, pos, head.seq - base);
           out = fwd;
         }
+        if (!tracking && head.type === MessageType.EventRouteRequest) this.lastRouteRequestConnId = buf.readBigInt64BE(head.connIdAt);
         if (tracking) {
           if (head.type === MessageType.EventRouteRequest) {
             const connId = buf.readBigInt64BE(head.connIdAt);
@@ -214,7 +234,9 @@ export class TServer implements SessionHost {
           this.ctiSocket?.destroy();
           return;
         }
-        if (f.kind === 1 && f.type === Private.CtiLinkUp) {
+        if (f.kind === 1 && f.type === Private.CtiRouteResult) {
+          this.onRouteResult(Number(getAttr(f, Attr.ReferenceID) ?? 0), Number(getAttr(f, Attr.ErrorCode) ?? 0), String(getAttr(f, Attr.ThisDN) ?? ''));
+        } else if (f.kind === 1 && f.type === Private.CtiLinkUp) {
           // The switch's last emitted seq, written in the same turn as it starts sending us its events:
           // exactly the events after it follow.
           const seq = Number(getAttr(f, Attr.EventSequenceNumber) ?? 0);
@@ -381,17 +403,60 @@ export class TServer implements SessionHost {
         if (!this.ctiUp) return s.error(f, SimErrorCode.LinkDown, 'CTI link to the switch is down');
         const connId = getAttr(f, Attr.ConnID);
         if (typeof connId !== 'bigint' && typeof connId !== 'number') return s.error(f, SimErrorCode.MissingAttribute, 'ConnID missing');
-        const call = this.calls.get(BigInt(connId));
-        if (!call) return s.error(f, SimErrorCode.CallNotFound, `call ${connId} not found (released, or unknown to this server)`);
-        if (call.routed) return s.error(f, SimErrorCode.CallAlreadyRouted, `call ${connId} already routed`);
-        call.routed = true;
-        this.ha.sendRouted(BigInt(connId));
+        const id = BigInt(connId);
+        const call = this.calls.get(id);
+        if (!call && id <= this.lostBelowConnId) {
+          return s.error(f, SimErrorCode.CallLostInSwitchover, `call ${connId} began before this server became primary (warm standby: calls in progress are lost at a switchover)`);
+        }
+        if (call?.routed) return s.error(f, SimErrorCode.CallAlreadyRouted, `call ${connId} already routed`);
+        // The switch decides: the call may have reached its route timeout meanwhile, and a call this server
+        // does not know yet (its EventRouteRequest is still on the way here, or came while our CTI link was
+        // down) may well exist there. Ask it, answer then.
         const other = getAttr(f, Attr.OtherDN);
-        return s.send(MessageType.EventRouteUsed, { ThisDN: call.dn, ConnID: BigInt(connId), OtherDN: typeof other === 'string' ? other : '', ...refAttr });
+        const token = ++this.routeToken;
+        this.pendingRoutes.set(token, { session: s, ref: typeof ref === 'number' ? ref : undefined, connId: id, otherDN: typeof other === 'string' ? other : '' });
+        this.ctiSocket!.write(encodeMessage(Private.CtiRoute, { ReferenceID: token, ConnID: id, OtherDN: typeof other === 'string' ? other : '' }));
+        return;
       }
       default:
         return s.error(f, SimErrorCode.UnknownRequest, `unknown request type ${f.type}`);
     }
+  }
+
+  /** The switch answered a forwarded route: EventRouteUsed, or EventError with its code. */
+  private onRouteResult(token: number, code: number, routePoint: string): void {
+    const p = this.pendingRoutes.get(token);
+    if (!p) return;
+    this.pendingRoutes.delete(token);
+    const call = this.calls.get(p.connId);
+    if (code === 0 || code === SimErrorCode.CallAlreadyRouted || code === SimErrorCode.RouteTimedOut) {
+      if (call) call.routed = true;
+      this.ha.sendRouted(p.connId);
+    }
+    if (p.session.isClosed) return;
+    const refAttr = p.ref !== undefined ? { ReferenceID: p.ref } : {};
+    if (code === 0) {
+      p.session.send(MessageType.EventRouteUsed, { ThisDN: call?.dn ?? routePoint, ConnID: p.connId, OtherDN: p.otherDN, ...refAttr });
+      return;
+    }
+    const message =
+      code === SimErrorCode.CallAlreadyRouted ? `call ${p.connId} already routed`
+      : code === SimErrorCode.RouteTimedOut ? `call ${p.connId} reached its route timeout and went to its default destination`
+      : `call ${p.connId} not found (released, or never existed)`;
+    p.session.send(MessageType.EventError, { ...refAttr, ErrorCode: code, ErrorMessage: message });
+  }
+
+  /** The CTI link closed with routes in flight: their outcome is unknown to us; tell the clients. */
+  private failPendingRoutes(): void {
+    for (const p of this.pendingRoutes.values()) {
+      if (p.session.isClosed) continue;
+      p.session.send(MessageType.EventError, {
+        ...(p.ref !== undefined ? { ReferenceID: p.ref } : {}),
+        ErrorCode: SimErrorCode.LinkDown,
+        ErrorMessage: 'CTI link to the switch is down',
+      });
+    }
+    this.pendingRoutes.clear();
   }
 
   /** Registered DNs per ApplicationName (what the HA snapshot carries). */
@@ -435,6 +500,8 @@ export class TServer implements SessionHost {
     if (role === this.role) return;
     this.role = role;
     if (role === ServerRole.Primary) {
+      // Warm: tracking starts now; every call before it is lost to this server.
+      if (this.cfg.mode === 'warm') this.lostBelowConnId = this.lastRouteRequestConnId;
       for (const s of this.sessions) {
         if (!s.registered) continue;
         s.send(MessageType.EventPrimaryChanged, { ServerRole: role });

@@ -24,7 +24,8 @@ const switchover = (s: Simulation) => new Promise<SwitchoverRecord>((r) => s.eve
 
 describe('hot standby', { timeout: 30_000 }, () => {
   it('syncs registrations to the backup, which streams the same seqs marked as backup', async () => {
-    sim = await startSimulation({ mode: 'hot', routePoints: 2, agents: 2, concurrentCalls: 4 });
+    // routeTimeoutMs 0: calls go to their agents at once, nobody routes here.
+    sim = await startSimulation({ mode: 'hot', routePoints: 2, agents: 2, concurrentCalls: 4, routeTimeoutMs: 0 });
     const dns = [...sim.routePoints, ...sim.agents];
     const p = await client(sim.primary.port, 'router', dns);
     const b = await client(sim.backup.port, 'router', dns);
@@ -141,7 +142,8 @@ describe('warm standby', { timeout: 30_000 }, () => {
     const info = b.c.frames[0]!;
     expect(getAttr(info, Attr.ServerRole)).toBe(0);
     const lost = await b.c.request(MessageType.RequestRouteCall, { ThisDN: '7000', ConnID: connId, OtherDN: '5000' });
-    expect(getAttr(lost, Attr.ErrorCode)).toBe(SimErrorCode.CallNotFound);
+    expect(getAttr(lost, Attr.ErrorCode)).toBe(SimErrorCode.CallLostInSwitchover);
+    expect(String(getAttr(lost, Attr.ErrorMessage))).toMatch(/before this server became primary/);
     // New calls route normally on the new primary.
     await sim.emit(8);
     const fresh = await b.c.waitFor((f) => f.type === MessageType.EventRouteRequest);

@@ -22,7 +22,8 @@ afterEach(async () => {
 });
 
 /** One DN per kind and one call at a time: every event is on 7000 or 5000, so a client on both sees all. */
-const SMALL = { routePoints: 1, agents: 1, concurrentCalls: 1 } as const;
+// routeTimeoutMs 0: calls ring their agents at once (nobody routes in these tests).
+const SMALL = { routePoints: 1, agents: 1, concurrentCalls: 1, routeTimeoutMs: 0 } as const;
 const DNS = ['7000', '5000'];
 
 async function client(port: number, dns: string[] = DNS): Promise<{ c: RawClient; info: MessageFrame; link: MessageFrame }> {

@@ -13,7 +13,7 @@ afterEach(async () => {
 
 describe('oracle', { timeout: 30_000 }, () => {
   it('logs every event exactly once, in order, and a client on all DNs receives exactly the oracle', async () => {
-    sim = await startSimulation({ mode: 'hot', rate: 5000, routePoints: 4, agents: 8 });
+    sim = await startSimulation({ mode: 'hot', rate: 5000, routePoints: 4, agents: 8, routeTimeoutMs: 0 });
     const dns = [...sim.routePoints, ...sim.agents];
     const c = await RawClient.connect(sim.primary.port);
     clients.push(c);
