@@ -132,11 +132,12 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     for (const ep of Object.values(this.endpoints)) {
       ep.on('open', (s) => this.onOpen(ep, s));
       ep.on('lost', (info, dropped) => this.onLost(ep, info, dropped));
-      ep.on('role', (role) => this.input({ kind: 'role', ep: ep.name, gen: ep.generation, role, at: monotonicMs() }));
+      // ep.reportedAt: when the report was read from the socket (natively timed on the native transport).
+      ep.on('role', (role) => this.input({ kind: 'role', ep: ep.name, gen: ep.generation, role, at: monotonicMs(), readAt: ep.reportedAt }));
       ep.on('link', (up, frame, seq) => {
         const at = monotonicMs();
         this.serverEvents.linkReport(ep.name, up, frame, at);
-        this.input({ kind: 'link', ep: ep.name, gen: ep.generation, up, seq, at });
+        this.input({ kind: 'link', ep: ep.name, gen: ep.generation, up, seq, at, readAt: up ? ep.reportedAt : at });
       });
     }
     this.serverEvents = new ServerEvents(o.name, (name, payload) => this.outbox.push(name, payload));

@@ -51,7 +51,7 @@ export function step(s: CoreState, input: Input): Effect[] {
       const v = view(s, input.ep, input.gen);
       if (!v?.open || v.role === input.role) break;
       v.role = input.role;
-      v.reportedAt = input.at;
+      v.reportedAt = input.readAt;
       evaluate(s, 'role-change', input.at, input.at, fx);
       break;
     }
@@ -162,7 +162,7 @@ function link(s: CoreState, input: Extract<Input, { kind: 'link' }>, fx: Effect[
   }
   if (v.link === 'down') v.holes.close(input.seq);
   v.link = 'up';
-  v.reportedAt = input.at;
+  v.reportedAt = input.readAt;
   // The source's link is back: what it missed will never come from it. Say so now, not at the next event.
   if (live && d.epoch === v.epoch && v.holes.takeClosedAbove(d.lastSeq, s.gapOut)) {
     gap(s, fx, d.epoch, s.gapOut.fromSeq, s.gapOut.toSeq, 'link-restored', v.name);

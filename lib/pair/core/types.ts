@@ -134,8 +134,9 @@ export interface ReleaseFacts {
 export type Input =
   | { kind: 'opened'; ep: EndpointName; gen: number; facts: OpenedFacts }
   | { kind: 'lost'; ep: EndpointName; gen: number; reason: SwitchoverReason; at: number }
-  | { kind: 'role'; ep: EndpointName; gen: number; role: RoleName; at: number }
-  | { kind: 'link'; ep: EndpointName; gen: number; up: boolean; seq: number; at: number }
+  /** `readAt`: when the report was read from the socket (a switchover's `announcedAt`). */
+  | { kind: 'role'; ep: EndpointName; gen: number; role: RoleName; at: number; readAt: number }
+  | { kind: 'link'; ep: EndpointName; gen: number; up: boolean; seq: number; at: number; readAt: number }
   | { kind: 'released'; ep: EndpointName; gen: number; facts: ReleaseFacts; at: number }
   | { kind: 'releaseFailed'; ep: EndpointName; gen: number; at: number }
   /** The replayed window and the live events held meanwhile were admitted: delivery is live. */
