@@ -18,8 +18,6 @@ namespace io {
 namespace {
 
 constexpr size_t kReadChunk = 64 * 1024;
-// A connection's own read buffer above this size is freed once empty (it only ever holds a partial frame).
-constexpr size_t kKeepRx = 4 * 1024;
 /// How long an orderly close waits for queued writes to drain and for the peer's FIN before it resets.
 constexpr double kCloseFlushMs = 2000;
 /// Index bytes charged per frame on top of its wire bytes (a record is kRecordStride doubles).
@@ -152,8 +150,9 @@ void Conn::OnAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
   if (c->rxStart_ == c->rxEnd_) {
     // Nothing pending: read into the thread's shared buffer (reads are sequential on this thread, and
     // every frame is copied out before the next read). An idle connection then holds no read buffer.
+    // (A connection's own buffer, once a partial frame made it grow, is kept: freeing it at every read
+    // that ends on a frame boundary would churn the allocator under a stream.)
     c->rxStart_ = c->rxEnd_ = 0;
-    if (c->rx_.capacity() > kKeepRx) std::vector<uint8_t>().swap(c->rx_);
     buf->base = reinterpret_cast<char*>(c->host_->SharedRx(kReadChunk));
     buf->len = kReadChunk;
     return;
