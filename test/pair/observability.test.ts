@@ -177,14 +177,14 @@ describe('observability', () => {
     ch.subscribe(handlers);
     try {
       const dn = r.sim.routePoints[0]!;
-      await r.pair.request('RequestQueryAddress', { ThisDN: dn }, { timeoutMs: 5000 }).catch(() => {});
+      await r.pair.request('RequestQueryServer', {}, { timeoutMs: 5000 }).catch(() => {});
       // A DN the server does not know: EventError → ServerError on the channel's `error`.
       await r.pair.request('RequestRouteCall', { ThisDN: dn, ConnID: 1n, OtherDN: '1', RouteType: 2 }, { timeoutMs: 5000 }).catch(() => {});
     } finally {
       ch.unsubscribe(handlers);
     }
     const starts = seen.filter((s) => s.phase === 'start');
-    expect(starts.map((s) => s.ctx.request)).toEqual(['RequestQueryAddress', 'RequestRouteCall']);
+    expect(starts.map((s) => s.ctx.request)).toEqual(['RequestQueryServer', 'RequestRouteCall']);
     expect(starts[0]!.ctx).toMatchObject({ pair: 'TestPair', active: 'primary', timeoutMs: 5000, idempotent: false });
     expect(starts[0]!.ctx.referenceId).toBeGreaterThan(0);
     const ends = seen.filter((s) => s.phase === 'asyncEnd');
