@@ -190,7 +190,7 @@ export function requireNativeBinding(): NativeBinding {
   return binding;
 }
 
-/** Whether the addon is loaded (loads it on first call, like {@link nativeBinding}). */
+/** Whether the addon is loaded (loads it on first call, like `nativeBinding()`). */
 export function nativeStatus(): NativeStatus {
   try {
     return { ...ensure().status };

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import { collectMetrics, METRIC_NAMES } from '../../lib/metrics/index.js';
 import { rig, until, type Rig } from './harness.js';
+import { until as untilAsync } from '../helpers/wait.js';
 import { transportsUnderTest } from './transports.js';
 
 let r: Rig | undefined;
@@ -47,7 +48,7 @@ describe('tserver-ha/metrics', () => {
     await r.sim.fault({ kind: 'kill', server: 'primary' });
     await until(() => r!.log.some((e) => e.type === 'switchover'), 15_000, 'switchover');
     // The killed primary is retried and refused: attempts fail (all of them counted, not sampled).
-    await until(async () => (await value(registry, 'tserver_ha_connect_attempts_total', { outcome: 'failed' })) > 0, 15_000, 'a failed attempt');
+    await untilAsync(async () => (await value(registry, 'tserver_ha_connect_attempts_total', { outcome: 'failed' })) > 0, 15_000, 'a failed attempt');
 
     const stats = r.pair.stats;
     const p = { pair: 'TestPair' };
