@@ -62,7 +62,7 @@ function existing() {
 
 if (isBuildHook()) process.exit(0);
 if (args.includes('--if-missing') && existing().length > 0) {
-  console.log(`tserver-ha: prebuild present: ${existing().map((f) => f.slice(root.length + 1)).join(', ')}`);
+  console.error(`tserver-ha: prebuild present: ${existing().map((f) => f.slice(root.length + 1)).join(', ')}`);
   process.exit(0);
 }
 
@@ -91,7 +91,7 @@ try {
       ...process.env,
       // Offline: the running Node's own headers, not a download.
       ...(nodedir ? { npm_config_nodedir: nodedir } : {}),
-      PREBUILD_NODE_GYP: `"${process.execPath}" "${nodeGyp}"`,
+      PREBUILD_NODE_GYP: nodeGyp,
     },
   });
   status = r.status ?? 1;
@@ -114,4 +114,4 @@ if (files.length !== 1 || check.status !== 0) {
   console.error(`tserver-ha: the prebuild in ${dir} does not load (${files.length} file(s))`);
   process.exit(1);
 }
-console.log(`tserver-ha: prebuild ${files[0].slice(root.length + 1)} (${statSync(files[0]).size} bytes, N-API, Node >= 20)`);
+console.error(`tserver-ha: prebuild ${files[0].slice(root.length + 1)} (${statSync(files[0]).size} bytes, N-API, Node >= 20)`);
