@@ -161,10 +161,11 @@ describe('installed into a fresh project', () => {
     const c = consumer('no-compiler', ['--ignore-scripts']);
     const pkg = join(c.dir, 'node_modules', 'tserver-ha');
     rmSync(join(pkg, 'prebuilds'), { recursive: true, force: true });
-    // A PATH with node and npm only (a slim image: no g++, make, python3, cmake).
+    // A PATH with sh, node and npm only (a slim image: no g++, make, python3, cmake).
     const bin = join(tmp, 'bin-no-compiler');
     mkdirSync(bin);
     symlinkSync(process.execPath, join(bin, 'node'));
+    symlinkSync('/bin/sh', join(bin, 'sh'));
     const npmCli = process.env.npm_execpath && /npm-cli\.js$/.test(process.env.npm_execpath)
       ? process.env.npm_execpath
       : execFileSync(process.execPath, ['-e', 'process.stdout.write(require.resolve("npm/bin/npm-cli.js", { paths: [require("path").dirname(process.execPath) + "/../lib/node_modules"] }))'], { encoding: 'utf8' });
@@ -188,6 +189,20 @@ describe('installed into a fresh project', () => {
     expect(s.warnings[0]!.message).toMatch(/npm rebuild tserver-ha/);
     facts.transportNoCompiler = s.auto;
     facts.noCompilerMessage = s.status.reason;
+  });
+
+  it('no prebuild, a compiler on PATH: the install script compiles the addon with node-gyp (no cmake-js)', () => {
+    const c = consumer('compile', ['--ignore-scripts']);
+    const pkg = join(c.dir, 'node_modules', 'tserver-ha');
+    rmSync(join(pkg, 'prebuilds'), { recursive: true, force: true });
+    const r = sh('npm', ['rebuild', 'tserver-ha', '--foreground-scripts'], { cwd: c.dir });
+    expect(r.code, `${r.out}\n${r.err}`).toBe(0);
+    facts.rebuildCompileMs = Math.round(r.ms);
+    expect(r.out + r.err).toMatch(/gyp info ok/);
+    const s = JSON.parse(nodeIn(c.dir, STATUS).out) as Status;
+    expect(s.status).toEqual({ loaded: true, from: join(pkg, 'build', 'Release', 'tserver_ha.node') });
+    expect(s.auto).toBe('native');
+    facts.transportCompiled = s.auto;
   });
 
   it('no prebuild, scripts skipped: the runtime says the install script did not run', () => {
