@@ -75,6 +75,7 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
   private pollToken = 0;
   private heartbeatAt = -Infinity;
   private pollPending = false;
+  private heartbeatRtt = -1;
   // Write batching: cork on the first send of a tick, uncork on nextTick (one writev per tick).
   private corked = false;
 
@@ -288,6 +289,11 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
     }
     if (out.length > 0 && this.state === 'open') this.emit('frames', new NodeFrameBatch(out, now));
     if (error && this.state === 'open') this.finishWithError('protocol-error', error);
+    if (this.heartbeatRtt >= 0) {
+      const rtt = this.heartbeatRtt;
+      this.heartbeatRtt = -1;
+      if (this.state === 'open') this.emit('heartbeat', rtt, this.heartbeatAt);
+    }
   }
 
   private write(frame: Uint8Array): void {
@@ -318,7 +324,8 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
     this.pollPending = false; // a duplicate reply does not count twice
     if (now - this.heartbeatAt < 1000 || this.listenerCount('heartbeat') === 0) return;
     this.heartbeatAt = now;
-    this.emit('heartbeat', rtt, now);
+    // Emitted once this read is processed (a listener must not run inside the decode loop).
+    this.heartbeatRtt = rtt;
   }
 
   private stopAddp(): void {

@@ -44,7 +44,7 @@ afterEach(async () => {
 });
 
 describe('observability', () => {
-  it('logs structured fields (pair, endpoint, reason, code, timings) and nothing without a logger', async () => {
+  it('logs structured fields (pair, endpoint, reason, code, timings): an object first, then the message', async () => {
     const { logger, lines } = recorder();
     r = await rig({ mode: 'hot', rate: 200, promotionDelayMs: 100 }, { transport: 'node', logger });
     await r.pair.open();
