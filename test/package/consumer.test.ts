@@ -143,6 +143,25 @@ describe('installed into a fresh project', () => {
     expect(JSON.parse(cjs.out)).toEqual({ loaded: true, metrics: true });
   });
 
+  it.skipIf(!hasPrebuildPlatform)('pnpm 10 (build scripts ignored by default, symlinked layout): the prebuild loads, transport native', () => {
+    // pnpm from the npm registry through npx (cached after the first run).
+    const v = sh('npx', ['-y', 'pnpm@10', '--version'], { cwd: tmp, timeoutMs: 120_000 });
+    expect(v.code, v.err).toBe(0);
+    const dir = join(tmp, 'pnpm');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'consumer-pnpm', version: '1.0.0', private: true, type: 'module' }));
+    const r = sh('npx', ['-y', 'pnpm@10', 'add', tgz], { cwd: dir, timeoutMs: 120_000 });
+    expect(r.code, `${r.out}\n${r.err}`).toBe(0);
+    facts.installPnpmMs = Math.round(r.ms);
+    facts.pnpmVersion = v.out.trim();
+    expect(r.out).toMatch(/Ignored build scripts/);
+    const s = JSON.parse(nodeIn(dir, STATUS).out) as Status;
+    expect(s.status.loaded).toBe(true);
+    expect(s.status.from).toMatch(/node_modules\/\.pnpm\/tserver-ha@.*\/prebuilds\/linux-x64\/tserver-ha\.glibc\.node$/);
+    expect(s.auto).toBe('native');
+    facts.transportPnpm = s.auto;
+  });
+
   it('with install scripts: nothing is compiled when the prebuild loads', () => {
     const c = consumer('scripts', ['--foreground-scripts']);
     facts.installWithScriptsMs = c.ms;
