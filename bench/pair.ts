@@ -12,13 +12,16 @@
  * pairs (1, 100, 500 hot pairs sharing 20k events/s); idle (500 idle hot pairs: main-thread %, RSS, fds,
  * threads per pair). Medians of `--runs` runs; the ratio column is native ÷ node.
  */
+import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { TServerPair } from '../lib/pair/pair.js';
 import type { TEvent } from '../lib/pair/events.js';
 import { Attr } from '../lib/protocol/ids.js';
-import { isTransportAvailable } from '../lib/transport/index.js';
+import { createTransport, isTransportAvailable, type Transport } from '../lib/transport/index.js';
+import { MessageType, encodeMessage } from '../lib/protocol/index.js';
 import { ChildPeer } from '../test/helpers/child-peer.js';
 
 const { values: args } = parseArgs({
@@ -27,6 +30,7 @@ const { values: args } = parseArgs({
     runs: { type: 'string', default: '3' },
     seconds: { type: 'string', default: '3' },
     only: { type: 'string', default: 'load,listeners,pairs,idle' },
+    'idle-child': { type: 'string' },
   },
 });
 const RUNS = Number(args.runs);
@@ -35,7 +39,7 @@ const only = new Set(args.only.split(','));
 const kinds = (['native', 'node'] as const).filter((k) => k === 'node' || isTransportAvailable('native'));
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-type Listener = 'nothing' | 'two' | 'every' | 'iterator';
+type Listener = 'nothing' | 'two' | 'every' | 'iterator' | 'transport';
 
 interface Row {
   section: string;
@@ -63,7 +67,7 @@ function consume(e: TEvent, how: Listener): void {
   if (typeof conn === 'bigint') sink += Number(conn & 1n);
 }
 
-async function openPairs(peer: ChildPeer, n: number, kind: string, how: Listener, count: { n: number }): Promise<{ pairs: TServerPair[]; stop: () => Promise<void> }> {
+async function openPairs(peer: ChildPeer, n: number, kind: string, how: Listener, count: { n: number }, defaultAddp = false): Promise<{ pairs: TServerPair[]; stop: () => Promise<void> }> {
   const pairs: TServerPair[] = [];
   const abort = new AbortController();
   const iterating: Promise<void>[] = [];
@@ -75,7 +79,8 @@ async function openPairs(peer: ChildPeer, n: number, kind: string, how: Listener
       mode: 'hot',
       dns: ['5001'],
       transport: kind as 'native' | 'node',
-      addp: { timeoutMs: 5000 },
+      // Idle pairs run with the default heartbeat (500 ms): polls are what an idle pair costs.
+      ...(defaultAddp ? {} : { addp: { timeoutMs: 5000 } }),
       breaker: false,
       window: { maxFrames: 100_000 },
     });
@@ -112,6 +117,49 @@ async function openPairs(peer: ChildPeer, n: number, kind: string, how: Listener
   };
 }
 
+/**
+ * The transport alone (bench:transport's hot pair: one connection delivering, one holding its window), a
+ * listener reading each frame's sequence number from the index: the floor the pair adds to.
+ */
+async function measureTransport(kind: string, rate: number): Promise<{ delivered: number; eventsPerSec: number; usPerEvent: number; elu: number }> {
+  const peer = await ChildPeer.start({ backupPort: true });
+  const ts: Transport[] = [];
+  try {
+    let delivered = 0;
+    let touch = 0;
+    for (const port of [peer.port, peer.backupPort!]) {
+      const t = createTransport({ host: '127.0.0.1', port, addp: { timeoutMs: 5000 } }, kind as 'native' | 'node');
+      await t.connect();
+      const linked = new Promise<void>((resolve) => t.on('frames', (b) => {
+        for (let i = 0; i < b.count; i++) if (b.type(i) === MessageType.EventLinkConnected) resolve();
+      }));
+      t.send(encodeMessage(MessageType.RequestRegisterClient, { ApplicationName: 'bench', ReferenceID: 1 }));
+      await linked;
+      ts.push(t);
+    }
+    ts[1]!.hold({ maxFrames: 100_000, maxBytes: 64 << 20 });
+    ts[0]!.on('frames', (b) => {
+      delivered += b.count;
+      for (let i = 0; i < b.count; i++) touch += b.seq(i) & 1;
+    });
+    peer.stream(rate, 64);
+    await sleep(700);
+    const d0 = delivered;
+    const e0 = performance.eventLoopUtilization();
+    const w0 = performance.now();
+    await sleep(SECONDS * 1000);
+    const e = performance.eventLoopUtilization(e0);
+    const wall = performance.now() - w0;
+    const n = delivered - d0;
+    peer.stopStream();
+    sink += touch;
+    return { delivered: n, eventsPerSec: Math.round((n / wall) * 1000), usPerEvent: n > 0 ? (e.active * 1000) / n : NaN, elu: e.utilization };
+  } finally {
+    for (const t of ts) await t.destroy();
+    await peer.kill();
+  }
+}
+
 /** One measurement: `n` pairs, the peer streaming `ratePerPair` (0 = saturation) to each. */
 async function measure(kind: string, n: number, ratePerPair: number, how: Listener): Promise<{ delivered: number; eventsPerSec: number; usPerEvent: number; elu: number }> {
   const peer = await ChildPeer.start({ backupPort: true, backlog: 2048 });
@@ -142,7 +190,7 @@ const median = (xs: number[]) => {
 
 async function row(section: string, kind: string, load: string, n: number, ratePerPair: number, how: Listener): Promise<Row> {
   const rs = [];
-  for (let r = 0; r < RUNS; r++) rs.push(await measure(kind, n, ratePerPair, how));
+  for (let r = 0; r < RUNS; r++) rs.push(how === 'transport' ? await measureTransport(kind, ratePerPair) : await measure(kind, n, ratePerPair, how));
   return {
     section, kind, load, listener: how, pairs: n, delivered: rs.map((x) => x.delivered),
     eventsPerSec: median(rs.map((x) => x.eventsPerSec)), usPerEvent: median(rs.map((x) => x.usPerEvent)), elu: median(rs.map((x) => x.elu)),
@@ -162,13 +210,26 @@ interface IdleRow {
 const fds = () => readdirSync('/proc/self/fd').length;
 const threads = () => Number(/Threads:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN);
 
-async function idle(kind: string, n: number): Promise<IdleRow> {
+/** Measured in a fresh process (`--idle-child kind:n`): RSS and threads are not disturbed by earlier runs. */
+function idle(kind: string, n: number): Promise<IdleRow> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--idle-child', `${kind}:${n}`, '--seconds', String(SECONDS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as IdleRow) : reject(new Error(`idle child exited with ${code}`))));
+  });
+}
+
+async function idleHere(kind: string, n: number): Promise<IdleRow> {
   const peer = await ChildPeer.start({ backupPort: true, backlog: 2048 });
+  // The I/O thread starts with the first native transport: start it (and warm the code) with one pair first.
+  const warm = await openPairs(peer, 1, kind, 'nothing', { n: 0 }, true);
+  await warm.stop();
   global.gc?.();
   const rss0 = process.memoryUsage().rss;
   const fd0 = fds();
   const th0 = threads();
-  const { stop } = await openPairs(peer, n, kind, 'nothing', { n: 0 });
+  const { stop } = await openPairs(peer, n, kind, 'nothing', { n: 0 }, true);
   try {
     await sleep(1000);
     global.gc?.();
@@ -185,6 +246,11 @@ async function idle(kind: string, n: number): Promise<IdleRow> {
 }
 
 async function main(): Promise<void> {
+  if (args['idle-child']) {
+    const [kind, n] = args['idle-child'].split(':');
+    console.log(JSON.stringify(await idleHere(kind!, Number(n))));
+    return;
+  }
   const rows: Row[] = [];
   const idles: IdleRow[] = [];
   const say = (s: string) => {
@@ -195,6 +261,8 @@ async function main(): Promise<void> {
       for (const [label, rate] of [['20k/s', 20_000], ['100k/s', 100_000], ['saturation', 0]] as const) {
         say(`load ${kind} ${label}`);
         rows.push(await row('load', kind, label, 1, rate, 'two'));
+        say(`transport ${kind} ${label}`);
+        rows.push(await row('transport alone', kind, label, 1, rate, 'transport'));
       }
     }
     if (only.has('listeners')) {

@@ -16,51 +16,112 @@ export class EventsOverflowError extends TServerHaError {
 /** Default bound of one `events()` iterator's backlog. */
 export const DEFAULT_MAX_BUFFERED = 10_000;
 
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true });
+
 /**
  * Every event emitted to `key` (name, payload), in order, until `signal` aborts (events already buffered
  * are yielded first). A consumer that falls `maxBuffered` events behind gets {@link EventsOverflowError}:
  * the switch cannot be paused, so the alternative would be unbounded memory or silent loss.
+ *
+ * Written as an iterator object rather than an async generator: a buffered event is handed over with one
+ * already-resolved promise, without a generator's extra turns — the iterator costs about what a listener
+ * costs (bench:pair).
  */
-export async function* eventStream(emitter: EventEmitter, key: symbol, signal: AbortSignal, maxBuffered: number): AsyncGenerator<PairEventRecord> {
-  const buf: (PairEventRecord | undefined)[] = [];
-  let head = 0;
-  let failure: EventsOverflowError | undefined;
-  let wake: (() => void) | undefined;
-  const onEvent = (type: string, data: unknown) => {
-    if (failure) return;
-    if (buf.length - head >= maxBuffered) {
-      failure = new EventsOverflowError(maxBuffered);
-      emitter.off(key, onEvent);
-    } else {
-      buf.push({ type, data } as PairEventRecord);
+export class EventStream implements AsyncIterableIterator<PairEventRecord> {
+  private types: string[] = [];
+  private datas: unknown[] = [];
+  private head = 0;
+  private failure: EventsOverflowError | undefined;
+  private waiter: ((r: IteratorResult<PairEventRecord>) => void) | undefined;
+  private finished = false;
+  private readonly onEvent = (type: string, data: unknown): void => {
+    if (this.failure || this.finished) return;
+    if (this.waiter) {
+      const w = this.waiter;
+      this.waiter = undefined;
+      w({ value: { type, data } as PairEventRecord, done: false });
+      return;
     }
-    wake?.();
+    if (this.types.length - this.head >= this.maxBuffered) {
+      this.failure = new EventsOverflowError(this.maxBuffered);
+      this.emitter.off(this.key, this.onEvent);
+      return;
+    }
+    this.types.push(type);
+    this.datas.push(data);
   };
-  const onAbort = () => wake?.();
-  emitter.on(key, onEvent);
-  signal.addEventListener('abort', onAbort, { once: true });
-  try {
-    for (;;) {
-      if (head < buf.length) {
-        const r = buf[head]!;
-        buf[head++] = undefined;
-        if (head === buf.length) {
-          buf.length = 0;
-          head = 0;
-        } else if (head >= 1024 && head * 2 >= buf.length) {
-          buf.splice(0, head);
-          head = 0;
-        }
-        yield r;
-        continue;
-      }
-      if (failure) throw failure;
-      if (signal.aborted) return;
-      await new Promise<void>((resolve) => (wake = resolve));
-      wake = undefined;
+  private readonly onAbort = (): void => {
+    if (this.head < this.types.length || this.failure) return; // drained first by next()
+    this.end();
+  };
+
+  constructor(
+    private readonly emitter: EventEmitter,
+    private readonly key: symbol,
+    private readonly signal: AbortSignal,
+    private readonly maxBuffered: number,
+  ) {
+    if (signal.aborted) {
+      this.finished = true;
+      return;
     }
-  } finally {
-    emitter.off(key, onEvent);
-    signal.removeEventListener('abort', onAbort);
+    emitter.on(key, this.onEvent);
+    signal.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<PairEventRecord>> {
+    if (this.head < this.types.length) {
+      const r: IteratorResult<PairEventRecord> = { value: { type: this.types[this.head], data: this.datas[this.head] } as PairEventRecord, done: false };
+      this.datas[this.head++] = undefined;
+      if (this.head === this.types.length) {
+        this.types.length = 0;
+        this.datas.length = 0;
+        this.head = 0;
+      } else if (this.head >= 1024 && this.head * 2 >= this.types.length) {
+        this.types = this.types.slice(this.head);
+        this.datas = this.datas.slice(this.head);
+        this.head = 0;
+      }
+      return Promise.resolve(r);
+    }
+    if (this.failure) {
+      const err = this.failure;
+      this.end();
+      return Promise.reject(err);
+    }
+    if (this.finished || this.signal.aborted) {
+      this.end();
+      return Promise.resolve(DONE);
+    }
+    return new Promise((resolve) => (this.waiter = resolve));
+  }
+
+  /** `break` out of `for await`: stop listening. */
+  return(): Promise<IteratorResult<PairEventRecord>> {
+    this.end();
+    return Promise.resolve(DONE);
+  }
+
+  throw(err?: unknown): Promise<IteratorResult<PairEventRecord>> {
+    this.end();
+    return Promise.reject(err);
+  }
+
+  private end(): void {
+    if (!this.finished) {
+      this.finished = true;
+      this.emitter.off(this.key, this.onEvent);
+      this.signal.removeEventListener('abort', this.onAbort);
+    }
+    this.types.length = 0;
+    this.datas.length = 0;
+    this.head = 0;
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.(DONE);
   }
 }

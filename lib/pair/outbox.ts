@@ -28,7 +28,9 @@ type Listener = (this: EventEmitter, payload: unknown) => unknown;
  *   (see {@link ListenerError}).
  */
 export class Outbox {
-  private readonly items: [string, unknown][] = [];
+  // Two parallel queues (no tuple allocated per event).
+  private readonly names: string[] = [];
+  private readonly payloads: unknown[] = [];
   private head = 0;
   private draining = false;
   private holds = 0;
@@ -46,7 +48,8 @@ export class Outbox {
   }
 
   push(name: string, payload: unknown): void {
-    this.items.push([name, payload]);
+    this.names.push(name);
+    this.payloads.push(payload);
     if (this.holds === 0) this.drain();
   }
 
@@ -63,13 +66,16 @@ export class Outbox {
     if (this.draining) return;
     this.draining = true;
     try {
-      while (this.head < this.items.length) {
-        const [n, p] = this.items[this.head++]!;
+      while (this.head < this.names.length) {
+        const n = this.names[this.head]!;
+        const p = this.payloads[this.head];
+        this.payloads[this.head++] = undefined;
         if (n !== 'error' || this.target.listenerCount('error') > 0) this.call(n, n, p);
         this.call(this.all, n, p);
       }
     } finally {
-      this.items.length = 0;
+      this.names.length = 0;
+      this.payloads.length = 0;
       this.head = 0;
       this.draining = false;
     }

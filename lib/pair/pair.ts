@@ -16,7 +16,7 @@ import type { CloseInfo, CloseReason, FrameBatch } from '../transport/types.js';
 import { admit, DUPLICATE, GAP_THEN_DELIVER } from './core/admit.js';
 import { createCore, step } from './core/step.js';
 import type { ConnView, CoreState, Effect, Input } from './core/types.js';
-import { eventStream, DEFAULT_MAX_BUFFERED } from './event-stream.js';
+import { EventStream, DEFAULT_MAX_BUFFERED } from './event-stream.js';
 import { setEpoch } from './tevent.js';
 import { TEvent, type PairEventRecord, type PairEvents, type PairState, type SwitchoverReason } from './events.js';
 import { Outbox } from './outbox.js';
@@ -332,10 +332,13 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     return this.addressCall('RequestUnregisterAddress', options, () => this.dns.delete(dn), (ep, ms) => ep.unregisterAddress(dn, ms));
   }
 
-  /** Every public event, in order, as `{ type, data }`, until `signal` aborts or the pair closes. */
-  events(options: EventsOptions = {}): AsyncGenerator<PairEventRecord> {
+  /**
+   * Every public event, in order, as `{ type, data }`, until `signal` aborts or the pair closes (events
+   * already buffered are yielded first); see {@link EventsOptions.maxBuffered} for a consumer that falls behind.
+   */
+  events(options: EventsOptions = {}): AsyncIterableIterator<PairEventRecord> {
     const signal = options.signal ? AbortSignal.any([options.signal, this.ended.signal]) : this.ended.signal;
-    return eventStream(this, ALL, signal, options.maxBuffered ?? DEFAULT_MAX_BUFFERED);
+    return new EventStream(this, ALL, signal, options.maxBuffered ?? DEFAULT_MAX_BUFFERED);
   }
 
   /**

@@ -207,16 +207,57 @@ export function decodeBody(buf: Buffer, start: number, end: number, limits: Reso
 /**
  * The value of the first attribute `id` of a message body `buf[start, end)`, decoded alone: the
  * attributes before it are stepped over, none after it is read. `undefined` when absent. For bodies a
- * codec already validated (an event's bytes), so this is the cheap path to one attribute.
+ * codec already validated (an event's bytes): the common scalar types are read in place without a cursor
+ * object (this is the per-event path of `TEvent.get()`); lists go through the full reader. Reads stay
+ * bounds-checked by Buffer itself.
  */
 export function decodeAttribute(buf: Buffer, start: number, end: number, limits: ResolvedLimits, id: number): DecodedValue | undefined {
-  const r = new Reader(buf, start + 6, end, limits, start - LENGTH_BYTES);
-  const count = r.u16('attribute count');
-  for (let i = 0; i < count; i++) {
-    const aid = r.u16('attribute id');
-    const vt = r.u8('value type');
-    if (aid === id) return r.value(vt, 0);
-    r.skip(vt);
+  const count = buf.readUInt16BE(start + 6);
+  let p = start + 8;
+  for (let i = 0; i < count && p < end; i++) {
+    const aid = buf.readUInt16BE(p);
+    const vt = buf[p + 2]!;
+    p += 3;
+    if (aid === id) {
+      switch (vt) {
+        case ValueType.String: {
+          const len = buf.readUInt32BE(p);
+          return decodeUtf8(buf, p + 4, p + 4 + len) ?? buf.toString('utf8', p + 4, p + 4 + len);
+        }
+        case ValueType.Int32:
+          return buf.readInt32BE(p);
+        case ValueType.Int64:
+          return buf.readBigInt64BE(p);
+        case ValueType.Float64:
+          return buf.readDoubleBE(p);
+        case ValueType.Empty:
+          return null;
+        default: {
+          const r = new Reader(buf, p, end, limits, start - LENGTH_BYTES);
+          return r.value(vt, 0);
+        }
+      }
+    }
+    switch (vt) {
+      case ValueType.String:
+      case ValueType.Binary:
+        p += 4 + buf.readUInt32BE(p);
+        break;
+      case ValueType.Int32:
+        p += 4;
+        break;
+      case ValueType.Int64:
+      case ValueType.Float64:
+        p += 8;
+        break;
+      case ValueType.Empty:
+        break;
+      default: {
+        const r = new Reader(buf, p, end, limits, start - LENGTH_BYTES);
+        r.skip(vt);
+        p = r.pos;
+      }
+    }
   }
   return undefined;
 }

@@ -126,6 +126,19 @@ function installExitHook(): void {
 /** Start a switch, two T-Servers and the management role. */
 export async function startSimulation(options: SimulationOptions = {}): Promise<Simulation> {
   const o = resolveSimulationOptions(options);
+  // Free ports are probed, then bound by the children: another process can take one in between (two
+  // simulations starting at once). With ports of our own choosing, a failed start is tried again.
+  const chosen = Object.values(o.ports).some((p) => p);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(o);
+    } catch (err) {
+      if (chosen || attempt >= 3) throw err;
+    }
+  }
+}
+
+async function startOnce(o: ReturnType<typeof resolveSimulationOptions>): Promise<Simulation> {
   installExitHook();
   const ownDir = o.dir === undefined;
   const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'tserver-ha-sim-'));

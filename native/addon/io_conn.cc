@@ -147,7 +147,17 @@ void Conn::ApplySocketOptions() {
 
 void Conn::OnAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
   Conn* c = static_cast<Conn*>(h->data);
-  if (c->rxStart_ == c->rxEnd_) c->rxStart_ = c->rxEnd_ = 0;
+  if (c->rxStart_ == c->rxEnd_) {
+    // Nothing pending: read into the thread's shared buffer (reads are sequential on this thread, and
+    // every frame is copied out before the next read). An idle connection then holds no read buffer.
+    // (A connection's own buffer, once a partial frame made it grow, is kept: freeing it at every read
+    // that ends on a frame boundary would churn the allocator under a stream.)
+    c->rxStart_ = c->rxEnd_ = 0;
+    buf->base = reinterpret_cast<char*>(c->host_->SharedRx(kReadChunk));
+    buf->len = kReadChunk;
+    return;
+  }
+  // A partial frame is pending: read into this connection's own buffer, behind it.
   if (c->rx_.size() - c->rxEnd_ < kReadChunk) {
     if (c->rxStart_ > 0) {
       std::memmove(c->rx_.data(), c->rx_.data() + c->rxStart_, c->rxEnd_ - c->rxStart_);
@@ -161,8 +171,9 @@ void Conn::OnAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
   buf->len = c->rx_.size() - c->rxEnd_;
 }
 
-void Conn::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
+void Conn::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   Conn* c = static_cast<Conn*>(s->data);
+  const bool shared = buf != nullptr && c->host_->IsSharedRx(reinterpret_cast<const uint8_t*>(buf->base));
   if (nread == 0) return;
   if (c->state_ == State::Closing) {
     // Orderly close: our FIN is out; discard what the peer still sends until its FIN, then close. Closing
@@ -179,16 +190,31 @@ void Conn::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
     return c->Fail(kCloseError, e, UvMessage("socket error", e), false);
   }
   double now = NowMs();
-  c->rxEnd_ += static_cast<size_t>(nread);
   c->lastRx_ = now;
   if (!c->sawFirstByte_) {
     c->sawFirstByte_ = true;
     c->host_->AppendRecord({kRecFirstByte, static_cast<double>(c->id_), now});
   }
+  if (shared) {
+    // Whole frames straight from the shared buffer; only a trailing partial frame is kept, in our own.
+    const uint8_t* base = reinterpret_cast<const uint8_t*>(buf->base);
+    size_t used = c->ConsumeFrom(base, static_cast<size_t>(nread), now);
+    if (c->state_ != State::Open || used == static_cast<size_t>(nread)) return;
+    c->rx_.assign(base + used, base + nread);
+    c->rxStart_ = 0;
+    c->rxEnd_ = c->rx_.size();
+    return;
+  }
+  c->rxEnd_ += static_cast<size_t>(nread);
   c->Consume(now);
 }
 
 void Conn::Consume(double now) {
+  size_t used = ConsumeFrom(rx_.data() + rxStart_, rxEnd_ - rxStart_, now);
+  rxStart_ += used;
+}
+
+size_t Conn::ConsumeFrom(const uint8_t* base, size_t len, double now) {
   struct Sink : SplitSink {
     Conn* c;
     const uint8_t* base;
@@ -199,17 +225,18 @@ void Conn::Consume(double now) {
     }
   } sink;
   sink.c = this;
-  sink.base = rx_.data() + rxStart_;
+  sink.base = base;
   sink.now = now;
-  SplitResult r = SplitFrames(sink.base, rxEnd_ - rxStart_, opt_->limits, &sink);
-  rxStart_ += r.consumed;
-  if (state_ != State::Open) return;
+  SplitResult r = SplitFrames(base, len, opt_->limits, &sink);
+  if (state_ != State::Open) return r.consumed;
   if (r.error != ErrorCode::Ok) {
     // Frames before the bad one were delivered; the stream can no longer be trusted: reset it.
     std::string msg = std::string(ErrorCodeName(r.error)) + ": invalid frame from the peer";
-    return Fail(kCloseProtocolError, static_cast<double>(r.error), msg, true);
+    Fail(kCloseProtocolError, static_cast<double>(r.error), msg, true);
+    return r.consumed;
   }
   MaybePause();
+  return r.consumed;
 }
 
 void Conn::OnFrame(const uint8_t* p, size_t len, const FrameInfo& info, double now) {

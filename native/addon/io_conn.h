@@ -67,6 +67,8 @@ class Conn {
   void OnOpen();
   void ApplySocketOptions();
   void Consume(double now);
+  /// Split and hand over every whole frame of [base, base + len); returns the bytes used.
+  size_t ConsumeFrom(const uint8_t* base, size_t len, double now);
   void OnFrame(const uint8_t* p, size_t len, const FrameInfo& info, double now);
   void HoldFrame(const uint8_t* p, size_t len, const FrameInfo& info, double now);
   void OnAddpTimer();
@@ -102,7 +104,8 @@ class Conn {
   bool attemptTimer_ = false;
   bool retrying_ = false;
 
-  // Read side: one reused buffer; [rxStart_, rxEnd_) holds unparsed bytes (at most one partial frame).
+  // Read side: reads land in the thread's shared buffer; only a partial frame is kept here, in
+  // [rxStart_, rxEnd_), and further reads go behind it until it is whole.
   std::vector<uint8_t> rx_;
   size_t rxStart_ = 0, rxEnd_ = 0;
   bool paused_ = false;

@@ -154,6 +154,12 @@ class Host {
   void OnConnGone(Conn* c);
   /// JS is done with the block in flight (called on the JS thread).
   void Ack();
+  /// The read buffer every connection of this thread reads into when it has no partial frame pending.
+  uint8_t* SharedRx(size_t bytes) {
+    if (sharedRx_.size() < bytes) sharedRx_.resize(bytes);
+    return sharedRx_.data();
+  }
+  bool IsSharedRx(const uint8_t* p) const { return !sharedRx_.empty() && p == sharedRx_.data(); }
   bool stopping() const { return stopping_; }
 
   // ---- process budget (I/O thread; the atomics are read by stats() on the JS thread) ----
@@ -220,6 +226,7 @@ class Host {
   Block* inflight_ = nullptr;
   bool deliveryDead_ = false;
   std::vector<Block*> free_;
+  std::vector<uint8_t> sharedRx_;
   bool budgetPaused_ = false;
 };
 

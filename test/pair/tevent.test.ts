@@ -24,10 +24,10 @@ describe.each(transportsUnderTest())('TEvent (%s transport)', (transport) => {
       if (kept.length < 500 && e.seq >= 0) kept.push(e);
     });
     await rr.pair.open();
-    await until(() => kept.length >= 500, 10_000, '500 events');
+    await until(() => kept.length >= 500, 30_000, '500 events');
     // Many more deliveries after the kept ones: the transport's memory has been reused since.
     const n = rr.seqs.length;
-    await until(() => rr.seqs.length > n + 2000, 10_000, '2000 more events');
+    await until(() => rr.seqs.length > n + 2000, 30_000, '2000 more events');
     const bySeq = new Map(rr.sim.oracle().events.map((o) => [o.seq, o]));
     for (const e of kept) {
       const o = bySeq.get(rr.sim.toSwitchSeq(e.epoch, e.seq))!;
@@ -48,7 +48,7 @@ describe.each(transportsUnderTest())('TEvent (%s transport)', (transport) => {
     let first: TEvent | undefined;
     rr.pair.once('event', (e) => (first = e));
     await rr.pair.open();
-    await until(() => first !== undefined, 10_000, 'an event');
+    await until(() => first !== undefined, 30_000, 'an event');
     expect(() => first!.get('NoSuchAttribute' as 'ThisDN')).toThrow(TypeError);
   });
 });
