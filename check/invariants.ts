@@ -38,7 +38,7 @@ interface Tracked {
 }
 
 /** Names of the public events other than `event`, recorded in order with the events. */
-const NAMES = ['EventServerConnected', 'EventServerDisconnected', 'EventLinkConnected', 'EventLinkDisconnected', 'switchover', 'active', 'gap', 'splitBrain'] as const;
+const NAMES = ['EventServerConnected', 'EventServerDisconnected', 'EventLinkConnected', 'EventLinkDisconnected', 'switchover', 'active', 'gap', 'splitBrain', 'connectFailed', 'reconnecting', 'heartbeat', 'breaker'] as const;
 
 export class Checker {
   /** Every public event in emission order (what a synchronous listener saw). */

@@ -2,6 +2,21 @@ import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { ConfigError } from './errors.js';
 import type { CodecLimits } from './protocol/constants.js';
 import type { TransportFactory } from './transport/types.js';
+import { isTransportAvailable } from './transport/index.js';
+import { nativeStatus } from './native/loader.js';
+// Side effect: registers the native transport when the addon loads, so `transport: 'native'` can be checked here.
+import './native/register.js';
+
+/**
+ * A pino-shaped logger: each method takes an object of structured fields first, then a message (pino,
+ * bunyan, and `console` all fit). tserver-ha logs nothing unless one is given.
+ */
+export interface Logger {
+  debug(fields: object, message: string): void;
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+}
 
 /** Where one T-Server listens. */
 export interface EndpointAddress {
@@ -67,6 +82,12 @@ export interface TServerPairOptions {
   userTimeoutMs?: number;
   /** Codec limits. */
   limits?: CodecLimits;
+  /**
+   * Where the pair logs what it does (connects, losses, switchovers, gaps, breaker changes, failed attempts
+   * — sampled), as structured fields (`pair`, `endpoint`, `reason`, `code`, timings) and a message. A
+   * pino-shaped object (pino, bunyan, `console`). Default: silent.
+   */
+  logger?: Logger;
 }
 
 /** Options with every default filled in and validated. */
@@ -95,6 +116,8 @@ export interface ResolvedPairOptions {
   keepAlive: { idleMs: number; intervalMs: number; count: number } | false;
   userTimeoutMs: number;
   limits: CodecLimits;
+  /** The logger given, or undefined (silent). */
+  logger: Logger | undefined;
 }
 
 /** The defaults, published in the README beside Genesys' own. */
@@ -154,9 +177,77 @@ function objectOr<T>(path: string, v: unknown, allowFalse: boolean): Partial<T> 
   return v as Partial<T>;
 }
 
+/** Every option key, with the keys of each nested object: anything else is a typo, refused. */
+const KNOWN_KEYS: Record<string, readonly string[]> = {
+  '': [
+    'name', 'primary', 'backup', 'mode', 'applicationName', 'dns', 'registerMode', 'addp', 'connectTimeoutMs', 'handshakeTimeoutMs',
+    'requestTimeoutMs', 'openTimeoutMs', 'warmBackupWaitMs', 'retry', 'breaker', 'transport', 'tls', 'window', 'splitBrainGraceMs',
+    'switchOnLinkDown', 'maxPendingRequests', 'keepAlive', 'userTimeoutMs', 'limits', 'logger',
+  ],
+  addp: ['timeoutMs', 'remoteTimeoutMs'],
+  retry: ['minDelayMs', 'maxDelayMs', 'factor', 'fastPhaseMs', 'probeMs', 'probeIntervalMs'],
+  breaker: ['errorThresholdPercentage', 'volumeThreshold', 'resetTimeoutMs', 'rollingWindowMs'],
+  window: ['maxFrames', 'maxBytes'],
+  keepAlive: ['idleMs', 'intervalMs', 'count'],
+  limits: ['maxFrameSize', 'maxDepth', 'maxAttributes'],
+};
+
+/** Edit distance (insertions, deletions, substitutions, adjacent swaps), for "did you mean". */
+function distance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = v;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/** The known key closest to `key` (same letters in another case, or at most 2 edits, ≤ a third of its length). */
+export function closestKey(key: string, known: readonly string[]): string | undefined {
+  const lower = key.toLowerCase();
+  const same = known.find((k) => k.toLowerCase() === lower);
+  if (same) return same;
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const k of known) {
+    const dd = distance(lower, k.toLowerCase());
+    if (dd < bestD) [best, bestD] = [k, dd];
+  }
+  return bestD <= Math.min(2, Math.max(1, Math.floor(key.length / 3))) ? best : undefined;
+}
+
+/** Refuse keys the options do not have (a typo would otherwise silently leave the default in force). */
+function checkKeys(path: string, v: unknown): void {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return;
+  const known = KNOWN_KEYS[path];
+  if (!known) return;
+  for (const key of Object.keys(v)) {
+    if (known.includes(key)) continue;
+    const full = path ? `${path}.${key}` : key;
+    const near = closestKey(key, known);
+    throw new ConfigError(`unknown option ${full}${near ? ` (did you mean ${path ? `${path}.` : ''}${near}?)` : ''}; known: ${known.join(', ')}`);
+  }
+  if (path === '') for (const k of Object.keys(KNOWN_KEYS)) if (k) checkKeys(k, (v as Record<string, unknown>)[k]);
+}
+
+function checkLogger(v: unknown): Logger | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'object' || v === null) fail('logger', 'an object with debug/info/warn/error methods (pino-shaped)', v);
+  for (const m of ['debug', 'info', 'warn', 'error'] as const) {
+    if (typeof (v as Record<string, unknown>)[m] !== 'function') fail(`logger.${m}`, 'a function (a pino-shaped logger: debug/info/warn/error)', (v as Record<string, unknown>)[m]);
+  }
+  return v as Logger;
+}
+
 /** Validate options and fill in defaults. Throws {@link ConfigError} naming the bad option. */
 export function resolvePairOptions(o: TServerPairOptions): ResolvedPairOptions {
   if (typeof o !== 'object' || o === null) throw new ConfigError('options must be an object');
+  checkKeys('', o);
   if (typeof o.name !== 'string' || o.name.length === 0) fail('name', 'a non-empty string', o.name);
   const primary = address('primary', o.primary);
   const backup = address('backup', o.backup);
@@ -215,6 +306,10 @@ export function resolvePairOptions(o: TServerPairOptions): ResolvedPairOptions {
 
   const transport = typeof o.transport === 'function' ? o.transport : oneOf('transport', o.transport ?? DEFAULTS.transport, ['auto', 'native', 'node']);
   if (o.tls !== undefined && transport === 'native') throw new ConfigError("option tls needs transport 'node' or 'auto' (the addon does not do TLS)");
+  // Fail now, not after openTimeoutMs of attempts that cannot succeed.
+  if (transport === 'native' && !isTransportAvailable('native')) {
+    throw new ConfigError(`option transport is 'native' but the native addon is not loaded: ${nativeStatus().reason ?? 'its I/O thread is unavailable'}`);
+  }
   if (o.switchOnLinkDown !== undefined && typeof o.switchOnLinkDown !== 'boolean') fail('switchOnLinkDown', 'a boolean', o.switchOnLinkDown);
 
   return {
@@ -242,5 +337,6 @@ export function resolvePairOptions(o: TServerPairOptions): ResolvedPairOptions {
     keepAlive,
     userTimeoutMs: int('userTimeoutMs', o.userTimeoutMs ?? DEFAULTS.userTimeoutMs, 0, 3_600_000),
     limits: o.limits ?? {},
+    logger: checkLogger(o.logger),
   };
 }

@@ -10,8 +10,30 @@ import { TServerHaError } from './base-error.js';
 /** Invalid options given to a constructor or function (`ERR_INVALID_CONFIG`). */
 export class ConfigError extends TServerHaError {
   override name = 'ConfigError';
-  constructor(message: string) {
-    super('ERR_INVALID_CONFIG', message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_INVALID_CONFIG', message, options);
+  }
+}
+
+/**
+ * `open()` found no usable server within `openTimeoutMs` (`ERR_OPEN_TIMEOUT`; the pair is closed). Like
+ * the MongoDB driver's server-selection error, it says why: `cause` is the most recent error of either
+ * endpoint, `endpoints` each endpoint's state and last error.
+ */
+export class OpenTimeoutError extends TServerHaError {
+  override name = 'OpenTimeoutError';
+  constructor(
+    pair: string,
+    timeoutMs: number,
+    /** Per endpoint: its state, role and link when the deadline passed, and its last error (null: none). */
+    readonly endpoints: Record<'primary' | 'backup', { address: string; state: string; role: string; link: string; lastError: Error | null }>,
+    cause: Error | undefined,
+  ) {
+    const each = (['primary', 'backup'] as const).map((n) => {
+      const e = endpoints[n];
+      return `${n} (${e.address}): ${e.state}, role ${e.role}, link ${e.link}${e.lastError ? `, last error: ${e.lastError.message}` : ''}`;
+    });
+    super('ERR_OPEN_TIMEOUT', `no usable server in ${pair} within ${timeoutMs} ms; ${each.join('; ')}`, { cause, retryable: true });
   }
 }
 

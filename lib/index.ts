@@ -25,9 +25,16 @@ export {
   type PairState,
   type EndpointStatus,
   type ActiveEvent,
+  type ConnectFailedEvent,
+  type ReconnectingEvent,
+  type HeartbeatEvent,
+  type BreakerEvent,
+  type AttrValue,
+  type AttrValues,
 } from './pair/events.js';
+export type { RequestTraceContext } from './pair/observe.js';
 export type { EndpointName, RoleName, LinkState, EndpointState } from './endpoint/endpoint.js';
-export { DEFAULTS, resolvePairOptions, type TServerPairOptions, type EndpointAddress, type ResolvedPairOptions } from './config.js';
+export { DEFAULTS, resolvePairOptions, type TServerPairOptions, type EndpointAddress, type ResolvedPairOptions, type Logger } from './config.js';
 export {
   TServerHaError,
   ConfigError,
@@ -41,13 +48,14 @@ export {
   QueueFullError,
   HandshakeError,
   BreakerOpenError,
+  OpenTimeoutError,
   type TransportErrorCode,
   type ProtocolErrorCode,
 } from './errors.js';
 export { MessageType, Attr, ServerRole, RegisterMode, RouteType, int32, int64, float64 } from './protocol/index.js';
 export { monotonicMs } from './clock.js';
 export { nativeStatus, NativeUnavailableError, type NativeStatus } from './native/loader.js';
-export { setNativeMemoryLimit } from './native/native-transport.js';
+export { setNativeMemoryLimit, nativeIoStats, type NativeIoStats } from './native/native-transport.js';
 export { NodeTransport } from './transport/node-transport.js';
 export type { Transport, TransportOptions, TransportFactory, TransportEvents, TransportTimestamps, FrameBatch, CloseInfo, CloseReason, ReleaseResult, WindowOptions } from './transport/types.js';
 export type { MessageFrame, Attribute, KVPair, DecodedValue } from './protocol/types.js';

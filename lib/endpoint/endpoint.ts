@@ -92,6 +92,12 @@ export interface EndpointEvents {
   role: [role: RoleName, previous: RoleName];
   /** The server reported its CTI link state (every report; the pair emits only changes), at position `seq` (-1: none). */
   link: [up: boolean, frame: MessageFrame, seq: number];
+  /** A connection attempt failed (every one; `attempt` counts failures in a row since a session opened). */
+  attemptFailed: [attempt: number, error: Error];
+  /** The circuit breaker changed state. */
+  breaker: [state: 'open' | 'half-open' | 'closed'];
+  /** An ADDP poll of the current connection was answered (sampled by the transport). */
+  heartbeat: [rttMs: number, at: number];
 }
 
 function roleOf(v: unknown): RoleName {
@@ -138,6 +144,12 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
   private linkFrame: MessageFrame | undefined;
   private linkReports: LinkReport[] = [];
   private linkWaiter: ((report: { up: boolean; frame: MessageFrame | undefined }) => void) | undefined;
+  /** `kind` of the current (or last) connection's transport; before the first, what the pair will use. */
+  transportKind: string | null = null;
+  /** The last failed attempt's or lost session's error, since the last session opened (open timeout reports it). */
+  lastError: Error | null = null;
+  /** When {@link lastError} happened (monotonic ms). */
+  lastErrorAt = 0;
 
   constructor(
     readonly name: EndpointName,
@@ -146,7 +158,12 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
   ) {
     super();
     const b = ctx.options.breaker;
-    if (b) this.breaker = createBreaker(() => this.attempt(), b, `${ctx.options.name}/${name}`);
+    if (b) {
+      this.breaker = createBreaker(() => this.attempt(), b, `${ctx.options.name}/${name}`);
+      this.breaker.on('open', () => this.emit('breaker', 'open'));
+      this.breaker.on('halfOpen', () => this.emit('breaker', 'half-open'));
+      this.breaker.on('close', () => this.emit('breaker', 'closed'));
+    }
   }
 
   /** `host:port`, for messages. */
@@ -181,7 +198,10 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
     } catch (err) {
       const e = (err as { code?: string }).code === 'EOPENBREAKER' ? new BreakerOpenError(this.label) : (err as Error);
       this.failedAttempts++;
+      this.lastError = e;
+      this.lastErrorAt = monotonicMs();
       if (attemptChannel.hasSubscribers) attemptChannel.publish({ pair: this.ctx.options.name, endpoint: this.name, attempt: this.failedAttempts, error: e });
+      this.emit('attemptFailed', this.failedAttempts, e);
       throw e;
     }
   }
@@ -201,6 +221,7 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
       tls: o.tls,
     });
     this.transport = t;
+    this.transportKind = t.kind;
     this.state = 'connecting';
     this.role = 'unknown';
     this.link = 'unknown';
@@ -212,6 +233,9 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
     });
     t.once('close', (info) => {
       if (gen === this.generation) this.onClose(info);
+    });
+    t.on('heartbeat', (rttMs, at) => {
+      if (gen === this.generation) this.emit('heartbeat', rttMs, at);
     });
     if (hold) t.hold(hold);
 
@@ -280,6 +304,7 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
         refused,
       };
       this.state = 'open';
+      this.lastError = null;
       this.reportedAt = this.session.openAt;
       this.emit('open', this.session);
       return this.session;
@@ -474,6 +499,10 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
     const calls = [...this.pending.values()];
     this.pending.clear();
     const error = info.error ?? new TransportError('ERR_TRANSPORT_CLOSED', `${this.label} closed`);
+    if (info.error) {
+      this.lastError = info.error;
+      this.lastErrorAt = monotonicMs();
+    }
     for (const c of calls) c.settle(error, true);
     if (this.linkWaiter) this.linkWaiter({ up: false, frame: undefined });
     if (wasOpen) this.emit('lost', info, this.dropReason);

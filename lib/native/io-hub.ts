@@ -12,6 +12,7 @@ export interface HubClient {
   onBackpressure(paused: boolean, queuedBytes: number): void;
   onRelease(batch: NativeFrameBatch, evictedUpTo: number, firstSeenSeq: number): void;
   onClose(reason: CloseReason, err: number, message: string, lossAt: number, closedAt: number): void;
+  onHeartbeat?(rttMs: number, at: number): void;
 }
 
 /**
@@ -117,6 +118,9 @@ export class IoHub {
             break;
           case Rec.Backpressure:
             guard(() => c.onBackpressure(index[r + 2] === 1, index[r + 3]!));
+            break;
+          case Rec.Heartbeat:
+            guard(() => c.onHeartbeat?.(index[r + 2]!, index[r + 3]!));
             break;
           case Rec.Close: {
             const off = index[r + 4]!;

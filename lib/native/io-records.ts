@@ -22,6 +22,8 @@ export const Rec = {
   Close: 5,
   /** count, evictedUpTo, firstSeenSeq; followed by `count` Frame records */
   Release: 6,
+  /** rttMs, at: our ADDP poll was answered (at most one a second per connection) */
+  Heartbeat: 7,
 } as const;
 
 /** Native close codes (io_host.h CloseCode) by index. */

@@ -84,12 +84,43 @@ export function addonCandidates(root = packageRoot()): { searched: string[]; fou
     } catch {
       continue;
     }
+    // Prebuilds tagged for the other C library (prebuildify --tag-libc: `.glibc.` / `.musl.`) are skipped.
+    names = names.filter(libcMatches);
     // The addon's own name first, then any other .node (a prebuild may carry a platform suffix).
     names.sort((a, b) => Number(b === 'tserver_ha.node') - Number(a === 'tserver_ha.node') || a.localeCompare(b));
     found.push(...names.map((n) => join(d, n)));
   }
   return { searched: dirs, found };
 }
+
+/** This process's C library on Linux (`glibc` or `musl`), as node-gyp-build tells them apart. */
+function libc(): 'glibc' | 'musl' | undefined {
+  if (process.platform !== 'linux') return undefined;
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+  return header?.glibcVersionRuntime ? 'glibc' : 'musl';
+}
+
+/** A file name's libc tag (node-gyp-build's tags: name.tag.tag.node) agrees with this process. */
+function libcMatches(name: string): boolean {
+  const tags = name.split('.').slice(1, -1);
+  const want = libc();
+  if (want === undefined) return true;
+  return !tags.some((t) => (t === 'glibc' || t === 'musl') && t !== want);
+}
+
+/** What the install script recorded (scripts/build-native.mjs --install), to explain a missing addon. */
+function installReport(root = packageRoot()): string | undefined {
+  if (root === undefined) return undefined;
+  try {
+    const r = JSON.parse(readFileSync(join(root, 'build', 'install-report.json'), 'utf8')) as { outcome?: string; detail?: string };
+    return r.outcome === 'prebuild' || r.outcome === 'compiled' ? undefined : r.detail;
+  } catch {
+    return existsSync(join(root, 'build')) ? undefined : 'the install script did not run (pnpm without allowed builds, --ignore-scripts, or a blocked install script) and no prebuild for this platform is in the package';
+  }
+}
+
+/** How to get the addon, for the warning and NativeUnavailableError. */
+const FIX = 'To get it: install g++, make and python3, then `npm rebuild tserver-ha` (pnpm: allow its build script, `pnpm approve-builds`), or use a platform with a prebuild (linux-x64)';
 
 function checkBinding(b: unknown): string | undefined {
   const nb = b as Partial<NativeBinding> | null;
@@ -120,8 +151,9 @@ function load(): { binding: NativeBinding | null; status: NativeStatus } {
       problems.push(`${file}: ${(err as Error).message}`);
     }
   }
+  const why = found.length === 0 ? installReport() : undefined;
   const reason = found.length === 0
-    ? `no .node file in ${searched.join(' or ')}`
+    ? `no .node file in ${searched.join(' or ')}${why ? `: ${why}` : ''}`
     : `could not load the addon (${problems.join('; ')})`;
   if (mode === 'require') {
     throw new NativeUnavailableError(`TSERVER_HA_NATIVE=require but the native addon is unavailable: ${reason}. ` +
@@ -135,7 +167,7 @@ function ensure(): { binding: NativeBinding | null; status: NativeStatus } {
     state = load(); // throws (and stays unloaded) only in `require` mode
     if (!state.status.loaded && !warned && nativeMode() === 'auto') {
       warned = true;
-      process.emitWarning(`tserver-ha: native addon not loaded, using the pure-TypeScript codec and transport (${state.status.reason})`, {
+      process.emitWarning(`tserver-ha: native addon not loaded, using the pure-TypeScript codec and transport (${state.status.reason}). ${FIX}.`, {
         code: 'TSERVER_HA_NO_NATIVE',
       });
     }
@@ -158,7 +190,7 @@ export function requireNativeBinding(): NativeBinding {
   return binding;
 }
 
-/** Whether the addon is loaded (loads it on first call, like {@link nativeBinding}). */
+/** Whether the addon is loaded (loads it on first call, like `nativeBinding()`). */
 export function nativeStatus(): NativeStatus {
   try {
     return { ...ensure().status };

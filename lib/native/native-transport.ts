@@ -392,6 +392,11 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
     else if (rest.length > 0) this.emit('frames', new SubsetBatch(batch, rest));
   }
 
+  /** @internal Our ADDP poll was answered (sampled natively: at most one a second). */
+  onHeartbeat(rttMs: number, at: number): void {
+    if (this.state === 'open') this.emit('heartbeat', rttMs, at);
+  }
+
   /** @internal */
   onBackpressure(paused: boolean, queuedBytes: number): void {
     if (this.state === 'open') this.emit('backpressure', { paused, queuedBytes });

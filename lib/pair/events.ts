@@ -138,6 +138,61 @@ export interface SplitBrainEvent {
   timestamp: number;
 }
 
+/**
+ * A connection attempt to one server failed (refused, timed out, handshake failed, breaker open). Sampled:
+ * emitted for the 1st, 2nd, 4th, 8th, … failure in a row of that endpoint (a down server is tried up to
+ * hundreds of times a second during a failover); `suppressed` counts the failures in between. Every
+ * attempt is published on the `tserver-ha:attempt-failed` diagnostics channel and counted by the metrics.
+ */
+export interface ConnectFailedEvent {
+  Server: string;
+  source: EndpointName;
+  /** Failed attempts in a row on this endpoint, this one included (reset when a session opens). */
+  attempt: number;
+  /** Failures since the previous `connectFailed` of this endpoint that were not emitted. */
+  suppressed: number;
+  /** Typed: TransportError (`ERR_CONNECT_REFUSED`, `ERR_CONNECT_TIMEOUT`, …), HandshakeError, BreakerOpenError. */
+  error: TServerHaError | Error;
+  timestamp: number;
+}
+
+/**
+ * The next connection attempt is scheduled (p-retry): it starts between `minDelayMs` and `maxDelayMs`
+ * from `timestamp` (each delay is stretched ×1..2 at random, so clients of one server spread out).
+ * Sampled like {@link ConnectFailedEvent}: the 1st, 2nd, 4th, … retry of a streak.
+ */
+export interface ReconnectingEvent {
+  Server: string;
+  /** The endpoint the next attempt goes to. */
+  source: EndpointName;
+  /** Retries scheduled in a row since a session last opened, this one included. */
+  attempt: number;
+  minDelayMs: number;
+  maxDelayMs: number;
+  timestamp: number;
+}
+
+/**
+ * An ADDP poll was answered: `rttMs` is the round trip, measured where the heartbeat runs (the native I/O
+ * thread, or the event loop for the node transport). Sampled: at most one per connection per second, and
+ * polls only go out on a silent connection (any byte proves life). A *missed* heartbeat ends the session:
+ * `EventServerDisconnected` with reason `addp-timeout`.
+ */
+export interface HeartbeatEvent {
+  Server: string;
+  source: EndpointName;
+  rttMs: number;
+  timestamp: number;
+}
+
+/** An endpoint's circuit breaker changed state (opossum): `open` refuses attempts until a jittered re-probe. */
+export interface BreakerEvent {
+  Server: string;
+  source: EndpointName;
+  state: 'open' | 'half-open' | 'closed';
+  timestamp: number;
+}
+
 export { TEvent, type AttrValue, type AttrValues } from './tevent.js';
 import type { TEvent } from './tevent.js';
 
@@ -153,6 +208,10 @@ export interface PairEvents {
   splitBrain: [e: SplitBrainEvent];
   event: [e: TEvent];
   error: [err: Error];
+  connectFailed: [e: ConnectFailedEvent];
+  reconnecting: [e: ReconnectingEvent];
+  heartbeat: [e: HeartbeatEvent];
+  breaker: [e: BreakerEvent];
 }
 
 /** What `pair.events()` yields: one union of every public event. */
@@ -190,6 +249,14 @@ export interface EndpointStatus {
   link: LinkState;
   breaker: 'closed' | 'open' | 'half-open' | 'disabled';
   pendingRequests: number;
+  /**
+   * The transport of this endpoint's current (or last) connection — `native` (the addon's I/O thread),
+   * `node` (net/tls), or a custom factory's `kind` — and before the first one, the transport it will use
+   * (`null` for a factory).
+   */
+  transport: string | null;
+  /** The last error of this endpoint (failed attempt or lost session) since its last session opened. */
+  lastError: Error | null;
 }
 
 /** Snapshot returned by `pair.state`. */

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import diagnostics from 'node:diagnostics_channel';
 import { resolvePairOptions, type ResolvedPairOptions, type TServerPairOptions } from '../config.js';
-import { ClosedError, QueueFullError, SwitchoverError, TransportError, TServerHaError } from '../errors.js';
+import { ClosedError, OpenTimeoutError, QueueFullError, SwitchoverError, TransportError, TServerHaError } from '../errors.js';
 import { monotonicMs } from '../clock.js';
 import { Endpoint, type EndpointName, type SessionInfo, type DropReason } from '../endpoint/endpoint.js';
 import { encodeMessage, type AttributeInput } from '../protocol/encoder.js';
@@ -9,7 +9,7 @@ import { Attr, messageId, messageName, type MessageName } from '../protocol/ids.
 import { ValueType } from '../protocol/constants.js';
 import { getAttr } from '../protocol/message.js';
 import type { Attribute, MessageFrame } from '../protocol/types.js';
-import { createTransport } from '../transport/index.js';
+import { createTransport, resolveTransportKind } from '../transport/index.js';
 // Side effect: registers the native transport when the addon loads, so transport 'auto' can pick it.
 import '../native/register.js';
 import type { CloseInfo, CloseReason, FrameBatch } from '../transport/types.js';
@@ -20,6 +20,7 @@ import { EventStream, DEFAULT_MAX_BUFFERED } from './event-stream.js';
 import { setEpoch } from './tevent.js';
 import { TEvent, type PairEventRecord, type PairEvents, type PairState, type SwitchoverReason } from './events.js';
 import { Outbox } from './outbox.js';
+import { logEvent, requestChannel, StreakSampler, type RequestTraceContext } from './observe.js';
 import { checkTimeout, RequestBook, type RequestOptions } from './requests.js';
 import { ServerEvents } from './server-events.js';
 import { Supervisor } from './supervisor.js';
@@ -141,7 +142,40 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
       });
     }
     this.serverEvents = new ServerEvents(o.name, (name, payload) => this.outbox.push(name, payload));
-    this.supervisor = new Supervisor(o, this.endpoints, this.lifecycle.signal, () => [...this.dns]);
+    this.supervisor = new Supervisor(o, this.endpoints, this.lifecycle.signal, () => [...this.dns], (ep, minDelayMs, maxDelayMs) => this.onRetry(ep, minDelayMs, maxDelayMs));
+    this.observe();
+  }
+
+  /** Connect failures, retries, heartbeats and breaker changes as public events; the logger bridge. */
+  private observe(): void {
+    const o = this.options;
+    const kind = typeof o.transport === 'function' ? null : resolveTransportKind({ tls: o.tls }, o.transport);
+    for (const ep of Object.values(this.endpoints)) {
+      ep.transportKind = kind;
+      const sampler = new StreakSampler();
+      ep.on('attemptFailed', (attempt, error) => {
+        if (this.core.closed || !sampler.take(attempt)) return;
+        this.outbox.push('connectFailed', { Server: o.name, source: ep.name, attempt, suppressed: sampler.suppressed(attempt), error, timestamp: monotonicMs() });
+      });
+      ep.on('breaker', (state) => {
+        if (!this.core.closed) this.outbox.push('breaker', { Server: o.name, source: ep.name, state, timestamp: monotonicMs() });
+      });
+      ep.on('heartbeat', (rttMs, at) => this.outbox.push('heartbeat', { Server: o.name, source: ep.name, rttMs, timestamp: at }));
+      // A new streak of retries starts when a session opens.
+      ep.on('open', () => (this.retries = 0));
+    }
+    const log = o.logger;
+    if (log) this.on(ALL as never, ((name: string, payload: unknown) => logEvent(log, o.name, name, payload)) as never);
+  }
+
+  private retries = 0;
+  private readonly retrySampler = new StreakSampler();
+
+  private onRetry(ep: Endpoint, minDelayMs: number, maxDelayMs: number): void {
+    const attempt = ++this.retries;
+    if (this.core.closed || !this.retrySampler.take(attempt)) return;
+    this.retrySampler.suppressed(attempt);
+    this.outbox.push('reconnecting', { Server: this.options.name, source: ep.name, attempt, minDelayMs, maxDelayMs, timestamp: monotonicMs() });
   }
 
   /**
@@ -177,6 +211,8 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
       link: ep.link,
       breaker: ep.breakerState,
       pendingRequests: ep.pendingCount,
+      transport: ep.transportKind,
+      lastError: ep.lastError,
     });
     return {
       name: this.options.name,
@@ -202,20 +238,31 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     const ready = new Promise<void>((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
     this.supervisor.start();
     let timer: NodeJS.Timeout | undefined;
+    const startedAt = monotonicMs();
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new TServerHaError('ERR_OPEN_TIMEOUT', `no usable server in ${this.options.name} within ${this.options.openTimeoutMs} ms`, { retryable: true })),
-        this.options.openTimeoutMs,
-      );
+      timer = setTimeout(() => reject(this.openTimeoutError()), this.options.openTimeoutMs);
     });
+    const log = this.options.logger;
     try {
       await Promise.race([ready, timeout]);
+      log?.info({ pair: this.options.name, endpoint: this.core.routing.active, ms: monotonicMs() - startedAt }, `${this.options.name}: open, requests go to ${this.core.routing.active}`);
     } catch (err) {
+      if (err instanceof OpenTimeoutError) {
+        log?.error({ pair: this.options.name, code: err.code, err: err.message, ms: monotonicMs() - startedAt }, `${this.options.name}: open() failed: ${err.message}`);
+      }
       await this.close();
       throw err;
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** ERR_OPEN_TIMEOUT with why: each endpoint's state and last error, the most recent one as `cause`. */
+  private openTimeoutError(): OpenTimeoutError {
+    const eps = Object.values(this.endpoints);
+    const each = (ep: Endpoint) => ({ address: `${ep.address.host}:${ep.address.port}`, state: ep.state, role: ep.role, link: ep.link, lastError: ep.lastError });
+    const latest = eps.filter((ep) => ep.lastError).sort((a, b) => b.lastErrorAt - a.lastErrorAt)[0];
+    return new OpenTimeoutError(this.options.name, this.options.openTimeoutMs, { primary: each(this.endpoints.primary), backup: each(this.endpoints.backup) }, latest?.lastError ?? undefined);
   }
 
   /** Close both connections. Pending requests reject with ClosedError; resolves when sockets are closed. */
@@ -263,7 +310,11 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
       return Promise.reject(err);
     }
     const active = this.core.routing.active;
-    return this.book.submit(ref, messageName(type), bytes, { timeoutMs, idempotent: options.idempotent ?? false, signal: options.signal }, active ? this.endpoints[active] : undefined);
+    const idempotent = options.idempotent ?? false;
+    const submit = () => this.book.submit(ref, messageName(type), bytes, { timeoutMs, idempotent, signal: options.signal }, active ? this.endpoints[active] : undefined);
+    if (!requestChannel.hasSubscribers) return submit();
+    const ctx: RequestTraceContext = { pair: this.options.name, request: messageName(type), referenceId: ref, timeoutMs, idempotent, active };
+    return requestChannel.tracePromise(submit, ctx);
   }
 
   /**

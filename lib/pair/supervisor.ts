@@ -33,6 +33,8 @@ export class Supervisor {
     private readonly endpoints: Record<EndpointName, Endpoint>,
     private readonly signal: AbortSignal,
     private readonly dns: () => string[],
+    /** A retry was scheduled: the next attempt goes to `ep` in `minMs`..`maxMs` (ReconnectingEvent). */
+    private readonly onRetry: (ep: Endpoint, minMs: number, maxMs: number) => void = () => {},
   ) {}
 
   start(): void {
@@ -66,22 +68,35 @@ export class Supervisor {
    * `minDelayMs` (a failover is usually over within seconds, and a warm backup can only be found by
    * trying), then with exponential backoff up to `maxDelayMs`.
    */
-  private async persist<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.opts.retry.fastPhaseMs > 0) {
+  private async persist<T>(fn: () => Promise<T>, next: () => Endpoint): Promise<T> {
+    const { fastPhaseMs } = this.opts.retry;
+    if (fastPhaseMs > 0) {
+      const start = monotonicMs();
       try {
-        return await pRetry(fn, { ...this.retry(), factor: 1, maxRetryTime: this.opts.retry.fastPhaseMs });
+        return await pRetry(fn, { ...this.retry(), factor: 1, maxRetryTime: fastPhaseMs, onFailedAttempt: (c) => {
+          // Past the fast phase the slow schedule starts with an immediate attempt.
+          if (monotonicMs() - start >= fastPhaseMs) this.onRetry(next(), 0, 0);
+          else this.scheduled(next(), c.retriesConsumed, 1);
+        } });
       } catch (err) {
         if (this.signal.aborted) throw err;
       }
     }
-    return pRetry(fn, this.retry());
+    return pRetry(fn, { ...this.retry(), onFailedAttempt: (c) => this.scheduled(next(), c.retriesConsumed, this.opts.retry.factor) });
+  }
+
+  /** The delay p-retry will draw for the retry after `retriesConsumed` (its formula, before and after the ×1..2 jitter). */
+  private scheduled(ep: Endpoint, retriesConsumed: number, factor: number, minTimeout = this.opts.retry.minDelayMs, maxTimeout = this.opts.retry.maxDelayMs): void {
+    if (this.signal.aborted) return;
+    const nominal = minTimeout * factor ** Math.max(0, retriesConsumed);
+    this.onRetry(ep, Math.min(Math.round(nominal), maxTimeout), Math.min(Math.round(2 * nominal), maxTimeout));
   }
 
   private async hot(ep: Endpoint): Promise<void> {
     const pace = this.sessionPacer();
     while (!this.signal.aborted) {
       try {
-        await this.persist(() => ep.open(this.dns(), this.opts.window, this.noneOpen()));
+        await this.persist(() => ep.open(this.dns(), this.opts.window, this.noneOpen()), () => ep);
       } catch {
         return; // only an abort ends p-retry with infinite retries
       }
@@ -125,7 +140,7 @@ export class Supervisor {
           // Held from the first byte: events of DNs registered early arrive before the handshake ends.
           await e.open(this.dns(), this.opts.window, this.noneOpen() && this.allBreakersOpen());
           return e;
-        });
+        }, () => (n % 2 === 0 ? first : this.other(first)));
       } catch {
         return;
       }
@@ -167,6 +182,7 @@ export class Supervisor {
         randomize: true,
         maxRetryTime: probeMs,
         signal: this.signal,
+        onFailedAttempt: (c) => this.scheduled(target, c.retriesConsumed, 1, probeIntervalMs, Number.POSITIVE_INFINITY),
       });
       return target;
     } catch (err) {

@@ -73,6 +73,9 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
   private lastRxAt = 0;
   private pollSentAt = -1;
   private pollToken = 0;
+  private heartbeatAt = -Infinity;
+  private pollPending = false;
+  private heartbeatRtt = -1;
   // Write batching: cork on the first send of a tick, uncork on nextTick (one writev per tick).
   private corked = false;
 
@@ -266,8 +269,10 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
         } else if (frame.kind === FrameKind.AddpPoll) {
           this.write(encodeAddp(frame.token, true));
           if (this.state !== 'open') return; // the write overflowed the queue
+        } else if (frame.token === this.pollToken && this.pollPending) {
+          this.onPollAnswered();
         }
-        // ADDP replies only prove life, which every byte already does.
+        // ADDP replies only prove life, which every byte already does (and give the heartbeat's round trip).
       }
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
@@ -284,6 +289,11 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
     }
     if (out.length > 0 && this.state === 'open') this.emit('frames', new NodeFrameBatch(out, now));
     if (error && this.state === 'open') this.finishWithError('protocol-error', error);
+    if (this.heartbeatRtt >= 0) {
+      const rtt = this.heartbeatRtt;
+      this.heartbeatRtt = -1;
+      if (this.state === 'open') this.emit('heartbeat', rtt, this.heartbeatAt);
+    }
   }
 
   private write(frame: Uint8Array): void {
@@ -307,6 +317,17 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
     this.addpTimer = setTimeout(() => this.onAddpTimer(), Math.max(1, ms));
   }
 
+  /** Our last poll was answered: report its round trip, at most once a second (HeartbeatEvent). */
+  private onPollAnswered(): void {
+    const now = monotonicMs();
+    const rtt = now - this.pollSentAt;
+    this.pollPending = false; // a duplicate reply does not count twice
+    if (now - this.heartbeatAt < 1000 || this.listenerCount('heartbeat') === 0) return;
+    this.heartbeatAt = now;
+    // Emitted once this read is processed (a listener must not run inside the decode loop).
+    this.heartbeatRtt = rtt;
+  }
+
   private stopAddp(): void {
     if (this.addpTimer) clearTimeout(this.addpTimer);
     this.addpTimer = null;
@@ -327,6 +348,7 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
     // busy loop, SIGSTOP) past T/2 before the poll went out, the peer gets its T/2 now.
     if (this.pollSentAt < this.lastRxAt) {
       this.pollSentAt = now;
+      this.pollPending = true;
       this.pollToken = (this.pollToken + 1) >>> 0;
       this.write(encodeAddp(this.pollToken));
       return this.armAddp(Math.max(T - idle, T / 2));

@@ -138,6 +138,11 @@ export interface TransportEvents {
   backpressure: [info: { paused: boolean; queuedBytes: number }];
   /** The connection ended or never opened. Exactly once; nothing is emitted after it. */
   close: [info: CloseInfo];
+  /**
+   * One of our ADDP polls was answered after `rttMs` (monotonic `at`). Optional for an implementation;
+   * sampled (at most one a second per connection).
+   */
+  heartbeat: [rttMs: number, at: number];
 }
 
 /** One connection to one server. */

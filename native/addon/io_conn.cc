@@ -241,6 +241,7 @@ size_t Conn::ConsumeFrom(const uint8_t* base, size_t len, double now) {
 
 void Conn::OnFrame(const uint8_t* p, size_t len, const FrameInfo& info, double now) {
   if (info.kind == kKindAddpPoll) return QueueAddp(kKindAddpReply, info.token);
+  if (info.kind == kKindAddpReply) return OnAddpReply(info.token, now);
   if (info.kind != kKindMessage) return;  // an ADDP reply only proves life, which every byte does
   // Only switch events are held; replies and server reports pass even with a seq (kNeverHeld).
   if (holding_ && IsHeldEvent(info)) return HoldFrame(p, len, info, now);
@@ -453,6 +454,7 @@ void Conn::OnAddpTimer() {
   // overloaded machine) past T/2 before the poll went out, the peer gets its T/2 now.
   if (pollAt_ < lastRx_) {
     pollAt_ = now;
+    pollPending_ = true;
     QueueAddp(kKindAddpPoll, ++pollToken_);
     // Timers run before the loop blocks for I/O; the end-of-turn flush would come only after the next
     // wakeup, so the poll goes out now.
@@ -471,6 +473,16 @@ void Conn::OnAddpTimer() {
        "no byte from the peer for " + std::to_string(static_cast<long>(T)) + " ms (ADDP poll sent after " +
            std::to_string(static_cast<long>(P)) + " ms)",
        true);
+}
+
+// An answer to our last poll: its round trip goes to JS (HeartbeatEvent), at most once a second per
+// connection so an idle hot pair does not wake the event loop per poll.
+void Conn::OnAddpReply(uint32_t token, double now) {
+  if (!pollPending_ || token != pollToken_) return;
+  pollPending_ = false;
+  if (now - heartbeatAt_ < 1000) return;
+  heartbeatAt_ = now;
+  host_->AppendRecord({kRecHeartbeat, static_cast<double>(id_), now - pollAt_, now});
 }
 
 // ---- close ----

@@ -72,6 +72,7 @@ class Conn {
   void OnFrame(const uint8_t* p, size_t len, const FrameInfo& info, double now);
   void HoldFrame(const uint8_t* p, size_t len, const FrameInfo& info, double now);
   void OnAddpTimer();
+  void OnAddpReply(uint32_t token, double now);
   void Arm(double ms);
   void QueueAddp(uint8_t kind, uint32_t token);
   int UnreadKernelBytes();
@@ -118,6 +119,8 @@ class Conn {
   double lastRx_ = 0;
   double pollAt_ = -1;
   uint32_t pollToken_ = 0;
+  bool pollPending_ = false;      // our last poll is not answered yet
+  double heartbeatAt_ = -1e300;   // when the last round trip was reported to JS
 
   // Hot-standby window.
   bool holding_ = false;

@@ -44,6 +44,7 @@ enum RecordKind : int {
   kRecBackpressure = 4, // [4, id, paused (0/1), queuedBytes]
   kRecClose = 5,        // [5, id, reason, err, msgOffset, msgLength, lossDetectedAt, closedAt]
   kRecRelease = 6,      // [6, id, count, evictedUpTo, firstSeenSeq]; then `count` kRecFrame records
+  kRecHeartbeat = 7,    // [7, id, rttMs, at]  our ADDP poll answered (at most one a second per connection)
 };
 
 /// Close reasons (mirrored in lib/native/io-records.ts; names are types.ts CloseReason).
