@@ -18,9 +18,10 @@ export interface HubClient {
 /**
  * The JS end of one addon instance's I/O thread (one per realm: the main thread and each worker load their
  * own). Routes the records of each delivered block to their transports, then acknowledges the block from
- * `setImmediate` so the thread sends the next one only after the event loop had a turn (DESIGN.md
- * pitfall 2). Holds live transports strongly, like `net` holds open sockets, and keeps the thread-safe
- * function referenced exactly while any is live (pitfall 4).
+ * `setImmediate` so the thread sends the next one only after the event loop had a turn (docs/native-transport.md:
+ * a freely queued thread-safe function starves timers). Holds live transports strongly, like `net` holds
+ * open sockets, and keeps the thread-safe function referenced exactly while any is live (an open pair keeps
+ * the process alive, an idle one does not).
  * @internal
  */
 /** Records in a block small enough to acknowledge at once, and how many such blocks per loop turn. */

@@ -7,7 +7,7 @@ import { STRIDE } from './io-records.js';
 
 /**
  * {@link FrameBatch} over one block delivered by the I/O thread: `count` consecutive Frame records of the
- * index, read by offset (no per-frame object or subarray — DESIGN.md pitfall 5). The bytes are valid only
+ * index, read by offset (no per-frame object or subarray: a Buffer view per frame measured slower than decoding in JS). The bytes are valid only
  * during the `frames` listener call: the block's memory goes back to the thread afterwards and `frame(i)`
  * then throws `ERR_BATCH_EXPIRED`; `type/seq/ref/receivedAt` keep working (the index records are copied
  * once per batch when it expires). A batch from {@link NativeFrameBatch.copy} (release results) stays

@@ -1,6 +1,6 @@
 // One connection on the I/O thread: connect with a deadline, TCP options, framing and validation with
 // the codec core, ADDP, write batching, the hot-standby window, orderly or abortive close.
-// Only long-standing libuv 1.x calls (the symbols come from the node binary: DESIGN.md pitfall 6).
+// Only long-standing libuv 1.x calls (the symbols come from the node binary, outside Node-API's ABI promise).
 #include "io_conn.h"
 
 #include <sys/ioctl.h>
@@ -253,7 +253,7 @@ void Conn::MaybePause() {
   bool overProcess = host_->OverBudget();
   if (!overProcess && static_cast<double>(queued_) <= opt_->maxQueuedBytes) return;
   // JS is not draining: stop reading. Our ADDP polls keep going out and unread kernel bytes count as
-  // proof of life (DESIGN.md pitfall 3), so a stalled consumer does not look like a dead server.
+  // proof of life (docs/native-transport.md, backpressure), so a stalled consumer does not look like a dead server.
   uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
   paused_ = true;
   if (overProcess) host_->NoteBudgetPause();
@@ -525,7 +525,7 @@ void Conn::Fail(int reason, double err, const std::string& msg, bool abortive) {
   closeMsg_ = reason == kCloseLocal ? std::string() : msg;
   if (reason != kCloseLocal) lossAt_ = NowMs();
   if (abortive && (state_ == State::Open || state_ == State::Closing)) {
-    // RST instead of FIN: used when failing away from a server (DESIGN.md; SO_LINGER 0).
+    // RST instead of FIN: used when failing away from a server (SO_LINGER 0).
     uv_os_fd_t fd = -1;
     if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) == 0) {
       struct linger l = {1, 0};

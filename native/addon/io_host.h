@@ -2,11 +2,11 @@
 // of the native transports of that env. JS talks to it with one queued command per call (open, write,
 // close, hold, release, ack); it talks to JS with one thread-safe-function call per delivered block.
 //
-// Why a thread (DESIGN.md "Why the addon owns an I/O thread"): ADDP polls are answered and timed here, so
+// Why a thread (docs/architecture.md, "Threads and the native/JS boundary"): ADDP polls are answered and timed here, so
 // a blocked JS thread causes no false disconnect on either side; framing, validation and the hot-standby
 // window never touch the main thread; timestamps of connect / first byte / loss / close are exact.
 //
-// Delivery protocol (pitfall 2 of DESIGN.md): events and frames are appended to bounded blocks; at most
+// Delivery protocol (docs/native-transport.md; a thread-safe function left to queue freely starves timers): events and frames are appended to bounded blocks; at most
 // one block is in flight to JS; JS acknowledges from setImmediate and only then is the next block sent.
 //
 // Block layout: `bytes` holds raw frames (length prefix included) and close messages; `index` is a
@@ -230,7 +230,7 @@ class Host {
   bool budgetPaused_ = false;
 };
 
-/// Block size above which a new block is started (a few hundred KiB: DESIGN.md pitfall 2).
+/// Block size above which a new block is started (a few hundred KiB: bigger blocks made timers lag).
 constexpr size_t kBlockBytes = 256 * 1024;
 /// Records above which a new block is started.
 constexpr size_t kBlockRecords = 8192;

@@ -1,6 +1,6 @@
 // Node-API face of the I/O thread: `exports.io = { start, open, write, close, hold, release, ack, ref, stats }`.
 //
-// Written with the plain C Node-API on purpose (DESIGN.md pitfall 1): at process or worker shutdown Node
+// Written with the plain C Node-API on purpose: at process or worker shutdown Node
 // runs a queued thread-safe-function callback once more, before the cleanup hooks, when every call fails;
 // node-addon-api's wrappers would abort there. Every status in the delivery callback is ignored.
 //
