@@ -22,6 +22,8 @@ export interface PeerOptions {
   autoReply?: boolean;
   /** listen() backlog. */
   backlog?: number;
+  /** ServerRole this peer reports in EventServerInfo (default 0, primary). */
+  role?: 0 | 1;
 }
 
 /** One accepted connection, seen from the peer. */
@@ -241,7 +243,7 @@ export class TestPeer {
     switch (f.type) {
       case MessageType.RequestRegisterClient:
         c.send(MessageType.EventServerInfo, {
-          ServerRole: 0, ServerVersion: '8.1.000.00-test', SessionID: int64(42n), ServerStartTime: 1_700_000_000,
+          ServerRole: this.options.role ?? 0, ServerVersion: '8.1.000.00-test', SessionID: int64(42n), ServerStartTime: 1_700_000_000,
           EventSequenceNumber: int64(1000n), ...refAttr, Extensions: { 'addp-timeout': this.options.addpTimeoutMs ?? 0 },
         });
         c.send(MessageType.EventLinkConnected, { ApplicationName: 'test-peer', SessionID: int64(42n), TimeinSecs: 1_700_000_000, TimeinuSecs: 0 });
