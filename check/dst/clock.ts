@@ -8,17 +8,9 @@ import * as FakeTimers from '@sinonjs/fake-timers';
 
 type InstalledClock = ReturnType<typeof FakeTimers.install>;
 
-/** mulberry32: a small, fast, seedable PRNG (uniform in [0, 1)). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The bench's seeded PRNG (mulberry32, uniform in [0, 1)): one implementation for every seeded choice. */
+export { rng as prng } from '../../lib/cli/bench/wait.js';
+import { rng as prng } from '../../lib/cli/bench/wait.js';
 
 export interface VirtualTime {
   clock: InstalledClock;
