@@ -113,9 +113,18 @@ async function runMode(mode: 'hot' | 'warm', transport: 'auto' | 'native' | 'nod
   let startSeq = 0;
   let routed = 0;
   let settled = 0;
+  let from: string | null = null;
+  // Printed from one ordered stream (not from the listener below): a gap shows before the events after it.
   const iter = (async () => {
-    for await (const rec of pair.events()) {
-      if (rec.type === 'event') continue;
+    for await (const rec of pair.events({ maxBuffered: 1_000_000 })) {
+      if (rec.type === 'event') {
+        const e = rec.data;
+        if (e.source !== from) {
+          if (from !== null) say(`  ${(monotonicMs() - t0).toFixed(1).padStart(8)} ms  events now delivered from ${e.source} (seq ${e.seq})`);
+          from = e.source;
+        }
+        continue;
+      }
       const line = describe(rec);
       if (line) say(`  ${(monotonicMs() - t0).toFixed(1).padStart(8)} ms  ${line}`);
       if (rec.type === 'gap') gaps.push(rec.data);
@@ -124,13 +133,8 @@ async function runMode(mode: 'hot' | 'warm', transport: 'auto' | 'native' | 'nod
       if (faultAt && rec.type === 'active' && rec.data.endpoint && readyAt === null) readyAt = rec.data.timestamp - faultAt;
     }
   })();
-  let from: string | null = null;
   pair.on('event', (e: TEvent) => {
     if (e.seq >= 0) seqs.push(e.seq);
-    if (e.source !== from) {
-      if (from !== null) say(`  ${(monotonicMs() - t0).toFixed(1).padStart(8)} ms  events now delivered from ${e.source} (seq ${e.seq})`);
-      from = e.source;
-    }
     if (e.type !== MessageType.EventRouteRequest) return;
     sent++;
     pair
