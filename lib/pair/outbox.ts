@@ -42,9 +42,22 @@ export class Outbox {
     /** Every event also goes to this symbol's listeners (`events()` iterators), with its name. */
     private readonly all: symbol,
   ) {
-    const forget = (key: string | symbol) => this.cache.delete(key);
-    target.on('newListener', forget);
-    target.on('removeListener', forget);
+    this.rehook();
+  }
+
+  private readonly forget = (key: string | symbol): void => {
+    this.cache.delete(key);
+  };
+
+  /**
+   * Watch listener changes (again): `removeAllListeners()` removes these hooks too, so the owner calls this
+   * after it; the cached lists are dropped either way.
+   */
+  rehook(): void {
+    this.cache.clear();
+    for (const ev of ['newListener', 'removeListener'] as const) {
+      if (!this.target.rawListeners(ev).includes(this.forget)) this.target.on(ev, this.forget);
+    }
   }
 
   push(name: string, payload: unknown): void {

@@ -197,6 +197,15 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     };
   }
 
+  /** As EventEmitter's; the pair keeps watching its listeners afterwards (its emitter caches their lists). */
+  override removeAllListeners(eventName?: keyof PairEvents | symbol): this {
+    // Called without an argument, EventEmitter removes everything (an explicit undefined would remove nothing).
+    if (eventName === undefined) super.removeAllListeners();
+    else super.removeAllListeners(eventName as never);
+    this.outbox.rehook();
+    return this;
+  }
+
   /** Counters since construction. */
   get stats(): PairStats {
     return { ...this.core.stats };

@@ -50,3 +50,31 @@ describe('event payloads', () => {
     expect(gone[0]).toMatchObject({ source: 'primary', reason: 'not-promoted' });
   });
 });
+
+describe('listeners', () => {
+  it('events go to exactly the listeners registered now: on/off, once, removeAllListeners() with and without a name', async () => {
+    r = await rig({ mode: 'hot', rate: 2000 }, { transport: 'node' });
+    const rr = r;
+    const got = { a: 0, b: 0, c: 0, d: 0 };
+    const a = () => void got.a++;
+    rr.pair.on('event', a);
+    await rr.pair.open();
+    await until(() => got.a > 20, 30_000, 'listener a');
+    rr.pair.removeAllListeners('event');
+    const a0 = got.a;
+    rr.pair.on('event', () => void got.b++);
+    await until(() => got.b > 20, 30_000, 'listener b');
+    rr.pair.removeAllListeners();
+    const b0 = got.b;
+    rr.pair.on('event', () => void got.c++);
+    rr.pair.once('event', () => void got.d++);
+    await until(() => got.c > 20, 30_000, 'listener c');
+    // Added after events already went to c: it must be called too (the pair caches listener lists).
+    let e = 0;
+    rr.pair.on('event', () => void e++);
+    await until(() => e > 20, 30_000, 'listener e, added later');
+    expect(got.a).toBe(a0);
+    expect(got.b).toBe(b0);
+    expect(got.d).toBe(1);
+  });
+});
