@@ -63,16 +63,9 @@ export class Holes {
    * in `out` (ranges below an event are reported together, before it); false when none lies above `after`.
    */
   takeBelow(seq: number, after: number, out: { fromSeq: number; toSeq: number }): boolean {
-    let lo = Infinity;
-    let hi = -Infinity;
     let k = 0;
     while (k < this.from.length && this.from[k]! < seq) {
-      const f = Math.max(this.from[k]!, after + 1);
-      const t = Math.min(this.to[k]!, seq - 1);
-      if (f <= t) {
-        if (f < lo) lo = f;
-        if (t > hi) hi = t;
-      }
+      this.include(k, after, seq - 1);
       if (this.to[k]! >= seq) {
         if (this.to[k] !== Infinity && this.to[k]! > seq) {
           // A reported range the event falls inside (positions disagree): keep the part above it.
@@ -86,14 +79,7 @@ export class Holes {
       }
       k++;
     }
-    if (k > 0) {
-      this.from.splice(0, k);
-      this.to.splice(0, k);
-    }
-    if (lo > hi) return false;
-    out.fromSeq = lo;
-    out.toSeq = hi;
-    return true;
+    return this.take(k, out);
   }
 
   /** Remove every range that ends at or below `seq` (already covered by what was delivered or reported). */
@@ -112,26 +98,38 @@ export class Holes {
    * arrive, so they are reported now rather than at the next event). Open ranges stay.
    */
   takeClosedAbove(after: number, out: { fromSeq: number; toSeq: number }): boolean {
-    let lo = Infinity;
-    let hi = -Infinity;
     let k = 0;
-    while (k < this.from.length && this.to[k] !== Infinity) {
-      const f = Math.max(this.from[k]!, after + 1);
-      const t = this.to[k]!;
-      if (f <= t) {
-        if (f < lo) lo = f;
-        if (t > hi) hi = t;
-      }
-      k++;
-    }
+    while (k < this.from.length && this.to[k] !== Infinity) this.include(k++, after, Infinity);
+    return this.take(k, out);
+  }
+
+  // The union being taken (scratch: no allocation per event).
+  private lo = Infinity;
+  private hi = -Infinity;
+
+  /** Add the part of range k above `after` and at or below `limit` to the union being taken. */
+  private include(k: number, after: number, limit: number): void {
+    const f = Math.max(this.from[k]!, after + 1);
+    const t = Math.min(this.to[k]!, limit);
+    if (f > t) return;
+    if (f < this.lo) this.lo = f;
+    if (t > this.hi) this.hi = t;
+  }
+
+  /** Drop the first `k` ranges and hand out the union collected from them (false: it was empty). */
+  private take(k: number, out: { fromSeq: number; toSeq: number }): boolean {
     if (k > 0) {
       this.from.splice(0, k);
       this.to.splice(0, k);
     }
-    if (lo > hi) return false;
-    out.fromSeq = lo;
-    out.toSeq = hi;
-    return true;
+    const found = this.lo <= this.hi;
+    if (found) {
+      out.fromSeq = this.lo;
+      out.toSeq = this.hi;
+    }
+    this.lo = Infinity;
+    this.hi = -Infinity;
+    return found;
   }
 
   clear(): void {
