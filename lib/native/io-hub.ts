@@ -16,30 +16,34 @@ export interface HubClient {
 }
 
 /**
+ * Records in a block small enough to acknowledge at once. The next block can only arrive through a new
+ * wake-up of the event loop (the thread-safe function has at most one block queued), so acking at once
+ * lets no stream starve timers; larger blocks are acked from setImmediate all the same, which lets the
+ * thread gather the next one into a bigger block while the loop finishes its turn.
+ */
+const SMALL_BLOCK = 32;
+
+/**
  * The JS end of one addon instance's I/O thread (one per realm: the main thread and each worker load their
- * own). Routes the records of each delivered block to their transports, then acknowledges the block from
- * `setImmediate` so the thread sends the next one only after the event loop had a turn (docs/native-transport.md:
- * a freely queued thread-safe function starves timers). Holds live transports strongly, like `net` holds
+ * own). Routes the records of each delivered block to their transports, then acknowledges the block; the
+ * thread sends the next one only after that, one block in flight (docs/native-transport.md: a freely queued
+ * thread-safe function starves timers). Holds live transports strongly, like `net` holds
  * open sockets, and keeps the thread-safe function referenced exactly while any is live (an open pair keeps
  * the process alive, an idle one does not).
  * @internal
  */
-/** Records in a block small enough to acknowledge at once, and how many such blocks per loop turn. */
-const SMALL_BLOCK = 32;
-const QUICK_ACKS = 4;
-
 export class IoHub {
   private readonly clients = new Map<number, HubClient>();
   private nextId = 1;
   private readonly ack = (): void => this.io.ack();
-  /** Small blocks acknowledged at once in this event-loop turn (see `dispatch`). */
-  private quickAcks = 0;
-  private readonly newTurn = (): void => {
-    this.quickAcks = 0;
-  };
+  /** JS views of the I/O thread's delivery area (io_host.h `DeliveryBytes`): made once, read per block. */
+  private readonly areaBytes: Buffer;
+  private readonly areaIndex: Float64Array;
 
   constructor(private readonly io: IoBinding) {
-    io.start((bytes, index) => this.dispatch(bytes, index));
+    const [bytes, index] = io.start((records, bytes, index) => this.dispatch(records, bytes, index));
+    this.areaBytes = Buffer.from(bytes);
+    this.areaIndex = index;
   }
 
   /** Register a transport and open its connection natively, to `addresses` (IP literals) in order. */
@@ -73,25 +77,16 @@ export class IoHub {
     return this.clients.size;
   }
 
-  private dispatch(ab: ArrayBuffer, index: Float64Array): void {
+  private dispatch(records: number, ab: ArrayBuffer | undefined, index: Float64Array | undefined): void {
     try {
-      this.route(Buffer.from(ab), index);
+      this.route(ab === undefined ? this.areaBytes : Buffer.from(ab), index ?? this.areaIndex, records);
     } finally {
-      // A small block is acknowledged at once, a few per event-loop turn: the next one (often the very
-      // report a failover waits for) need not wait for the check phase. Past that, and for any larger
-      // block, the ack waits for setImmediate, so a fast stream still yields the loop between blocks
-      // (at most QUICK_ACKS × SMALL_BLOCK records per turn).
-      if (index.length <= SMALL_BLOCK * STRIDE && this.quickAcks < QUICK_ACKS) {
-        if (this.quickAcks++ === 0) setImmediate(this.newTurn);
-        this.io.ack();
-      } else {
-        setImmediate(this.ack);
-      }
+      if (records <= SMALL_BLOCK) this.io.ack();
+      else setImmediate(this.ack);
     }
   }
 
-  private route(bytes: Buffer, index: Float64Array): void {
-    const n = index.length / STRIDE;
+  private route(bytes: Buffer, index: Float64Array, n: number): void {
     let i = 0;
     while (i < n) {
       const r = i * STRIDE;
@@ -103,7 +98,11 @@ export class IoHub {
         while (j < n && index[j * STRIDE] === Rec.Frame && index[j * STRIDE + 1] === id) j++;
         if (c) {
           const batch = new NativeFrameBatch(bytes, index, i, j - i, c.limits);
-          guard(() => c.onFrames(batch));
+          try {
+            c.onFrames(batch);
+          } catch (err) {
+            rethrowLater(err);
+          }
           batch.expire();
         }
         i = j;
@@ -152,8 +151,12 @@ function guard(fn: () => void): void {
   try {
     fn();
   } catch (err) {
-    process.nextTick(() => {
-      throw err;
-    });
+    rethrowLater(err);
   }
+}
+
+function rethrowLater(err: unknown): void {
+  process.nextTick(() => {
+    throw err;
+  });
 }

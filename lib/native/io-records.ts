@@ -41,7 +41,11 @@ export const Opt = {
 
 /** `exports.io` of the addon (native/addon/io_napi.cc). */
 export interface IoBinding {
-  start(dispatch: (bytes: ArrayBuffer, index: Float64Array) => void): void;
+  /**
+   * Starts the thread; returns views of its delivery area. `dispatch(records)` means the block is in that
+   * area; a block too big for it comes as its own `bytes` and `index` (both detached after the call).
+   */
+  start(dispatch: (records: number, bytes?: ArrayBuffer, index?: Float64Array) => void): [ArrayBuffer, Float64Array];
   /** `host` names the server in messages; `addresses` (1..64 IP literals) are connected to in order. */
   open(id: number, host: string, port: number, options: Float64Array, addresses: string[]): void;
   write(id: number, frame: Uint8Array): void;

@@ -1,6 +1,7 @@
 // The I/O thread: command queue in, paced block delivery out. See io_host.h.
 #include "io_host.h"
 
+#include <cstring>
 #include <utility>
 
 #include "io_conn.h"
@@ -24,6 +25,9 @@ bool Host::Start(napi_threadsafe_function tsfn) {
   if (started_) return true;
   tsfn_ = tsfn;
   if (uv_loop_init(&loop_) != 0) return false;
+  // Before the thread exists: it only ever reads these pointers.
+  deliveryBytes_.reset(new uint8_t[kDeliveryBytes]);
+  deliveryIndex_.reset(new double[kDeliveryDoubles]);
   async_.data = this;
   check_.data = this;
   uv_async_init(&loop_, &async_, OnAsync);
@@ -160,6 +164,13 @@ void Host::DeliverFront() {
   Block* b = ready_.front();
   ready_.pop_front();
   inflight_ = b;
+  // The previous block was acknowledged (TakeAck), so JS is not reading the area now. Blocks bigger than
+  // the area (a large frame, a pinned release) go out as their own ArrayBuffers.
+  if (b->bytes.size() <= kDeliveryBytes && b->index.size() <= kDeliveryDoubles) {
+    if (!b->bytes.empty()) std::memcpy(deliveryBytes_.get(), b->bytes.data(), b->bytes.size());
+    if (!b->index.empty()) std::memcpy(deliveryIndex_.get(), b->index.data(), b->index.size() * sizeof(double));
+    b->shared = true;
+  }
   // Charged to the process even if the connection is gone (its frames still reach JS); subtracted first
   // so each connection's resume check below sees the new process total.
   for (auto& ch : b->charged) queuedTotal.fetch_sub(static_cast<int64_t>(ch.second), std::memory_order_relaxed);

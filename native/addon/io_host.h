@@ -7,7 +7,8 @@
 // window never touch the main thread; timestamps of connect / first byte / loss / close are exact.
 //
 // Delivery protocol (docs/native-transport.md; a thread-safe function left to queue freely starves timers): events and frames are appended to bounded blocks; at most
-// one block is in flight to JS; JS acknowledges from setImmediate and only then is the next block sent.
+// one block is in flight to JS; JS acknowledges it (small blocks at once, others from setImmediate) and only
+// then is the next block sent. A block that fits is copied into one delivery area JS keeps views of.
 //
 // Block layout: `bytes` holds raw frames (length prefix included) and close messages; `index` is a
 // Float64Array of records of kRecordStride doubles: [kind, connId, a, b, c, d, e, f] (see RecordKind).
@@ -108,10 +109,13 @@ struct Block {
   std::vector<double> index;
   /// Bytes of each connection's frames in this block (charged to its queue until handed to JS).
   std::vector<std::pair<uint32_t, size_t>> charged;
+  /// Copied into the Host's delivery area when sent (JS then reads that area, not this block).
+  bool shared = false;
   void Clear() {
     bytes.clear();
     index.clear();
     charged.clear();
+    shared = false;
   }
 };
 
@@ -160,6 +164,14 @@ class Host {
     return sharedRx_.data();
   }
   bool IsSharedRx(const uint8_t* p) const { return !sharedRx_.empty() && p == sharedRx_.data(); }
+  /// The delivery area JS sees through two ArrayBuffers made once (io_napi.cc): a block that fits is
+  /// copied here on the I/O thread when sent, so the main thread creates no ArrayBuffer per block — at a
+  /// few events per block that creation (and the detach after it) was a large part of its cost. Allocated
+  /// by Start and never moved or freed before the Host: JS only reads it between a delivery and its ack.
+  uint8_t* DeliveryBytes() { return deliveryBytes_.get(); }
+  double* DeliveryIndex() { return deliveryIndex_.get(); }
+  static constexpr size_t kDeliveryBytes = 256 * 1024;        // = kBlockBytes
+  static constexpr size_t kDeliveryDoubles = 8192 * 8;         // = kBlockRecords * kRecordStride
   bool stopping() const { return stopping_; }
 
   // ---- process budget (I/O thread; the atomics are read by stats() on the JS thread) ----
@@ -227,6 +239,8 @@ class Host {
   bool deliveryDead_ = false;
   std::vector<Block*> free_;
   std::vector<uint8_t> sharedRx_;
+  std::unique_ptr<uint8_t[]> deliveryBytes_;  // uninitialized: pages become resident only when written
+  std::unique_ptr<double[]> deliveryIndex_;
   bool budgetPaused_ = false;
 };
 
@@ -234,6 +248,8 @@ class Host {
 constexpr size_t kBlockBytes = 256 * 1024;
 /// Records above which a new block is started.
 constexpr size_t kBlockRecords = 8192;
+static_assert(Host::kDeliveryBytes == kBlockBytes && Host::kDeliveryDoubles == kBlockRecords * kRecordStride,
+              "an ordinary block must fit the delivery area");
 
 }  // namespace io
 }  // namespace tsha

@@ -25,6 +25,8 @@ struct Binding {
   Host host;
   napi_threadsafe_function tsfn = nullptr;
   bool refed = false;
+  // [bytes: ArrayBuffer, index: Float64Array] over the Host's delivery area, made once by start().
+  napi_ref area = nullptr;
 };
 
 void Cleanup(void* arg) {
@@ -35,26 +37,35 @@ void Cleanup(void* arg) {
 }
 
 // Runs on the JS thread, once per block. `env` is null when the function is being torn down with the
-// block still queued: the Binding may be gone then, so touch nothing.
+// block still queued: the Binding may be gone then, so touch nothing. A block copied into the delivery
+// area is announced by its record count alone; any other is lent as two ArrayBuffers, detached afterwards.
 void CallJs(napi_env env, napi_value fn, void* /*context*/, void* data) {
   if (env == nullptr || fn == nullptr || data == nullptr) return;
   Block* block = static_cast<Block*>(data);
+  napi_value argv[3] = {nullptr, nullptr, nullptr};
+  napi_value undef = nullptr;
+  if (napi_get_undefined(env, &undef) != napi_ok ||
+      napi_create_uint32(env, static_cast<uint32_t>(block->index.size() / kRecordStride), &argv[0]) != napi_ok) {
+    return;
+  }
+  if (block->shared) {
+    napi_call_function(env, undef, fn, 1, argv, nullptr);
+    return;
+  }
   static uint8_t empty = 0;  // a C byte, not a JS reference: the target of zero-length buffers
-  napi_value bytes = nullptr, indexAb = nullptr, index = nullptr, undef = nullptr;
+  napi_value indexAb = nullptr;
   size_t nbytes = block->bytes.size();
   size_t nindex = block->index.size() * sizeof(double);
   if (napi_create_external_arraybuffer(env, nbytes ? block->bytes.data() : &empty, nbytes, nullptr, nullptr,
-                                       &bytes) != napi_ok ||
+                                       &argv[1]) != napi_ok ||
       napi_create_external_arraybuffer(env, nindex ? static_cast<void*>(block->index.data()) : &empty, nindex,
                                        nullptr, nullptr, &indexAb) != napi_ok ||
-      napi_create_typedarray(env, napi_float64_array, block->index.size(), indexAb, 0, &index) != napi_ok ||
-      napi_get_undefined(env, &undef) != napi_ok) {
+      napi_create_typedarray(env, napi_float64_array, block->index.size(), indexAb, 0, &argv[2]) != napi_ok) {
     return;
   }
-  napi_value argv[2] = {bytes, index};
-  napi_call_function(env, undef, fn, 2, argv, nullptr);
+  napi_call_function(env, undef, fn, 3, argv, nullptr);
   // The memory goes back to the I/O thread on ack: detach now so no JS view can see it reused.
-  napi_detach_arraybuffer(env, bytes);
+  napi_detach_arraybuffer(env, argv[1]);
   napi_detach_arraybuffer(env, indexAb);
 }
 
@@ -84,14 +95,21 @@ bool NeedStarted(napi_env env, Binding* b) {
   return false;
 }
 
-// start(dispatch: (bytes: ArrayBuffer, index: Float64Array) => void): creates the thread-safe function
-// (unreferenced: an idle manager never keeps the process alive) and the thread.
+// start(dispatch: (records, bytes?, index?) => void) → [bytes: ArrayBuffer, index: Float64Array]: creates the
+// thread-safe function (unreferenced: an idle manager never keeps the process alive) and the thread, and
+// returns views of the delivery area (a dispatch without `bytes` means: the block is in the area).
+// The area is memory of the Host (freed only after the thread is joined), so nothing JS does to these
+// ArrayBuffers (detach, transfer, GC) can make the thread write into freed memory.
 napi_value Start(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   Binding* b = GetBinding(env, info, &argc, argv);
   if (b == nullptr) return nullptr;
-  if (b->tsfn != nullptr) return Undefined(env);
+  if (b->tsfn != nullptr) {
+    napi_value area = nullptr;
+    if (b->area == nullptr || napi_get_reference_value(env, b->area, &area) != napi_ok) return Undefined(env);
+    return area;
+  }
   napi_valuetype t;
   if (argc < 1 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_function) {
     return Throw(env, "io.start(dispatch) needs a function");
@@ -112,7 +130,19 @@ napi_value Start(napi_env env, napi_callback_info info) {
     napi_throw_error(env, nullptr, "cannot start the I/O loop");
     return nullptr;
   }
-  return Undefined(env);
+  napi_value area, bytes, indexAb, index;
+  if (napi_create_array_with_length(env, 2, &area) != napi_ok ||
+      napi_create_external_arraybuffer(env, b->host.DeliveryBytes(), Host::kDeliveryBytes, nullptr, nullptr,
+                                       &bytes) != napi_ok ||
+      napi_create_external_arraybuffer(env, b->host.DeliveryIndex(), Host::kDeliveryDoubles * sizeof(double),
+                                       nullptr, nullptr, &indexAb) != napi_ok ||
+      napi_create_typedarray(env, napi_float64_array, Host::kDeliveryDoubles, indexAb, 0, &index) != napi_ok ||
+      napi_set_element(env, area, 0, bytes) != napi_ok || napi_set_element(env, area, 1, index) != napi_ok ||
+      napi_create_reference(env, area, 1, &b->area) != napi_ok) {
+    napi_throw_error(env, nullptr, "cannot create the delivery area");
+    return nullptr;
+  }
+  return area;
 }
 
 // Parse `addresses` (an array of 1..kMaxAddresses IP literal strings) into opt->addrs.
