@@ -6,7 +6,7 @@
 // The loader is pointed at the ASan build with TSERVER_HA_ADDON_PATH; TSERVER_HA_NATIVE=require turns a
 // failed load into a failure instead of a skip; TSERVER_HA_ASAN=1 lets slow tests scale their counts.
 import { spawnSync } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 
 const root = resolve(dirname(new URL(import.meta.url).pathname), '..');
@@ -25,14 +25,23 @@ const findAddon = () => ['Release', 'RelWithDebInfo', 'Debug'].map((d) => `build
 if (!reuse || !findAddon()) {
   // A fresh build dir: a cached configuration from another build type or flags would be reused silently.
   rmSync(join(root, 'build-asan'), { recursive: true, force: true });
-  const flags = '-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -O1 -g';
+  // TSHA_SANITIZE (CMakeLists.txt): flags given as CMAKE_CXX_FLAGS are overridden by cmake-js's own.
   run(process.execPath, [join(root, 'scripts', 'build-native.mjs'), '--strict', '--', '--out', 'build-asan',
-    `--CDCMAKE_CXX_FLAGS=${flags}`, '--CDCMAKE_SHARED_LINKER_FLAGS=-fsanitize=address,undefined']);
+    '--CDTSHA_SANITIZE=address,undefined']);
 }
 const addon = findAddon();
 if (!addon) {
   console.error('test:asan: the ASan build produced no tserver_ha.node under build-asan/');
   process.exit(1);
+}
+// The build must really be instrumented: every checked load and store calls an __asan_report_* function,
+// and UBSan's checks call __ubsan_handle_*. Without these the tests below would prove nothing.
+const image = readFileSync(addon).toString('latin1');
+for (const sym of ['__asan_report_load', '__asan_report_store', '__ubsan_handle_']) {
+  if (!image.includes(sym)) {
+    console.error(`test:asan: ${addon} is not instrumented (no ${sym}*): the sanitizer flags did not reach the compiler`);
+    process.exit(1);
+  }
 }
 const asan = gccFile('libasan.so');
 const ubsan = gccFile('libubsan.so');

@@ -16,12 +16,16 @@ export interface HubClient {
 }
 
 /**
- * Records in a block small enough to acknowledge at once. The next block can only arrive through a new
- * wake-up of the event loop (the thread-safe function has at most one block queued), so acking at once
- * lets no stream starve timers; larger blocks are acked from setImmediate all the same, which lets the
- * thread gather the next one into a bigger block while the loop finishes its turn.
+ * Acknowledging a block lets the thread send the next one, and a thread-safe function calls JS again in the
+ * same event-loop turn when the next block was queued during the call (Node re-dispatches up to 1000 times
+ * per wake-up): acking every block at once lets a stream keep the loop from its timers. So a small block
+ * (≤ SMALL_BLOCK records) is acked at once only QUICK_ACKS times in a row; then, and for any larger block,
+ * the ack waits for setImmediate — the loop finishes its turn first — and that ack starts a new count. At
+ * most QUICK_ACKS + 1 blocks reach JS per turn, and a quiet stream (a block per turn) pays one setImmediate
+ * per QUICK_ACKS + 1 blocks, not one per block.
  */
 const SMALL_BLOCK = 32;
+const QUICK_ACKS = 4;
 
 /**
  * The JS end of one addon instance's I/O thread (one per realm: the main thread and each worker load their
@@ -35,7 +39,12 @@ const SMALL_BLOCK = 32;
 export class IoHub {
   private readonly clients = new Map<number, HubClient>();
   private nextId = 1;
-  private readonly ack = (): void => this.io.ack();
+  /** Quick acks since the last deferred one (see QUICK_ACKS). */
+  private quickAcks = 0;
+  private readonly deferredAck = (): void => {
+    this.quickAcks = 0;
+    this.io.ack();
+  };
   /** JS views of the I/O thread's delivery area (io_host.h `DeliveryBytes`): made once, read per block. */
   private readonly areaBytes: Buffer;
   private readonly areaIndex: Float64Array;
@@ -81,8 +90,12 @@ export class IoHub {
     try {
       this.route(ab === undefined ? this.areaBytes : Buffer.from(ab), index ?? this.areaIndex, records);
     } finally {
-      if (records <= SMALL_BLOCK) this.io.ack();
-      else setImmediate(this.ack);
+      if (records <= SMALL_BLOCK && this.quickAcks < QUICK_ACKS) {
+        this.quickAcks++;
+        this.io.ack();
+      } else {
+        setImmediate(this.deferredAck);
+      }
     }
   }
 

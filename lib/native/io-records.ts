@@ -60,4 +60,6 @@ export interface IoBinding {
   setMemoryLimit(bytes: number): void;
   readonly recordStride: number;
   readonly optionCount: number;
+  /** Checked by the loader (an addon from another version of the package is refused). */
+  readonly interfaceVersion: number;
 }

@@ -122,11 +122,20 @@ function installReport(root = packageRoot()): string | undefined {
 /** How to get the addon, for the warning and NativeUnavailableError. */
 const FIX = 'To get it: install g++, make and python3, then `npm rebuild tserver-ha` (pnpm: allow its build script, `pnpm approve-builds`), or use a platform with a prebuild (linux-x64)';
 
+/** `exports.io.interfaceVersion` this package speaks (native/addon/io_napi.cc kInterfaceVersion). */
+const IO_INTERFACE_VERSION = 2;
+
 function checkBinding(b: unknown): string | undefined {
   const nb = b as Partial<NativeBinding> | null;
   if (typeof nb?.decode !== 'function') return 'exports no decode()';
   const l = nb.indexLayout;
   if (l?.headerSize !== 8 || l.stride !== 8 || l.wireVersion !== 1) return `index layout ${JSON.stringify(l)} does not match this package`;
+  // An addon built from another version of this package (a stale build/ directory, say) would load and
+  // then fail on its first connection: refuse it here, with the reason.
+  const v = (nb.io as { interfaceVersion?: unknown } | undefined)?.interfaceVersion;
+  if (v !== IO_INTERFACE_VERSION) {
+    return `its I/O interface is version ${String(v ?? 1)}, this package needs ${IO_INTERFACE_VERSION} (an addon built from another version of tserver-ha: rebuild it with \`npm rebuild tserver-ha\`)`;
+  }
   return undefined;
 }
 

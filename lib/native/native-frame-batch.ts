@@ -166,5 +166,7 @@ class Slab<T extends Copyable> {
   }
 }
 
-const byteSlab = new Slab<Buffer>((n) => Buffer.allocUnsafeSlow(n), 64 * 1024);
-const indexSlab = new Slab<Float64Array>((n) => new Float64Array(n), 8 * 1024);
+// 32 KiB: what one sparse kept event can hold alive (Node's own Buffer pool is 8 KiB, but at a few
+// events per block a bigger slab is what saves the allocations: 4 KiB per block at 20k events/s).
+const byteSlab = new Slab<Buffer>((n) => Buffer.allocUnsafeSlow(n), 32 * 1024);
+const indexSlab = new Slab<Float64Array>((n) => new Float64Array(n), 4 * 1024);

@@ -99,7 +99,10 @@ bool NeedStarted(napi_env env, Binding* b) {
 // thread-safe function (unreferenced: an idle manager never keeps the process alive) and the thread, and
 // returns views of the delivery area (a dispatch without `bytes` means: the block is in the area).
 // The area is memory of the Host (freed only after the thread is joined), so nothing JS does to these
-// ArrayBuffers (detach, transfer, GC) can make the thread write into freed memory.
+// ArrayBuffers (detach, transfer, GC) can make the thread write into freed memory. No public API exposes
+// them; JS that digs them out of private fields and moves them to another thread with
+// ArrayBuffer.prototype.transfer() could still read them after this env is gone (as it could any external
+// ArrayBuffer).
 napi_value Start(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -377,6 +380,11 @@ napi_value InitTransport(napi_env env, napi_value exports) {
   napi_set_named_property(env, io, "recordStride", v);
   napi_create_uint32(env, kOptCount, &v);
   napi_set_named_property(env, io, "optionCount", v);
+  // Bumped whenever the JS side of this interface must change with it (lib/native/loader.ts refuses any
+  // other): 2 = start() returns the delivery area and dispatch gets the record count first.
+  constexpr uint32_t kInterfaceVersion = 2;
+  napi_create_uint32(env, kInterfaceVersion, &v);
+  napi_set_named_property(env, io, "interfaceVersion", v);
   napi_set_named_property(env, exports, "io", io);
   return exports;
 }

@@ -38,7 +38,7 @@ export class ChildPeer {
     readonly backupPort: number | undefined,
   ) {}
 
-  static async start(options: { addpTimeoutMs?: number; backlog?: number; host?: string; backupPort?: boolean } = {}): Promise<ChildPeer> {
+  static async start(options: { addpTimeoutMs?: number; backlog?: number; host?: string; backupPort?: boolean; padBytes?: number } = {}): Promise<ChildPeer> {
     const child = fork(PEER_PROCESS_PATH, [JSON.stringify(options)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const ready = await new Promise<{ port: number; frameBytes: number; backupPort?: number }>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error('child peer did not start within 10 s')), 10_000);

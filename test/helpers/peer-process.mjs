@@ -4,7 +4,7 @@
 // request with a ReferenceID (EventACK), answers ADDP polls, optionally runs its own ADDP timer, and on
 // command streams pre-encoded EventRouteRequest frames to every registered connection.
 //
-// Usage: fork('peer-process.mjs', [JSON.stringify({ addpTimeoutMs, backupPort })]) → IPC { port, backupPort }
+// Usage: fork('peer-process.mjs', [JSON.stringify({ addpTimeoutMs, backupPort, padBytes })]) → IPC { port, backupPort }
 // once listening (backupPort: a second listener that says ServerRole 1).
 // IPC commands: { cmd: 'stream', rate (events/s, 0 = as fast as the socket takes), batch }, { cmd: 'stop' },
 // { cmd: 'stats' } → { sent, addpDrops, connections }, { cmd: 'exit' }.
@@ -91,6 +91,8 @@ const tmpl = encode(71, [
   [20, T_STRING, '5001'], [9, T_INT64, 0x1234567n], [19, T_STRING, '+15551230000'], [18, T_STRING, '8001'],
   [54, T_INT32, 2], [51, T_LIST, [['CustomerSegment', T_STRING, 'gold'], ['Language', T_STRING, 'en'], ['Attempt', T_INT32, 1]]],
   [148, T_INT64, 0n], [86, T_INT32, 1_700_000_000], [87, T_INT32, 0],
+  // `padBytes`: an extra UserData-like string making each event that much bigger (big events, few per block).
+  ...(opts.padBytes > 0 ? [[52, T_STRING, 'x'.repeat(opts.padBytes)]] : []),
 ]);
 const FRAME = tmpl.frame.length;
 const SEQ_OFF = tmpl.offsets[148];

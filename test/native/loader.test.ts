@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -91,6 +91,28 @@ describe('native loader', () => {
       expect(run(root, 'off')).toEqual({ status: { loaded: false, reason: 'TSERVER_HA_NATIVE=off' }, warnings: [] });
     } finally {
       rmSync(join(bare, 'build'), { recursive: true, force: true });
+    }
+  });
+
+  it('refuses an addon built from another version of the package (its I/O interface differs), with the reason', () => {
+    if (!existsSync(built)) return;
+    // The same addon, loaded by a copy of the package that expects another interface version.
+    const other = mkdtempSync(join(tmpdir(), 'tsha-loader-v-'));
+    try {
+      writeFileSync(join(other, 'package.json'), JSON.stringify({ name: 'tserver-ha', type: 'module' }));
+      cpSync(join(bare, 'dist'), join(other, 'dist'), { recursive: true });
+      const loader = join(other, 'dist', 'lib', 'native', 'loader.js');
+      const src = readFileSync(loader, 'utf8');
+      expect(src).toMatch(/IO_INTERFACE_VERSION = \d+;/);
+      writeFileSync(loader, src.replace(/IO_INTERFACE_VERSION = \d+;/, 'IO_INTERFACE_VERSION = 999;'));
+      mkdirSync(join(other, 'build', 'Release'), { recursive: true });
+      cpSync(built, join(other, 'build', 'Release', 'tserver_ha.node'));
+      const r = run(other, 'auto');
+      expect(r.status.loaded).toBe(false);
+      expect(r.status.reason).toMatch(/I\/O interface is version \d+, this package needs 999.*npm rebuild tserver-ha/);
+      expect(r.warnings).toEqual(['TSERVER_HA_NO_NATIVE']);
+    } finally {
+      rmSync(other, { recursive: true, force: true });
     }
   });
 
