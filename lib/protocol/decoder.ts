@@ -212,10 +212,13 @@ export function decodeBody(buf: Buffer, start: number, end: number, limits: Reso
  * bounds-checked by Buffer itself.
  */
 export function decodeAttribute(buf: Buffer, start: number, end: number, limits: ResolvedLimits, id: number): DecodedValue | undefined {
-  const count = buf.readUInt16BE(start + 6);
+  // The frame was validated when it was read (this runs per event for `TEvent.get`): plain byte reads
+  // instead of Buffer's checked readers, which measured a fifth of an attribute read.
+  if (end > buf.length) throw new RangeError(`frame end ${end} beyond its buffer (${buf.length})`);
+  const count = (buf[start + 6]! << 8) | buf[start + 7]!;
   let p = start + 8;
-  for (let i = 0; i < count && p < end; i++) {
-    const aid = buf.readUInt16BE(p);
+  for (let i = 0; i < count && p + 3 <= end; i++) {
+    const aid = (buf[p]! << 8) | buf[p + 1]!;
     const vt = buf[p + 2]!;
     p += 3;
     if (aid === id) {
@@ -227,7 +230,7 @@ export function decodeAttribute(buf: Buffer, start: number, end: number, limits:
         case ValueType.Int32:
           return buf.readInt32BE(p);
         case ValueType.Int64:
-          return buf.readBigInt64BE(p);
+          return readInt64(buf, p);
         case ValueType.Float64:
           return buf.readDoubleBE(p);
         case ValueType.Empty:
@@ -338,4 +341,17 @@ export class FrameDecoder {
     if (this.failed) throw this.failed;
     if (this.tail) throw new ProtocolError('ERR_INCOMPLETE', `stream ended with ${this.tail.length} bytes of an unfinished frame`, this.consumed);
   }
+}
+
+// Big-endian int64 → bigint through a little-endian scratch: about half the cost of Buffer#readBigInt64BE.
+const scratch = new Uint8Array(8);
+const scratch64 = new BigInt64Array(scratch.buffer);
+
+const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+function readInt64(buf: Buffer, p: number): bigint {
+  if (p + 8 > buf.length) throw new RangeError(`int64 at ${p} beyond the buffer (${buf.length})`);
+  if (littleEndian) for (let k = 0; k < 8; k++) scratch[7 - k] = buf[p + k]!;
+  else for (let k = 0; k < 8; k++) scratch[k] = buf[p + k]!;
+  return scratch64[0]!;
 }
