@@ -47,7 +47,10 @@ export class Checker {
   readonly iterated: PairEventRecord[] = [];
   private readonly delivered = new Map<number, number>(); // switch number → index in stream
   private readonly requests: Tracked[] = [];
-  private readonly gaps: { span: [number, number]; at: number }[] = [];
+  /** Gaps in the order reported; their spans are resolved at the end (a numbering's base may be learned later). */
+  private readonly gaps: { gap: GapEvent; at: number }[] = [];
+  /** Switch number minus sequence number, per numbering epoch, from the events delivered in it. */
+  private readonly epochBases = new Map<string, number>();
   private lastEpoch: string | null = null;
   private lastSeq = -1;
   private connected = { primary: false, backup: false };
@@ -138,6 +141,11 @@ export class Checker {
     return this.violation;
   }
 
+  /** Switch number minus sequence number in `epoch`, learned from its delivered events (undefined: none yet). */
+  learnedBase(epoch: string): number | undefined {
+    return this.epochBases.get(epoch);
+  }
+
   markClosed(): void {
     this.closedAt ??= this.stream.length;
   }
@@ -152,6 +160,11 @@ export class Checker {
     if (this.delivered.has(sw)) this.fail('exactly-once', `switch event ${sw} (seq ${e.seq}, epoch ${e.epoch}) delivered twice`);
     this.delivered.set(sw, this.stream.length - 1);
     if (e.seq >= 0) {
+      // One epoch is one numbering: the same offset from the switch's numbers for every event in it.
+      const base = sw - e.seq;
+      const known = this.epochBases.get(e.epoch);
+      if (known === undefined) this.epochBases.set(e.epoch, base);
+      else if (known !== base) this.fail('one-numbering-per-epoch', `epoch '${e.epoch}' mixes numberings: seq ${e.seq} is switch event ${sw} (offset ${base}, earlier ${known})`);
       if (e.epoch === this.lastEpoch && e.seq <= this.lastSeq) this.fail('in-order', `seq ${e.seq} after ${this.lastSeq} in epoch '${e.epoch}'`);
       this.lastEpoch = e.epoch;
       this.lastSeq = e.seq;
@@ -179,11 +192,9 @@ export class Checker {
         this.link[d.source!] = state;
         break;
       }
-      case 'gap': {
-        const span = this.oracle.gapSpan(data as GapEvent);
-        if (span) this.gaps.push({ span, at: this.stream.length - 1 });
+      case 'gap':
+        this.gaps.push({ gap: data as GapEvent, at: this.stream.length - 1 });
         break;
-      }
       case 'active': {
         const prev = this.stream[this.stream.length - 2];
         const a = data as { endpoint: string | null };
@@ -209,6 +220,10 @@ export class Checker {
       if (at < minAt) minAt = at;
       firstLater.set(deliveredSw[i]!, minAt);
     }
+    const gaps = this.gaps.flatMap((g) => {
+      const span = this.oracle.gapSpan(g.gap);
+      return span ? [{ span, at: g.at }] : [];
+    });
     const firstSw = deliveredSw[0]!;
     let j = 0;
     for (const sw of expected) {
@@ -216,7 +231,7 @@ export class Checker {
       while (j < deliveredSw.length && deliveredSw[j]! <= sw) j++;
       if (j >= deliveredSw.length) break; // nothing later was delivered
       const overtakenAt = firstLater.get(deliveredSw[j]!)!;
-      const covered = this.gaps.some((g) => g.at < overtakenAt && sw >= g.span[0] && sw <= g.span[1]);
+      const covered = gaps.some((g) => g.at < overtakenAt && sw >= g.span[0] && sw <= g.span[1]);
       if (!covered) {
         this.fail('no-silent-loss', `switch event ${sw} was never delivered and no gap reported before event ${deliveredSw[j]} covers it`);
         return;

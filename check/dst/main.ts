@@ -20,6 +20,8 @@ interface Report {
   schedulesPerSecond: number;
   eventsDelivered: number;
   gapsReported: number;
+  /** `--renumber` histories with a renumbering no client could see (not judged). */
+  unjudged: number;
   violations: { invariant: string; detail: string; seed: number; path: string; schedule: Schedule; text: string }[];
 }
 
@@ -28,6 +30,7 @@ const usage = `usage: check:sim [--seconds N] [--seed S] [--runs N] [--max-steps
   --seed S        first fast-check seed (default: from the clock; printed)
   --runs N        schedules per fast-check batch (default 100)
   --max-steps N   longest schedule (default 40 commands)
+  --renumber      also renumber servers in place (numbering restarts inside open sessions; one case open)
   --replay S:P    replay the counterexample fast-check printed (seed and path), verbose
   --json          one JSON object on stdout`;
 
@@ -38,6 +41,7 @@ async function main(): Promise<number> {
       seed: { type: 'string' },
       runs: { type: 'string', default: '100' },
       'max-steps': { type: 'string', default: '40' },
+      renumber: { type: 'boolean', default: false },
       replay: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -55,7 +59,7 @@ async function main(): Promise<number> {
     console.error(usage);
     return 2;
   }
-  const arb = scheduleArb(maxSteps);
+  const arb = scheduleArb(maxSteps, { renumber: values.renumber });
   if (values.replay) {
     const [seed, path] = values.replay.split(':');
     const out = await fc.check(property(arb, null), { seed: Number(seed), path, numRuns: 1, endOnFailure: true });
@@ -70,7 +74,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const seed0 = values.seed !== undefined ? Number(values.seed) : Date.now() % 2 ** 31;
-  const report: Report = { seconds, seed: seed0, schedules: 0, steps: 0, stepsPerSecond: 0, schedulesPerSecond: 0, eventsDelivered: 0, gapsReported: 0, violations: [] };
+  const report: Report = { seconds, seed: seed0, schedules: 0, steps: 0, stepsPerSecond: 0, schedulesPerSecond: 0, eventsDelivered: 0, gapsReported: 0, unjudged: 0, violations: [] };
   const t0 = performance.now();
   let batch = 0;
   while ((performance.now() - t0) / 1000 < seconds && report.violations.length === 0) {
@@ -82,6 +86,7 @@ async function main(): Promise<number> {
         report.steps += r.steps;
         report.eventsDelivered += r.delivered;
         report.gapsReported += r.gaps;
+        if (r.unjudged) report.unjudged++;
         if (r.violation) last = r.violation;
       }),
       { seed, numRuns: runs },
@@ -110,6 +115,7 @@ async function main(): Promise<number> {
     console.log(`  steps                ${report.steps}  (${report.stepsPerSecond}/s)`);
     console.log(`  events delivered     ${report.eventsDelivered}`);
     console.log(`  gaps reported        ${report.gapsReported}`);
+    if (values.renumber) console.log(`  not judged           ${report.unjudged}  (a renumbering no client could see)`);
     console.log(`  violations           ${report.violations.length}`);
     for (const v of report.violations) {
       console.log(`\n${v.invariant}: ${v.detail}\nshrunk schedule:\n${v.text}\nreplay: npm run check:sim -- --replay ${v.seed}:${v.path}`);

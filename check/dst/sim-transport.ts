@@ -14,13 +14,24 @@ import { HoldWindow } from '../../lib/transport/hold-window.js';
 import { isHeldEvent } from '../../lib/transport/hold-rule.js';
 import type { CloseReason, ReleaseResult, Transport, TransportEvents, TransportOptions, TransportTimestamps, WindowOptions } from '../../lib/transport/types.js';
 import type { SimServer, World } from './world.js';
+import { Attr, MessageType } from '../../lib/protocol/ids.js';
 
+
+/** Frames whose EventSequenceNumber a client keeps as its session's position (switch events, handshake). */
+const TOLD = new Set<number>([MessageType.EventRouteRequest, MessageType.EventRinging, MessageType.EventEstablished, MessageType.EventReleased, MessageType.EventServerInfo, MessageType.EventRegistered]);
 
 /** The server side of one connection: what the server queued for the client, what the client sent. */
 export class SimConnection {
   readonly dns = new Set<string>();
   readonly id: number;
   registered = false;
+  /**
+   * The last sequence number this session was told by a switch event or a handshake position
+   * (EventServerInfo, EventRegistered): what a client can compare a restarted numbering with.
+   */
+  toldSeq = -1;
+  /** toldSeq when the server last renumbered in place, until the session is told its next number; else -1. */
+  toldAtRenumber = -1;
   private open = true;
   private out: MessageFrame[] = [];
   private requests: MessageFrame[] = [];
@@ -38,6 +49,15 @@ export class SimConnection {
 
   toClient(f: MessageFrame): void {
     if (!this.open) return;
+    if (TOLD.has(f.type)) {
+      const v = f.attributes.find((a) => a.id === Attr.EventSequenceNumber)?.value;
+      if (typeof v === 'bigint' || typeof v === 'number') {
+        this.toldSeq = Number(v);
+        // The first number after an in-place renumbering decides whether this session could see it at all.
+        if (this.toldAtRenumber >= 0 && this.toldSeq > this.toldAtRenumber) this.server.world.invisibleRenumber = true;
+        this.toldAtRenumber = -1;
+      }
+    }
     this.out.push(f);
     if (!this.stalled) this.scheduleFlush();
   }
@@ -153,7 +173,7 @@ export class SimTransport extends EventEmitter<TransportEvents> implements Trans
   release(afterSeq: number): Promise<ReleaseResult> {
     const w = this.window;
     this.window = null;
-    const result: ReleaseResult = w ? w.drain(afterSeq, monotonicMs(), (f) => f) : { batch: new NodeFrameBatch([], monotonicMs()), evictedUpTo: -1, firstSeenSeq: -1 };
+    const result: ReleaseResult = w ? w.drain(afterSeq, monotonicMs(), (f) => f) : { batch: new NodeFrameBatch([], monotonicMs()), evictedUpTo: -1, firstSeenSeq: -1, lastSeenSeq: -1, seqDecreased: false };
     // A round trip, like the native transport's release on its I/O thread.
     return new Promise((resolve) => setTimeout(() => resolve(result), 0));
   }

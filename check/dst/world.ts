@@ -63,6 +63,7 @@ export class SimServer {
   latencyMs = 0;
   dupReplies = false;
   incarnation = 0;
+  renumbers = 0;
   readonly conns = new Set<SimConnection>();
   /** What a hung server has not read yet from its CTI link: events, and link changes (in order). */
   private backlog: (SwitchEvent | { up: boolean; pos: number })[] = [];
@@ -218,6 +219,24 @@ export class SimServer {
     for (const c of [...this.conns]) c.serverClose(this.world.opts.rng() < 0.5 ? 'peer-closed' : 'peer-reset');
   }
 
+  /**
+   * The numbering restarts in place, as at a wrap: open sessions stay and see the numbers go back (the next
+   * event is 1); new sessions are told a new label. A hung server renumbers nothing (its backlog was
+   * numbered when it was read). Nor does a server with a session that has been told no number above 0, or
+   * whose CTI link is down (it would come back at a position that may look like a continuation): its next
+   * numbers could look like a continuation to any client — a restart no one can see, which is the server
+   * breaking its label's promise, not something a client could get right.
+   */
+  renumber(): void {
+    if (!this.alive || this.hung || !this.linkUp) return;
+    if ([...this.conns].some((c) => c.toldSeq < 1)) return;
+    for (const c of this.conns) c.toldAtRenumber = c.toldSeq;
+    this.label = `${this.name}${this.incarnation}w${++this.renumbers}-${Math.floor(this.world.opts.rng() * 1e8).toString(16)}`;
+    this.base = this.world.switchSeq;
+    this.world.bases.set(this.label, this.base);
+    this.lastSeq = 0;
+  }
+
   /** A new process: keeps its numbering, or (`resetSeq`) starts a new one whose first event is 1. */
   restart(resetSeq: boolean): void {
     this.kill();
@@ -251,6 +270,11 @@ export class World {
   readonly routeLog: { id: string; server: ServerName; conn: number; at: number }[] = [];
   switchSeq = 0;
   connections = 0;
+  /**
+   * A session was told, as its first number after an in-place renumbering, one above the last it had (events
+   * for other DNs came first): that history holds a restart no client could see, so it is not judged.
+   */
+  invisibleRenumber = false;
   private lastUs = 0;
   private promotion: NodeJS.Timeout | undefined;
 

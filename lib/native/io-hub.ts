@@ -10,7 +10,7 @@ export interface HubClient {
   onFirstByte(at: number): void;
   onFrames(batch: NativeFrameBatch): void;
   onBackpressure(paused: boolean, queuedBytes: number): void;
-  onRelease(batch: NativeFrameBatch, evictedUpTo: number, firstSeenSeq: number): void;
+  onRelease(batch: NativeFrameBatch, evictedUpTo: number, firstSeenSeq: number, lastSeenSeq: number, seqDecreased: boolean): void;
   onClose(reason: CloseReason, err: number, message: string, lossAt: number, closedAt: number): void;
   onHeartbeat?(rttMs: number, at: number): void;
 }
@@ -146,7 +146,7 @@ export class IoHub {
           case Rec.Release: {
             const count = index[r + 2]!;
             // A copy: the promise is settled after this block's memory went back to the thread.
-            guard(() => c.onRelease(new NativeFrameBatch(bytes, index, i + 1, count, c.limits).copy(), index[r + 3]!, index[r + 4]!));
+            guard(() => c.onRelease(new NativeFrameBatch(bytes, index, i + 1, count, c.limits).copy(), index[r + 3]!, index[r + 4]!, index[r + 5]!, index[r + 6] === 1));
             i += count;
             break;
           }

@@ -20,7 +20,7 @@ export const Rec = {
   Backpressure: 4,
   /** reason, err, msgOffset, msgLength, lossDetectedAt (-1 = none), closedAt */
   Close: 5,
-  /** count, evictedUpTo, firstSeenSeq; followed by `count` Frame records */
+  /** count, evictedUpTo, firstSeenSeq, lastSeenSeq, seqDecreased (0/1); followed by `count` Frame records */
   Release: 6,
   /** rttMs, at: our ADDP poll was answered (at most one a second per connection) */
   Heartbeat: 7,

@@ -114,12 +114,22 @@ const ERROR_CODES: Partial<Record<CloseReason, TransportErrorCode>> = {
 
 /** A release result with the early-held events in front (those above `afterSeq`). */
 function withEarly(r: ReleaseResult, early: { frames: MessageFrame[]; seqs: number[]; receivedAt: number; evictedUpTo: number }, afterSeq: number): ReleaseResult {
-  const keep = early.seqs.map((s, i) => (s > afterSeq ? i : -1)).filter((i) => i >= 0);
-  const head = new NodeFrameBatch(keep.map((i) => early.frames[i]!), early.receivedAt, keep.map((i) => early.seqs[i]!));
+  // The thread released its whole window (afterSeq -1): filter both parts here, by the window's rule.
+  let decreased = r.seqDecreased;
+  for (let i = 1; i < early.seqs.length && !decreased; i++) if (early.seqs[i]! <= early.seqs[i - 1]!) decreased = true;
+  // The thread's first frame is its lowest unless its own numbering went back (then decreased is set).
+  if (r.firstSeenSeq >= 0 && early.seqs.length > 0 && r.firstSeenSeq <= early.seqs[early.seqs.length - 1]!) decreased = true;
+  const keepEarly = early.seqs.map((s, i) => (decreased || s > afterSeq ? i : -1)).filter((i) => i >= 0);
+  const head = new NodeFrameBatch(keepEarly.map((i) => early.frames[i]!), early.receivedAt, keepEarly.map((i) => early.seqs[i]!));
+  const keepRest: number[] = [];
+  for (let i = 0; i < r.batch.count; i++) if (decreased || r.batch.seq(i) > afterSeq) keepRest.push(i);
+  const tail = keepRest.length === r.batch.count ? r.batch : new SubsetBatch(r.batch, keepRest);
   return {
-    batch: new ConcatBatch(head, r.batch),
+    batch: new ConcatBatch(head, tail),
     evictedUpTo: Math.max(r.evictedUpTo, early.evictedUpTo),
-    firstSeenSeq: early.seqs.length > 0 ? early.seqs[0]! : r.firstSeenSeq,
+    firstSeenSeq: early.seqs.length > 0 ? Math.min(early.seqs.reduce((a, b) => Math.min(a, b)), r.firstSeenSeq >= 0 ? r.firstSeenSeq : Infinity) : r.firstSeenSeq,
+    lastSeenSeq: r.lastSeenSeq >= 0 ? r.lastSeenSeq : early.seqs.length > 0 ? early.seqs[early.seqs.length - 1]! : -1,
+    seqDecreased: decreased,
   };
 }
 
@@ -315,18 +325,19 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
     this.native[Opt.HoldFrames] = 0;
     if (!wasHolding || this.hub === null || this.state === 'closed') {
       this.early = null;
-      return Promise.resolve({ batch: new NativeFrameBatch(Buffer.alloc(0), new Float64Array(0), 0, 0, this.limits), evictedUpTo: -1, firstSeenSeq: -1 });
+      return Promise.resolve({ batch: new NativeFrameBatch(Buffer.alloc(0), new Float64Array(0), 0, 0, this.limits), evictedUpTo: -1, firstSeenSeq: -1, lastSeenSeq: -1, seqDecreased: false });
     }
     // The thread answers in order, before any frame it reads after this command.
     return new Promise((resolve) => {
       // Early events keep arriving (in blocks queued before the release) until the release block itself:
       // they are collected until then and put in front of it.
+      const early = this.early;
       this.releases.push((r) => {
-        const early = this.early;
         this.early = null;
         resolve(early && early.frames.length > 0 ? withEarly(r, early, afterSeq) : r);
       });
-      this.hub!.release(this.id, afterSeq);
+      // With early frames the filter runs here, over both parts (a restarted numbering can span them).
+      this.hub!.release(this.id, early && early.frames.length > 0 ? -1 : afterSeq);
     });
   }
 
@@ -403,8 +414,8 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
   }
 
   /** @internal */
-  onRelease(batch: NativeFrameBatch, evictedUpTo: number, firstSeenSeq: number): void {
-    this.releases.shift()?.({ batch, evictedUpTo, firstSeenSeq });
+  onRelease(batch: NativeFrameBatch, evictedUpTo: number, firstSeenSeq: number, lastSeenSeq: number, seqDecreased: boolean): void {
+    this.releases.shift()?.({ batch, evictedUpTo, firstSeenSeq, lastSeenSeq, seqDecreased });
   }
 
   /** @internal */
@@ -435,7 +446,7 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
       this.connectSettle = null;
     }
     for (const r of this.releases.splice(0)) {
-      r({ batch: new NativeFrameBatch(Buffer.alloc(0), new Float64Array(0), 0, 0, this.limits), evictedUpTo: -1, firstSeenSeq: -1 });
+      r({ batch: new NativeFrameBatch(Buffer.alloc(0), new Float64Array(0), 0, 0, this.limits), evictedUpTo: -1, firstSeenSeq: -1, lastSeenSeq: -1, seqDecreased: false });
     }
     const info: CloseInfo = { reason, timestamps: { ...this.ts } };
     if (error) info.error = error;

@@ -109,6 +109,9 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
   private stepping = false;
   /** While moving delivery: the released window, and live events of the new source that wait behind it. */
   private window: FrameBatch | null = null;
+  /** The released window's last sequence number (returned or not), and whether its numbering went back. */
+  private windowLastSeq = -1;
+  private windowDecreased = false;
   private held: TEvent[] | null = null;
   /** The last event delivered: its switch time orders events across a change of numbering. */
   private lastEvent: TEvent | null = null;
@@ -506,7 +509,9 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
       if (!t || ep.generation !== gen) throw new Error('connection gone');
       const r = await t.release(afterSeq);
       let windowMax = -1;
-      let decreased = false;
+      // The transport saw the numbering go back (then it returned every held frame), maybe among frames
+      // it evicted; the batch may show it too.
+      let decreased = r.seqDecreased;
       for (let i = 0; i < r.batch.count; i++) {
         const seq = r.batch.seq(i);
         if (seq >= 0 && seq <= windowMax) decreased = true;
@@ -514,7 +519,9 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
       }
       // Read by the `replay` effect this input triggers (a stale release is ignored and overwritten later).
       this.window = r.batch;
-      const facts = { evictedUpTo: r.evictedUpTo, windowMax, seqDecreased: decreased, lastTimeUs: this.lastEvent ? switchTimeUs(this.lastEvent) : -1 };
+      this.windowLastSeq = r.lastSeenSeq;
+      this.windowDecreased = decreased;
+      const facts = { evictedUpTo: r.evictedUpTo, windowMax, seqDecreased: decreased, lastSeenSeq: r.lastSeenSeq, lastTimeUs: this.lastEvent ? switchTimeUs(this.lastEvent) : -1 };
       this.input({ kind: 'released', ep: name, gen, facts, at: monotonicMs() });
     } catch {
       this.input({ kind: 'releaseFailed', ep: name, gen, at: monotonicMs() });
@@ -534,6 +541,16 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
         if (this.deliver(v, new TEvent(win, i, name, win.seq(i), ''))) n++;
       }
     }
+    // Where this connection's stream stands, so that a live event numbered at or below it is taken for a
+    // restarted numbering (admit), not for a duplicate: the window's last frame, released or not (every
+    // held frame may have been at or below what was delivered); with nothing held, the position its DN
+    // registrations took effect at. (A window whose numbering went back was settled by the core.)
+    if (v.gen === gen && !this.windowDecreased) {
+      if (this.windowLastSeq > v.maxSeq) v.maxSeq = this.windowLastSeq;
+      else if (this.windowLastSeq < 0 && v.maxSeq < 0 && v.restarts === 0) v.maxSeq = v.registeredSeq;
+    }
+    this.windowLastSeq = -1;
+    this.windowDecreased = false;
     for (const e of held) this.deliver(v, e);
     this.inputs.push({ kind: 'replayed', ep: name, gen, replayed: n, at: monotonicMs() });
   }

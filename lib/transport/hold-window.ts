@@ -18,6 +18,8 @@ export class HoldWindow<T = Buffer> {
   private bytes = 0;
   private evictedUpTo = -1;
   private firstSeenSeq = -1;
+  private lastSeenSeq = -1;
+  private decreased = false;
   private readonly maxFrames: number;
   private readonly maxBytes: number;
 
@@ -43,6 +45,8 @@ export class HoldWindow<T = Buffer> {
   /** Add one frame (its wire bytes, owned by the window) and evict from the front until both bounds hold. */
   push(frame: T, seq: number, size: number = (frame as unknown as { length: number }).length): void {
     if (this.firstSeenSeq === -1 || seq < this.firstSeenSeq) this.firstSeenSeq = seq;
+    if (this.lastSeenSeq >= 0 && seq <= this.lastSeenSeq) this.decreased = true;
+    this.lastSeenSeq = seq;
     this.frames.push(frame);
     this.seqs.push(seq);
     this.sizes.push(size);
@@ -57,14 +61,14 @@ export class HoldWindow<T = Buffer> {
   }
 
   /**
-   * Everything held with seq > afterSeq, in arrival order, plus the eviction bookkeeping; `decode` turns
-   * a held frame's bytes into a message.
+   * Everything held with seq > afterSeq (everything, if the numbering went back), in arrival order, plus the
+   * bookkeeping; `decode` turns a held frame's bytes into a message.
    */
   drain(afterSeq: number, receivedAt: number, decode: (frame: T) => MessageFrame): ReleaseResult {
     const frames: MessageFrame[] = [];
     const seqs: number[] = [];
     for (let i = this.head; i < this.frames.length; i++) {
-      if (this.seqs[i]! > afterSeq) {
+      if (this.decreased || this.seqs[i]! > afterSeq) {
         frames.push(decode(this.frames[i]!));
         seqs.push(this.seqs[i]!);
       }
@@ -73,6 +77,8 @@ export class HoldWindow<T = Buffer> {
       batch: new NodeFrameBatch(frames, receivedAt, seqs),
       evictedUpTo: this.evictedUpTo,
       firstSeenSeq: this.firstSeenSeq,
+      lastSeenSeq: this.lastSeenSeq,
+      seqDecreased: this.decreased,
     };
     this.frames = [];
     this.seqs = [];

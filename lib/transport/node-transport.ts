@@ -154,7 +154,7 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
   release(afterSeq: number): Promise<ReleaseResult> {
     const w = this.window;
     this.window = null;
-    if (!w) return Promise.resolve({ batch: new NodeFrameBatch([], monotonicMs()), evictedUpTo: -1, firstSeenSeq: -1 });
+    if (!w) return Promise.resolve({ batch: new NodeFrameBatch([], monotonicMs()), evictedUpTo: -1, firstSeenSeq: -1, lastSeenSeq: -1, seqDecreased: false });
     // Synchronous on purpose: frames read after this call are emitted by later I/O callbacks, which run
     // only after the caller's continuation (a microtask) has taken this batch.
     try {

@@ -120,12 +120,19 @@ export interface WindowOptions {
 
 /** What {@link Transport.release} found in the window. */
 export interface ReleaseResult {
-  /** Held frames with seq > afterSeq, in order. */
+  /**
+   * Held frames with seq > afterSeq, in order — or, when the window's numbering went back (`seqDecreased`),
+   * every held frame: "above afterSeq" means nothing across a restarted numbering.
+   */
   batch: FrameBatch;
   /** Highest sequence number evicted from the window for lack of room, or -1. */
   evictedUpTo: number;
   /** Lowest sequence number that ever entered the window since hold(), or -1. */
   firstSeenSeq: number;
+  /** Sequence number of the last frame that entered the window since hold() (returned or not), or -1. */
+  lastSeenSeq: number;
+  /** A frame entered the window with a sequence number not above the one before it (the server's numbering restarted). */
+  seqDecreased: boolean;
 }
 
 /** Events of a transport. */

@@ -288,11 +288,15 @@ void Conn::Hold(double maxFrames, double maxBytes) {
   ClearWindow();
   evictedUpTo_ = -1;
   firstSeenSeq_ = -1;
+  lastSeenSeq_ = -1;
+  seqDecreased_ = false;
 }
 
 void Conn::HoldFrame(const uint8_t* p, size_t len, const FrameInfo& info, double now) {
   double seq = static_cast<double>(info.seq);
   if (firstSeenSeq_ < 0 || seq < firstSeenSeq_) firstSeenSeq_ = seq;
+  if (lastSeenSeq_ >= 0 && seq <= lastSeenSeq_) seqDecreased_ = true;
+  lastSeenSeq_ = seq;
   window_.push_back(Held{info.seq, info.ref, info.type, now, std::vector<uint8_t>(p, p + len)});
   windowBytes_ += len;
   host_->windowTotal.fetch_add(static_cast<int64_t>(len), std::memory_order_relaxed);
@@ -322,7 +326,7 @@ void Conn::ClearWindow() {
 void Conn::Release(double afterSeq) {
   size_t count = 0, bytes = 0;
   for (const Held& h : window_) {
-    if (static_cast<double>(h.seq) > afterSeq) {
+    if (seqDecreased_ || static_cast<double>(h.seq) > afterSeq) {
       count++;
       bytes += h.bytes.size();
     }
@@ -332,9 +336,10 @@ void Conn::Release(double afterSeq) {
   windowBytes_ = 0;
   // One block holds the whole release, ordered before any frame read after this command.
   host_->StartPinned(bytes);
-  host_->AppendRecord({kRecRelease, static_cast<double>(id_), static_cast<double>(count), evictedUpTo_, firstSeenSeq_});
+  host_->AppendRecord({kRecRelease, static_cast<double>(id_), static_cast<double>(count), evictedUpTo_, firstSeenSeq_,
+                       lastSeenSeq_, seqDecreased_ ? 1.0 : 0.0});
   for (const Held& h : window_) {
-    if (static_cast<double>(h.seq) <= afterSeq) continue;
+    if (!seqDecreased_ && static_cast<double>(h.seq) <= afterSeq) continue;
     FrameInfo fi;
     fi.kind = kKindMessage;
     fi.type = h.type;

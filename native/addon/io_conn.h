@@ -127,7 +127,10 @@ class Conn {
   double holdMaxFrames_ = 0, holdMaxBytes_ = 0;
   std::deque<Held> window_;
   size_t windowBytes_ = 0;
-  double evictedUpTo_ = -1, firstSeenSeq_ = -1;
+  double evictedUpTo_ = -1, firstSeenSeq_ = -1, lastSeenSeq_ = -1;
+  // A frame entered the window with a seq not above the previous one: the numbering restarted, and
+  // Release returns every held frame ("above afterSeq" means nothing across two numberings).
+  bool seqDecreased_ = false;
 
   // Timestamps and the close record.
   double connectStartAt_ = 0;

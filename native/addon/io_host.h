@@ -44,7 +44,7 @@ enum RecordKind : int {
   kRecFirstByte = 3,    // [3, id, at]
   kRecBackpressure = 4, // [4, id, paused (0/1), queuedBytes]
   kRecClose = 5,        // [5, id, reason, err, msgOffset, msgLength, lossDetectedAt, closedAt]
-  kRecRelease = 6,      // [6, id, count, evictedUpTo, firstSeenSeq]; then `count` kRecFrame records
+  kRecRelease = 6,      // [6, id, count, evictedUpTo, firstSeenSeq, lastSeenSeq, seqDecreased]; then `count` kRecFrame records
   kRecHeartbeat = 7,    // [7, id, rttMs, at]  our ADDP poll answered (at most one a second per connection)
 };
 

@@ -23,7 +23,24 @@ const found: [string, Schedule][] = [
   ['9 handshake timeout', { params: { ...base, rate: 0, netDelayMs: 2 }, cmds: [{ t: 'latency', s: 'A', ms: 3000 }] }],
 ];
 
+/**
+ * A server whose numbering restarts in place (sessions stay open): `check:sim --renumber` found each of these
+ * on the code before the fix — a live event after a window that held nothing new taken for a duplicate
+ * (silent loss), a window whose numbering went back delivered under the old label, two servers' restarted
+ * numberings given the same derived label.
+ */
+const renumbered: [string, Schedule][] = [
+  ['a live event below the position of a window that held nothing new', { params: { ...base, rate: 0, netDelayMs: 2, autoPromote: true }, cmds: [{ t: 'emit', n: 1 }, { t: 'wait', ms: 50 }, { t: 'renumber', s: 'B' }, { t: 'manual' }] }],
+  ['a window whose numbering went back', { params: { ...base, rate: 0, netDelayMs: 2 }, cmds: [{ t: 'wait', ms: 50 }, { t: 'emit', n: 3 }, { t: 'wait', ms: 50 }, { t: 'renumber', s: 'B' }, { t: 'emit', n: 5 }, { t: 'wait', ms: 50 }, { t: 'manual' }] }],
+  ['both servers restart their numbering, each from its own point', { params: { ...base, rate: 1 }, cmds: [{ t: 'emit', n: 1 }, { t: 'renumber', s: 'A' }, { t: 'wait', ms: 50 }, { t: 'renumber', s: 'B' }, { t: 'manual' }] }],
+];
+
 describe('decision-core simulation', () => {
+  it.each(renumbered)('numbering restarted in place — %s: every invariant holds', async (_name, s) => {
+    const r = await runSchedule(s);
+    expect(r.violation, describeSchedule(s)).toBeNull();
+  });
+
   it.each(found)('defect %s: the schedule that found it holds every invariant', async (_name, s) => {
     const r = await runSchedule(s);
     expect(r.violation, describeSchedule(s)).toBeNull();

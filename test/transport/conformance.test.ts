@@ -485,6 +485,30 @@ for (const k of KINDS) {
       expect(rec.seqs.filter((s) => s >= 0)).toEqual([11]);
     });
 
+    it('release across a restarted numbering returns every held frame, flagged; the last seq seen is reported even when nothing comes back', async () => {
+      const p = await peer();
+      const { t, rec, pc } = await connected(p);
+      const seqs = (r: { batch: { count: number; seq(i: number): number } }) => Array.from({ length: r.batch.count }, (_, i) => r.batch.seq(i));
+      t.hold({ maxFrames: 100, maxBytes: 1 << 20 });
+      for (const s of [5, 6, 7, 1, 2]) pc.sendEvent(s); // the server's numbering restarted after 7
+      pc.send(MessageType.EventACK, { ReferenceID: 99 });
+      await rec.until(() => rec.frames.length >= 1);
+      // "Above 7" means nothing across two numberings: 1 and 2 are newer than 7.
+      const r = await t.release(7);
+      expect(seqs(r)).toEqual([5, 6, 7, 1, 2]);
+      expect(r.seqDecreased).toBe(true);
+      expect(r.lastSeenSeq).toBe(2);
+      expect(r.firstSeenSeq).toBe(1);
+      t.hold({ maxFrames: 100, maxBytes: 1 << 20 });
+      for (const s of [3, 4]) pc.sendEvent(s);
+      pc.send(MessageType.EventACK, { ReferenceID: 100 });
+      await rec.until(() => rec.frames.length >= 2);
+      const q = await t.release(9);
+      expect(seqs(q)).toEqual([]);
+      expect(q.seqDecreased).toBe(false);
+      expect(q.lastSeenSeq).toBe(4);
+    });
+
     it('hold: server reports with a seq and no ReferenceID (link, role, handshake, registration) are emitted, not held', async () => {
       const p = await peer();
       const { t, rec, pc } = await connected(p);

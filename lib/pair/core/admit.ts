@@ -1,4 +1,4 @@
-import type { ConnView, CoreState } from './types.js';
+import { OPEN_END, type ConnView, type CoreState } from './types.js';
 
 /** What to do with one event of the source (returned by {@link admit}). */
 export const DELIVER = 0;
@@ -30,14 +30,28 @@ export function admit(s: CoreState, v: ConnView, seq: number, timeUs = -1): Verd
     }
     d.fenceUs = -1;
   }
-  if (seq <= v.maxSeq) restartedInSession(s, v);
+  let verdict: Verdict = DELIVER;
+  if (seq <= v.maxSeq) {
+    // The source's CTI link went down in the old numbering and what it missed was not reported yet: it
+    // never will be in the new one, so report it now, up to the old numbering's end.
+    const d0 = s.delivery;
+    const missed = d0.source === v.name && v.holes.firstFrom !== Infinity ? Math.max(v.holes.firstFrom, d0.lastSeq + 1) : -1;
+    const oldEpoch = d0.epoch ?? v.epoch;
+    restartedInSession(s, v);
+    if (missed >= 0) {
+      s.gapOut.epoch = oldEpoch;
+      s.gapOut.fromSeq = missed;
+      s.gapOut.toSeq = OPEN_END;
+      recordGap(s, oldEpoch, missed, OPEN_END);
+      verdict = GAP_THEN_DELIVER;
+    }
+  }
   v.maxSeq = seq;
   if (seq <= d.lastSeq) {
     s.stats.duplicatesDropped++;
     return DUPLICATE;
   }
-  let verdict: Verdict = DELIVER;
-  if (v.holes.firstFrom < seq && v.holes.takeBelow(seq, d.lastSeq, s.gapOut)) {
+  if (verdict === DELIVER && v.holes.firstFrom < seq && v.holes.takeBelow(seq, d.lastSeq, s.gapOut)) {
     s.gapOut.epoch = d.epoch ?? v.epoch;
     recordGap(s, s.gapOut.epoch, s.gapOut.fromSeq, s.gapOut.toSeq);
     verdict = GAP_THEN_DELIVER;
@@ -53,11 +67,7 @@ export function admit(s: CoreState, v: ConnView, seq: number, timeUs = -1): Verd
  * connection — so delivery carries on in a new epoch; nothing compares with the old numbers any more.
  */
 function restartedInSession(s: CoreState, v: ConnView): void {
-  v.restarts++;
-  const base = v.epoch.replace(/\/\d+$/, '');
-  v.epoch = `${base}/${v.restarts}`;
-  v.holes.clear();
-  v.maxSeq = -1;
+  renumbered(v);
   const d = s.delivery;
   if (d.source === v.name) {
     d.epoch = v.epoch;
@@ -70,4 +80,16 @@ export function recordGap(s: CoreState, epoch: string, fromSeq: number, toSeq: n
   s.stats.gaps++;
   const g = s.routing.gap;
   s.routing.gap = g && g.epoch === epoch ? { epoch, fromSeq: Math.min(g.fromSeq, fromSeq), toSeq: Math.max(g.toSeq, toSeq) } : { epoch, fromSeq, toSeq };
+}
+
+/**
+ * `v`'s numbering restarted inside its session: it gets an epoch of its own, `<label>/<endpoint>.<session>.<n>`
+ * (unique to this connection: both servers may restart, each from its own point), and nothing compares with
+ * its numbers from before.
+ */
+export function renumbered(v: ConnView): void {
+  v.restarts++;
+  v.epoch = `${v.epoch.replace(/\/[a-z]+\.\d+\.\d+$/, '')}/${v.name}.${v.gen}.${v.restarts}`;
+  v.holes.clear();
+  v.maxSeq = -1;
 }

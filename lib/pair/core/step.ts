@@ -8,7 +8,7 @@
 import type { EndpointName } from '../../endpoint/endpoint.js';
 import type { GapEvent, SwitchoverReason } from '../events.js';
 import { isSplitBrain, pickActive, pickSource, type Candidate } from '../selection.js';
-import { recordGap } from './admit.js';
+import { recordGap, renumbered } from './admit.js';
 import { Holes } from './holes.js';
 import { OPEN_END, type ConnView, type CoreConfig, type CoreState, type Effect, type Input } from './types.js';
 
@@ -121,6 +121,9 @@ function opened(s: CoreState, input: Extract<Input, { kind: 'opened' }>, fx: Eff
     v.highWater = -1;
   }
   if (position > v.highWater) v.highWater = position;
+  // Registered at a position below the one EventServerInfo gave: the numbering restarted during the
+  // handshake, after the label was announced — the session's numbers are not the label's any more.
+  if (f.serverSeq >= 0 && f.registeredSeq >= 0 && f.registeredSeq < f.serverSeq) renumbered(v);
   // Outages before the session opened are holes in its stream too (its window holds from the first byte).
   for (const r of f.linkReports) {
     if (!r.up) v.holes.open(r.seq >= 0 ? r.seq + 1 : 0);
@@ -177,10 +180,13 @@ function released(s: CoreState, input: Extract<Input, { kind: 'released' }>, fx:
   const f = input.facts;
   const reason: GapEvent['reason'] = s.config.mode === 'hot' ? 'switchover' : 'reconnect';
   if (d.everHadSource && d.epoch !== null && (d.epoch !== v.epoch || f.seqDecreased)) {
+    // A window whose numbering went back is discarded (below): from its newest frames on, this connection
+    // is in a numbering of its own (as when a live event goes back, admit.ts).
+    if (f.seqDecreased) renumbered(v);
     // The numbering changed: this connection's numbers do not compare with what was delivered. Everything
     // after our last event in the old numbering may be lost, and in the new one everything up to where
     // this connection's stream is whole (its registration point, its evictions).
-    const upTo = Math.max(f.evictedUpTo, v.registeredSeq);
+    const upTo = f.seqDecreased ? -1 : Math.max(f.evictedUpTo, v.registeredSeq);
     gap(s, fx, d.epoch, d.lastSeq + 1, OPEN_END, 'sequence-reset', v.name);
     if (upTo >= 0) gap(s, fx, v.epoch, 0, upTo, 'sequence-reset', v.name);
     d.epoch = v.epoch;
@@ -193,10 +199,12 @@ function released(s: CoreState, input: Extract<Input, { kind: 'released' }>, fx:
       d.fenceUs = f.lastTimeUs;
       fx.push({ kind: 'replay', ep: v.name, gen: v.gen });
     } else {
-      // No time to order by: nothing of the window can be delivered without risking a repeat.
-      if (v.maxSeq < f.windowMax) v.maxSeq = f.windowMax;
-      if (f.windowMax > upTo) gap(s, fx, v.epoch, upTo + 1, f.windowMax, 'sequence-reset', v.name);
-      d.lastSeq = Math.max(upTo, f.windowMax);
+      // No time to order by: nothing of the window can be delivered without risking a repeat. Its last
+      // frame is where the newest numbering stands (a decrease inside it leaves mixed numbers in windowMax).
+      const top = f.seqDecreased ? f.lastSeenSeq : f.windowMax;
+      if (v.maxSeq < top || f.seqDecreased) v.maxSeq = top;
+      if (top > upTo) gap(s, fx, v.epoch, upTo + 1, top, 'sequence-reset', v.name);
+      d.lastSeq = Math.max(upTo, top);
       v.pendingSkip = -1;
       fx.push({ kind: 'discardWindow', ep: v.name, gen: v.gen });
     }
@@ -348,3 +356,4 @@ function candidates(s: CoreState): Candidate[] {
     return { name, state: v.open && !v.broken ? 'open' : 'closed', role: v.role, link: v.link };
   });
 }
+

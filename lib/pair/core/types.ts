@@ -127,6 +127,8 @@ export interface ReleaseFacts {
   windowMax: number;
   /** The window's numbering went backwards: values above `afterSeq` do not mean "after". */
   seqDecreased: boolean;
+  /** Sequence number of the window's last frame (returned or not), or -1: in its newest numbering. */
+  lastSeenSeq: number;
   /** Switch time (µs, TimeinSecs/TimeinuSecs) of the last event delivered, or -1 when it had none. */
   lastTimeUs: number;
 }
