@@ -112,13 +112,29 @@ const ERROR_CODES: Partial<Record<CloseReason, TransportErrorCode>> = {
   error: 'ERR_SOCKET',
 };
 
+/**
+ * Events held in JS because they arrived before the thread's window took over (`hold()` on an open
+ * connection): bounded like the window, with the same bookkeeping over every frame that entered.
+ */
+/** @internal */
+export interface EarlyWindow {
+  frames: MessageFrame[];
+  seqs: number[];
+  receivedAt: number;
+  maxFrames: number;
+  evictedUpTo: number;
+  firstSeen: number;
+  lastSeen: number;
+  decreased: boolean;
+}
+
 /** A release result with the early-held events in front (those above `afterSeq`). */
-function withEarly(r: ReleaseResult, early: { frames: MessageFrame[]; seqs: number[]; receivedAt: number; evictedUpTo: number }, afterSeq: number): ReleaseResult {
+/** @internal Exported for tests. */
+export function withEarly(r: ReleaseResult, early: EarlyWindow, afterSeq: number): ReleaseResult {
   // The thread released its whole window (afterSeq -1): filter both parts here, by the window's rule.
-  let decreased = r.seqDecreased;
-  for (let i = 1; i < early.seqs.length && !decreased; i++) if (early.seqs[i]! <= early.seqs[i - 1]!) decreased = true;
+  let decreased = r.seqDecreased || early.decreased;
   // The thread's first frame is its lowest unless its own numbering went back (then decreased is set).
-  if (r.firstSeenSeq >= 0 && early.seqs.length > 0 && r.firstSeenSeq <= early.seqs[early.seqs.length - 1]!) decreased = true;
+  if (r.firstSeenSeq >= 0 && early.lastSeen >= 0 && r.firstSeenSeq <= early.lastSeen) decreased = true;
   const keepEarly = early.seqs.map((s, i) => (decreased || s > afterSeq ? i : -1)).filter((i) => i >= 0);
   const head = new NodeFrameBatch(keepEarly.map((i) => early.frames[i]!), early.receivedAt, keepEarly.map((i) => early.seqs[i]!));
   const keepRest: number[] = [];
@@ -127,8 +143,8 @@ function withEarly(r: ReleaseResult, early: { frames: MessageFrame[]; seqs: numb
   return {
     batch: new ConcatBatch(head, tail),
     evictedUpTo: Math.max(r.evictedUpTo, early.evictedUpTo),
-    firstSeenSeq: early.seqs.length > 0 ? Math.min(early.seqs.reduce((a, b) => Math.min(a, b)), r.firstSeenSeq >= 0 ? r.firstSeenSeq : Infinity) : r.firstSeenSeq,
-    lastSeenSeq: r.lastSeenSeq >= 0 ? r.lastSeenSeq : early.seqs.length > 0 ? early.seqs[early.seqs.length - 1]! : -1,
+    firstSeenSeq: early.firstSeen >= 0 && (r.firstSeenSeq < 0 || early.firstSeen < r.firstSeenSeq) ? early.firstSeen : r.firstSeenSeq,
+    lastSeenSeq: r.lastSeenSeq >= 0 ? r.lastSeenSeq : early.lastSeen,
     seqDecreased: decreased,
   };
 }
@@ -182,7 +198,7 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
    * Held events the thread had already read when hold() reached it: they arrive in ordinary blocks, so
    * they are kept here (decoded, in order) and put in front of the native window on release.
    */
-  private early: { frames: MessageFrame[]; seqs: number[]; receivedAt: number; maxFrames: number; evictedUpTo: number } | null = null;
+  private early: EarlyWindow | null = null;
   private releases: Array<(r: ReleaseResult) => void> = [];
   /** The connect deadline while the host name is being resolved (before anything is opened natively). */
   private lookupTimer: NodeJS.Timeout | null = null;
@@ -309,7 +325,7 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
   hold(window: WindowOptions): void {
     checkWindow(window);
     this.holding = true;
-    this.early = { frames: [], seqs: [], receivedAt: 0, maxFrames: window.maxFrames, evictedUpTo: -1 };
+    this.early = { frames: [], seqs: [], receivedAt: 0, maxFrames: window.maxFrames, evictedUpTo: -1, firstSeen: -1, lastSeen: -1, decreased: false };
     if (this.hub === null) {
       // Not opened natively yet (idle, or resolving): the connection starts in hold mode.
       this.native[Opt.HoldFrames] = window.maxFrames;
@@ -392,6 +408,10 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
         continue;
       }
       if (early.frames.length === 0) early.receivedAt = batch.receivedAt;
+      // Bookkeeping over every frame that entered, evicted ones included (as the thread's window keeps it).
+      if (early.firstSeen < 0 || seq < early.firstSeen) early.firstSeen = seq;
+      if (early.lastSeen >= 0 && seq <= early.lastSeen) early.decreased = true;
+      early.lastSeen = seq;
       early.frames.push(batch.frame(i));
       early.seqs.push(seq);
       if (early.frames.length > early.maxFrames) {
