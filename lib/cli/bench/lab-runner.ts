@@ -10,7 +10,7 @@ import type { EndpointName } from '../../endpoint/endpoint.js';
 import { OPEN_END } from '../../pair/events.js';
 import { TServerPair } from '../../pair/pair.js';
 import { RunObserver, countOutcomes, other, round3, type RequestRecord } from './observer.js';
-import { emptyEvents, emptyOutcomes, type Mode, type RunResult, type TransportName } from './types.js';
+import { blankRun, type Mode, type RunResult, type TransportName } from './types.js';
 import { Interrupted, bounded, sleep, until } from './wait.js';
 
 export interface LabConfig {
@@ -37,18 +37,6 @@ export interface LabConfig {
   say: (line: string) => void;
 }
 
-const blankRun = (cell: string, run: number): RunResult => ({
-  cell,
-  run,
-  error: null,
-  metrics: { detectMs: null, firstEventMs: null, promotionMs: null, readyMs: null, recoverMs: null, overheadMs: null },
-  extra: {},
-  events: { ...emptyEvents(), expected: null },
-  requests: { ...emptyOutcomes(), unsettled: 0, byPhase: { before: emptyOutcomes(), switching: emptyOutcomes(), after: emptyOutcomes() }, explanations: {}, failures: [] },
-  switchover: null,
-  gaps: [],
-  timeline: [],
-});
 
 /** Commands running now, ended if this process exits (a second Ctrl-C exits at once). */
 const running = new Set<ChildProcess>();
@@ -138,7 +126,7 @@ export class LabSession {
   async run(i: number, signal: AbortSignal): Promise<RunResult> {
     const cfg = this.cfg;
     const p = this.pair!;
-    const res = blankRun(this.key, i);
+    const res = blankRun(this.key, i, null);
     const o = new RunObserver(p, { routeTo: cfg.routeTo ? () => cfg.routeTo! : null, requestTimeoutMs: cfg.requestTimeoutMs });
     try {
       await until(() => this.healthy(), cfg.waitTimeoutMs, () => `a healthy pair (${JSON.stringify(p.state)})`, signal, 20);

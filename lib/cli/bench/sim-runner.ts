@@ -17,7 +17,7 @@ import {
   type Simulation,
 } from '../../sim/index.js';
 import { RunObserver, countOutcomes, round3, type RequestRecord } from './observer.js';
-import { emptyEvents, emptyOutcomes, type Mode, type RunResult, type SimFault, type TransportName } from './types.js';
+import { blankRun, type Mode, type RunResult, type SimFault, type TransportName } from './types.js';
 import { Interrupted, bounded, sleep, until } from './wait.js';
 
 export interface SimCellConfig {
@@ -53,18 +53,6 @@ interface ServerStatus {
   error?: string;
 }
 
-const blankRun = (cell: string, run: number): RunResult => ({
-  cell,
-  run,
-  error: null,
-  metrics: { detectMs: null, firstEventMs: null, promotionMs: null, readyMs: null, recoverMs: null, overheadMs: null },
-  extra: {},
-  events: emptyEvents(),
-  requests: { ...emptyOutcomes(), unsettled: 0, byPhase: { before: emptyOutcomes(), switching: emptyOutcomes(), after: emptyOutcomes() }, explanations: {}, failures: [] },
-  switchover: null,
-  gaps: [],
-  timeline: [],
-});
 
 export class SimCell {
   private readonly reader: OracleReader;

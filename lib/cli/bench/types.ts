@@ -155,3 +155,17 @@ export interface BenchReport {
 export const emptyOutcomes = (): Outcomes => ({ sent: 0, ok: 0, switchover: 0, timeout: 0, server: 0, other: 0, unexplained: 0, detail: {} });
 
 export const emptyEvents = (): EventCounts => ({ expected: 0, received: 0, lost: 0, lostInGap: 0, duplicated: 0, unexpected: 0, gapSeqs: 0 });
+
+/** A run with nothing measured yet (`expected: null`: a lab pair has no oracle to count against). */
+export const blankRun = (cell: string, run: number, expected: number | null = 0): RunResult => ({
+  cell,
+  run,
+  error: null,
+  metrics: { detectMs: null, firstEventMs: null, promotionMs: null, readyMs: null, recoverMs: null, overheadMs: null },
+  extra: {},
+  events: { ...emptyEvents(), expected },
+  requests: { ...emptyOutcomes(), unsettled: 0, byPhase: { before: emptyOutcomes(), switching: emptyOutcomes(), after: emptyOutcomes() }, explanations: {}, failures: [] },
+  switchover: null,
+  gaps: [],
+  timeline: [],
+});
