@@ -13,9 +13,9 @@ import { ioBinding } from './io-binding.js';
 import { IoHub, type HubClient } from './io-hub.js';
 import { Opt } from './io-records.js';
 import { NativeFrameBatch } from './native-frame-batch.js';
-import { ConcatBatch, SubsetBatch } from '../transport/batch-views.js';
-import { NodeFrameBatch } from '../transport/frame-batch.js';
+import { SubsetBatch } from '../transport/batch-views.js';
 import { isHeldEvent } from '../transport/hold-rule.js';
+import { HoldWindow, concatReleases } from '../transport/hold-window.js';
 import type { MessageFrame } from '../protocol/types.js';
 
 const DEFAULT_QUEUE = 32 * 1024 * 1024;
@@ -113,43 +113,6 @@ const ERROR_CODES: Partial<Record<CloseReason, TransportErrorCode>> = {
 };
 
 /**
- * Events held in JS because they arrived before the thread's window took over (`hold()` on an open
- * connection): bounded like the window, with the same bookkeeping over every frame that entered.
- */
-/** @internal */
-export interface EarlyWindow {
-  frames: MessageFrame[];
-  seqs: number[];
-  receivedAt: number;
-  maxFrames: number;
-  evictedUpTo: number;
-  firstSeen: number;
-  lastSeen: number;
-  decreased: boolean;
-}
-
-/** A release result with the early-held events in front (those above `afterSeq`). */
-/** @internal Exported for tests. */
-export function withEarly(r: ReleaseResult, early: EarlyWindow, afterSeq: number): ReleaseResult {
-  // The thread released its whole window (afterSeq -1): filter both parts here, by the window's rule.
-  let decreased = r.seqDecreased || early.decreased;
-  // The thread's first frame is its lowest unless its own numbering went back (then decreased is set).
-  if (r.firstSeenSeq >= 0 && early.lastSeen >= 0 && r.firstSeenSeq <= early.lastSeen) decreased = true;
-  const keepEarly = early.seqs.map((s, i) => (decreased || s > afterSeq ? i : -1)).filter((i) => i >= 0);
-  const head = new NodeFrameBatch(keepEarly.map((i) => early.frames[i]!), early.receivedAt, keepEarly.map((i) => early.seqs[i]!));
-  const keepRest: number[] = [];
-  for (let i = 0; i < r.batch.count; i++) if (decreased || r.batch.seq(i) > afterSeq) keepRest.push(i);
-  const tail = keepRest.length === r.batch.count ? r.batch : new SubsetBatch(r.batch, keepRest);
-  return {
-    batch: new ConcatBatch(head, tail),
-    evictedUpTo: Math.max(r.evictedUpTo, early.evictedUpTo),
-    firstSeenSeq: early.firstSeen >= 0 && (r.firstSeenSeq < 0 || early.firstSeen < r.firstSeenSeq) ? early.firstSeen : r.firstSeenSeq,
-    lastSeenSeq: r.lastSeenSeq >= 0 ? r.lastSeenSeq : early.lastSeen,
-    seqDecreased: decreased,
-  };
-}
-
-/**
  * The order in which `net.connect` (autoSelectFamily) tries the addresses of a name: each address once,
  * families alternating, starting with the family of the first one.
  */
@@ -198,7 +161,7 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
    * Held events the thread had already read when hold() reached it: they arrive in ordinary blocks, so
    * they are kept here (decoded, in order) and put in front of the native window on release.
    */
-  private early: EarlyWindow | null = null;
+  private early: { window: HoldWindow<MessageFrame>; receivedAt: number } | null = null;
   private releases: Array<(r: ReleaseResult) => void> = [];
   /** The connect deadline while the host name is being resolved (before anything is opened natively). */
   private lookupTimer: NodeJS.Timeout | null = null;
@@ -325,7 +288,7 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
   hold(window: WindowOptions): void {
     checkWindow(window);
     this.holding = true;
-    this.early = { frames: [], seqs: [], receivedAt: 0, maxFrames: window.maxFrames, evictedUpTo: -1, firstSeen: -1, lastSeen: -1, decreased: false };
+    this.early = { window: new HoldWindow<MessageFrame>(window), receivedAt: 0 };
     if (this.hub === null) {
       // Not opened natively yet (idle, or resolving): the connection starts in hold mode.
       this.native[Opt.HoldFrames] = window.maxFrames;
@@ -350,10 +313,10 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
       const early = this.early;
       this.releases.push((r) => {
         this.early = null;
-        resolve(early && early.frames.length > 0 ? withEarly(r, early, afterSeq) : r);
+        resolve(early && early.window.count > 0 ? concatReleases(early.window.drain(-1, early.receivedAt, (f) => f), r, afterSeq) : r);
       });
       // With early frames the filter runs here, over both parts (a restarted numbering can span them).
-      this.hub!.release(this.id, early && early.frames.length > 0 ? -1 : afterSeq);
+      this.hub!.release(this.id, early && early.window.count > 0 ? -1 : afterSeq);
     });
   }
 
@@ -407,17 +370,8 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
         rest.push(i);
         continue;
       }
-      if (early.frames.length === 0) early.receivedAt = batch.receivedAt;
-      // Bookkeeping over every frame that entered, evicted ones included (as the thread's window keeps it).
-      if (early.firstSeen < 0 || seq < early.firstSeen) early.firstSeen = seq;
-      if (early.lastSeen >= 0 && seq <= early.lastSeen) early.decreased = true;
-      early.lastSeen = seq;
-      early.frames.push(batch.frame(i));
-      early.seqs.push(seq);
-      if (early.frames.length > early.maxFrames) {
-        early.frames.shift();
-        early.evictedUpTo = Math.max(early.evictedUpTo, early.seqs.shift()!);
-      }
+      if (early.window.count === 0) early.receivedAt = batch.receivedAt;
+      early.window.push(batch.frame(i), seq, batch.length(i));
     }
     if (rest.length === batch.count) this.emit('frames', batch);
     else if (rest.length > 0) this.emit('frames', new SubsetBatch(batch, rest));

@@ -1,6 +1,8 @@
 import { ConfigError } from '../errors.js';
 import type { MessageFrame } from '../protocol/types.js';
+import { ConcatBatch, SubsetBatch } from './batch-views.js';
 import { NodeFrameBatch } from './frame-batch.js';
+import type { FrameBatch } from './types.js';
 import type { ReleaseResult, WindowOptions } from './types.js';
 
 /**
@@ -94,4 +96,29 @@ export class HoldWindow<T = Buffer> {
     this.sizes = this.sizes.slice(this.head);
     this.head = 0;
   }
+}
+
+/**
+ * Two releases of one connection's window, `head` then `tail` in stream order (the native transport's
+ * JS-held early frames, then its thread's window), as one, filtered by the window's rule: seq > afterSeq,
+ * or everything when the numbering went back anywhere — inside either part or across the boundary. Both
+ * parts must be unfiltered (released with afterSeq -1).
+ */
+export function concatReleases(head: ReleaseResult, tail: ReleaseResult, afterSeq: number): ReleaseResult {
+  // The tail's first frame is its lowest unless its own numbering went back (then it says so).
+  const decreased = head.seqDecreased || tail.seqDecreased || (tail.firstSeenSeq >= 0 && head.lastSeenSeq >= 0 && tail.firstSeenSeq <= head.lastSeenSeq);
+  const kept = (b: FrameBatch): FrameBatch => {
+    if (decreased) return b;
+    const keep: number[] = [];
+    for (let i = 0; i < b.count; i++) if (b.seq(i) > afterSeq) keep.push(i);
+    return keep.length === b.count ? b : new SubsetBatch(b, keep);
+  };
+  const lowest = [head.firstSeenSeq, tail.firstSeenSeq].filter((s) => s >= 0);
+  return {
+    batch: new ConcatBatch(kept(head.batch), kept(tail.batch)),
+    evictedUpTo: Math.max(head.evictedUpTo, tail.evictedUpTo),
+    firstSeenSeq: lowest.length > 0 ? Math.min(...lowest) : -1,
+    lastSeenSeq: tail.lastSeenSeq >= 0 ? tail.lastSeenSeq : head.lastSeenSeq,
+    seqDecreased: decreased,
+  };
 }

@@ -1,44 +1,35 @@
 /**
  * The native transport's early window: events that arrived before the thread's window took over (a race
- * between `hold()` on an open connection and blocks already on their way) are held in JS, and a release
- * merges them in front of the thread's window with the same bookkeeping. The race itself is rare (it made
- * the conformance eviction test fail once on a loaded CI machine: firstSeenSeq came from the kept frames,
- * not from every frame that entered); the merge is tested here directly.
+ * between `hold()` on an open connection and blocks already on their way) are held in JS in a HoldWindow,
+ * and a release puts them in front of the thread's window (`concatReleases`). The race itself is rare (it
+ * made the conformance eviction test fail once on a loaded CI machine: firstSeenSeq came from the kept
+ * frames, not from every frame that entered); the merge is tested here directly.
  */
 import { describe, expect, it } from 'vitest';
-import { withEarly, type EarlyWindow } from '../../lib/native/native-transport.js';
 import { NodeFrameBatch } from '../../lib/transport/frame-batch.js';
+import { HoldWindow, concatReleases } from '../../lib/transport/hold-window.js';
 import type { ReleaseResult } from '../../lib/transport/types.js';
 import type { MessageFrame } from '../../lib/protocol/types.js';
 
-const frame = (_seq: number) => ({ kind: 1, type: 71, attributes: [] }) as unknown as MessageFrame;
+const frame = { kind: 1, type: 71, attributes: [] } as unknown as MessageFrame;
 
-/** An early window fed `seqs` in order, bounded by `max` frames, with the transport's bookkeeping. */
-function early(seqs: number[], max: number): EarlyWindow {
-  const w: EarlyWindow = { frames: [], seqs: [], receivedAt: 1, maxFrames: max, evictedUpTo: -1, firstSeen: -1, lastSeen: -1, decreased: false };
-  for (const s of seqs) {
-    if (w.firstSeen < 0 || s < w.firstSeen) w.firstSeen = s;
-    if (w.lastSeen >= 0 && s <= w.lastSeen) w.decreased = true;
-    w.lastSeen = s;
-    w.frames.push(frame(s));
-    w.seqs.push(s);
-    if (w.frames.length > max) {
-      w.frames.shift();
-      w.evictedUpTo = Math.max(w.evictedUpTo, w.seqs.shift()!);
-    }
-  }
-  return w;
+/** The early part: a window fed `seqs` in order, bounded by `max` frames, drained whole. */
+function early(seqs: number[], max: number): ReleaseResult {
+  const w = new HoldWindow<MessageFrame>({ maxFrames: max, maxBytes: 1 << 20 });
+  for (const s of seqs) w.push(frame, s, 100);
+  return w.drain(-1, 1, (f) => f);
 }
 
-const released = (seqs: number[], extra: Partial<ReleaseResult> = {}): ReleaseResult => ({
-  batch: new NodeFrameBatch(seqs.map(frame), 2, seqs), evictedUpTo: -1, firstSeenSeq: seqs.length ? Math.min(...seqs) : -1,
+/** The thread's part, released with afterSeq -1. */
+const thread = (seqs: number[], extra: Partial<ReleaseResult> = {}): ReleaseResult => ({
+  batch: new NodeFrameBatch(seqs.map(() => frame), 2, seqs), evictedUpTo: -1, firstSeenSeq: seqs.length ? Math.min(...seqs) : -1,
   lastSeenSeq: seqs.length ? seqs[seqs.length - 1]! : -1, seqDecreased: false, ...extra,
 });
 const seqsOf = (r: ReleaseResult) => Array.from({ length: r.batch.count }, (_, i) => r.batch.seq(i));
 
 describe('native early window merged into a release', () => {
   it('every frame that entered counts: the lowest seen and the evictions survive eviction', () => {
-    const r = withEarly(released([]), early([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], 5), 0);
+    const r = concatReleases(early([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], 5), thread([]), 0);
     expect(seqsOf(r)).toEqual([8, 9, 10, 11, 12]);
     expect(r.evictedUpTo).toBe(7);
     expect(r.firstSeenSeq).toBe(1);
@@ -47,21 +38,21 @@ describe('native early window merged into a release', () => {
   });
 
   it('early frames go in front of the thread window, both filtered by afterSeq', () => {
-    const r = withEarly(released([4, 5, 6]), early([1, 2, 3], 10), 2);
+    const r = concatReleases(early([1, 2, 3], 10), thread([4, 5, 6]), 2);
     expect(seqsOf(r)).toEqual([3, 4, 5, 6]);
     expect(r.firstSeenSeq).toBe(1);
     expect(r.lastSeenSeq).toBe(6);
   });
 
   it('a numbering that restarted between the early frames and the thread window returns everything, flagged', () => {
-    const r = withEarly(released([1, 2]), early([7, 8, 9], 10), 9);
+    const r = concatReleases(early([7, 8, 9], 10), thread([1, 2]), 9);
     expect(seqsOf(r)).toEqual([7, 8, 9, 1, 2]);
     expect(r.seqDecreased).toBe(true);
     expect(r.lastSeenSeq).toBe(2);
   });
 
   it('a restart among early frames that were since evicted still counts', () => {
-    const r = withEarly(released([]), early([5, 6, 1, 2, 3, 4], 3), 3);
+    const r = concatReleases(early([5, 6, 1, 2, 3, 4], 3), thread([]), 3);
     expect(r.seqDecreased).toBe(true);
     expect(seqsOf(r)).toEqual([2, 3, 4]);
   });
