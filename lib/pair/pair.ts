@@ -13,7 +13,7 @@ import { createTransport, resolveTransportKind } from '../transport/index.js';
 // Side effect: registers the native transport when the addon loads, so transport 'auto' can pick it.
 import '../native/register.js';
 import type { CloseInfo, CloseReason, FrameBatch } from '../transport/types.js';
-import { admit, DUPLICATE, GAP_THEN_DELIVER } from './core/admit.js';
+import { admit, DUPLICATE, GAP_THEN_DELIVER, windowReplayed } from './core/admit.js';
 import { createCore, step } from './core/step.js';
 import type { ConnView, CoreState, Effect, Input } from './core/types.js';
 import { EventStream, DEFAULT_MAX_BUFFERED } from './event-stream.js';
@@ -109,9 +109,6 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
   private stepping = false;
   /** While moving delivery: the released window, and live events of the new source that wait behind it. */
   private window: FrameBatch | null = null;
-  /** The released window's last sequence number (returned or not), and whether its numbering went back. */
-  private windowLastSeq = -1;
-  private windowDecreased = false;
   private held: TEvent[] | null = null;
   /** The last event delivered: its switch time orders events across a change of numbering. */
   private lastEvent: TEvent | null = null;
@@ -519,8 +516,6 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
       }
       // Read by the `replay` effect this input triggers (a stale release is ignored and overwritten later).
       this.window = r.batch;
-      this.windowLastSeq = r.lastSeenSeq;
-      this.windowDecreased = decreased;
       const facts = { evictedUpTo: r.evictedUpTo, windowMax, seqDecreased: decreased, lastSeenSeq: r.lastSeenSeq, lastTimeUs: this.lastEvent ? switchTimeUs(this.lastEvent) : -1 };
       this.input({ kind: 'released', ep: name, gen, facts, at: monotonicMs() });
     } catch {
@@ -541,16 +536,8 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
         if (this.deliver(v, new TEvent(win, i, name, win.seq(i), ''))) n++;
       }
     }
-    // Where this connection's stream stands, so that a live event numbered at or below it is taken for a
-    // restarted numbering (admit), not for a duplicate: the window's last frame, released or not (every
-    // held frame may have been at or below what was delivered); with nothing held, the position its DN
-    // registrations took effect at. (A window whose numbering went back was settled by the core.)
-    if (v.gen === gen && !this.windowDecreased) {
-      if (this.windowLastSeq > v.maxSeq) v.maxSeq = this.windowLastSeq;
-      else if (this.windowLastSeq < 0 && v.maxSeq < 0 && v.restarts === 0) v.maxSeq = v.registeredSeq;
-    }
-    this.windowLastSeq = -1;
-    this.windowDecreased = false;
+    // Before the live events held behind the window: they compare with where the window left the stream.
+    if (v.gen === gen) windowReplayed(v);
     for (const e of held) this.deliver(v, e);
     this.inputs.push({ kind: 'replayed', ep: name, gen, replayed: n, at: monotonicMs() });
   }

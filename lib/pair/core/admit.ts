@@ -34,9 +34,8 @@ export function admit(s: CoreState, v: ConnView, seq: number, timeUs = -1): Verd
   if (seq <= v.maxSeq) {
     // The source's CTI link went down in the old numbering and what it missed was not reported yet: it
     // never will be in the new one, so report it now, up to the old numbering's end.
-    const d0 = s.delivery;
-    const missed = d0.source === v.name && v.holes.firstFrom !== Infinity ? Math.max(v.holes.firstFrom, d0.lastSeq + 1) : -1;
-    const oldEpoch = d0.epoch ?? v.epoch;
+    const missed = d.source === v.name && v.holes.firstFrom !== Infinity ? Math.max(v.holes.firstFrom, d.lastSeq + 1) : -1;
+    const oldEpoch = d.epoch ?? v.epoch;
     restartedInSession(s, v);
     if (missed >= 0) {
       s.gapOut.epoch = oldEpoch;
@@ -80,6 +79,18 @@ export function recordGap(s: CoreState, epoch: string, fromSeq: number, toSeq: n
   s.stats.gaps++;
   const g = s.routing.gap;
   s.routing.gap = g && g.epoch === epoch ? { epoch, fromSeq: Math.min(g.fromSeq, fromSeq), toSeq: Math.max(g.toSeq, toSeq) } : { epoch, fromSeq, toSeq };
+}
+
+/**
+ * `v`'s released window has been replayed: its stream stands at the window's last frame, released or not
+ * (every held frame may have been at or below what was delivered), or — nothing held — where its DN
+ * registrations took effect. A live event numbered at or below that is a restarted numbering (admit), not
+ * a duplicate. (A window whose numbering went back was settled by `released`, which set `maxSeq` to it.)
+ */
+export function windowReplayed(v: ConnView): void {
+  if (v.windowEnd > v.maxSeq) v.maxSeq = v.windowEnd;
+  else if (v.windowEnd < 0 && v.maxSeq < 0 && v.restarts === 0) v.maxSeq = v.registeredSeq;
+  v.windowEnd = -1;
 }
 
 /**

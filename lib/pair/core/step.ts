@@ -16,7 +16,7 @@ const NAMES: readonly EndpointName[] = ['primary', 'backup'];
 
 function conn(name: EndpointName, maxHoles: number): ConnView {
   return {
-    name, open: false, gen: -1, role: 'unknown', link: 'unknown', epoch: '', restarts: 0, registeredSeq: -1, maxSeq: -1,
+    name, open: false, gen: -1, role: 'unknown', link: 'unknown', epoch: '', restarts: 0, registeredSeq: -1, maxSeq: -1, windowEnd: -1,
     highWater: -1, holes: new Holes(maxHoles), reportedAt: 0, broken: false, pendingSkip: -1,
   };
 }
@@ -109,6 +109,7 @@ function opened(s: CoreState, input: Extract<Input, { kind: 'opened' }>, fx: Eff
   v.reportedAt = f.at;
   v.restarts = 0;
   v.maxSeq = -1;
+  v.windowEnd = -1;
   v.holes.clear();
   v.registeredSeq = f.registeredSeq;
   const position = Math.max(f.serverSeq, f.registeredSeq);
@@ -121,9 +122,6 @@ function opened(s: CoreState, input: Extract<Input, { kind: 'opened' }>, fx: Eff
     v.highWater = -1;
   }
   if (position > v.highWater) v.highWater = position;
-  // Registered at a position below the one EventServerInfo gave: the numbering restarted during the
-  // handshake, after the label was announced — the session's numbers are not the label's any more.
-  if (f.serverSeq >= 0 && f.registeredSeq >= 0 && f.registeredSeq < f.serverSeq) renumbered(v);
   // Outages before the session opened are holes in its stream too (its window holds from the first byte).
   for (const r of f.linkReports) {
     if (!r.up) v.holes.open(r.seq >= 0 ? r.seq + 1 : 0);
@@ -178,6 +176,7 @@ function released(s: CoreState, input: Extract<Input, { kind: 'released' }>, fx:
   if (d.phase !== 'moving' || d.source !== input.ep || d.gen !== input.gen) return;
   const v = s.eps[input.ep];
   const f = input.facts;
+  v.windowEnd = f.lastSeenSeq;
   const reason: GapEvent['reason'] = s.config.mode === 'hot' ? 'switchover' : 'reconnect';
   if (d.everHadSource && d.epoch !== null && (d.epoch !== v.epoch || f.seqDecreased)) {
     // A window whose numbering went back is discarded (below): from its newest frames on, this connection
@@ -356,4 +355,3 @@ function candidates(s: CoreState): Candidate[] {
     return { name, state: v.open && !v.broken ? 'open' : 'closed', role: v.role, link: v.link };
   });
 }
-

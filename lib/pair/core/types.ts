@@ -23,6 +23,8 @@ export interface ConnView {
   registeredSeq: number;
   /** Highest sequence number taken from this connection (live or released): one connection only goes up. */
   maxSeq: number;
+  /** The last number its released window saw (returned or not), or -1: applied once the window is replayed. */
+  windowEnd: number;
   /** Highest position this endpoint ever reported, across sessions: detects a reset without an epoch label. */
   highWater: number;
   /** Ranges this connection's stream cannot contain (its CTI link was down), in its own numbering. */
