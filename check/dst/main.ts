@@ -13,6 +13,8 @@ import type { Violation } from '../invariants.js';
 
 interface Report {
   seconds: number;
+  /** The `--schedules` budget, when one was given; `schedules < budget` means the wall-clock cap ended it. */
+  budget?: number;
   seed: number;
   schedules: number;
   steps: number;
@@ -26,7 +28,8 @@ interface Report {
 }
 
 const usage = `usage: check:sim [--seconds N] [--seed S] [--runs N] [--max-steps N] [--json] [--replay SEED:PATH]
-  --seconds N     explore for N seconds of wall time (default 30)
+  --seconds N     explore for N seconds of wall time (default 30; with --schedules, a safety cap only)
+  --schedules N   explore exactly N schedules (deterministic for a given seed, whatever the machine's speed)
   --seed S        first fast-check seed (default: from the clock; printed)
   --runs N        schedules per fast-check batch (default 100)
   --max-steps N   longest schedule (default 40 commands)
@@ -37,7 +40,8 @@ const usage = `usage: check:sim [--seconds N] [--seed S] [--runs N] [--max-steps
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
-      seconds: { type: 'string', default: '30' },
+      seconds: { type: 'string' },
+      schedules: { type: 'string' },
       seed: { type: 'string' },
       runs: { type: 'string', default: '100' },
       'max-steps': { type: 'string', default: '40' },
@@ -52,10 +56,13 @@ async function main(): Promise<number> {
     console.log(usage);
     return 0;
   }
-  const seconds = Number(values.seconds);
+  // A schedule budget makes a gate independent of the machine's speed: the seed is fixed, so the same
+  // schedules run in the same order everywhere; the wall-clock cap only stops a run that hangs.
+  const budget = values.schedules !== undefined ? Number(values.schedules) : Infinity;
+  const seconds = Number(values.seconds ?? (values.schedules !== undefined ? 3600 : 30));
   const runs = Number(values.runs);
   const maxSteps = Number(values['max-steps']);
-  if (!(seconds > 0) || !(runs > 0) || !(maxSteps > 0)) {
+  if (!(seconds > 0) || !(runs > 0) || !(maxSteps > 0) || !(budget > 0) || (budget !== Infinity && !Number.isInteger(budget))) {
     console.error(usage);
     return 2;
   }
@@ -74,11 +81,12 @@ async function main(): Promise<number> {
     return 0;
   }
   const seed0 = values.seed !== undefined ? Number(values.seed) : Date.now() % 2 ** 31;
-  const report: Report = { seconds, seed: seed0, schedules: 0, steps: 0, stepsPerSecond: 0, schedulesPerSecond: 0, eventsDelivered: 0, gapsReported: 0, unjudged: 0, violations: [] };
+  const report: Report = { seconds, ...(budget !== Infinity ? { budget } : {}), seed: seed0, schedules: 0, steps: 0, stepsPerSecond: 0, schedulesPerSecond: 0, eventsDelivered: 0, gapsReported: 0, unjudged: 0, violations: [] };
   const t0 = performance.now();
   let batch = 0;
-  while ((performance.now() - t0) / 1000 < seconds && report.violations.length === 0) {
+  while ((performance.now() - t0) / 1000 < seconds && report.schedules < budget && report.violations.length === 0) {
     const seed = (seed0 + batch++) % 2 ** 31;
+    const numRuns = Math.min(runs, budget - report.schedules);
     let last: Violation | null = null;
     const out = await fc.check(
       property(arb, (r) => {
@@ -89,7 +97,7 @@ async function main(): Promise<number> {
         if (r.unjudged) report.unjudged++;
         if (r.violation) last = r.violation;
       }),
-      { seed, numRuns: runs },
+      { seed, numRuns },
     );
     if (out.failed) {
       const s = out.counterexample![0] as Schedule;
