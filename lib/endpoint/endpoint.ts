@@ -14,14 +14,11 @@ import { createBreaker } from './breaker.js';
 /** Every failed connection attempt, with its typed error (docs/semantics.md, "Observability"). */
 const attemptChannel = diagnostics.channel('tserver-ha:attempt-failed');
 
-/** Name of an endpoint as configured (which one is really primary is the servers' word). */
-export type EndpointName = 'primary' | 'backup';
+// The decision core's vocabulary: an endpoint reports in the words the core decides with.
+import type { EndpointName, LinkState, RoleName } from '../pair/core/vocabulary.js';
+export type { EndpointName, LinkState, RoleName };
 /** Connection state of one endpoint. */
 export type EndpointState = 'idle' | 'connecting' | 'registering' | 'open' | 'closed';
-/** Role as the server reports it. */
-export type RoleName = 'primary' | 'backup' | 'unknown';
-/** CTI link state as the server reports it. */
-export type LinkState = 'up' | 'down' | 'unknown';
 
 /** What the handshake learned about the server. */
 export interface SessionInfo {

@@ -3,7 +3,7 @@ import { Attr, messageName } from '../protocol/ids.js';
 import { getAttr, listToObject, messageToObject, type PlainValue } from '../protocol/message.js';
 import type { KVPair, MessageFrame } from '../protocol/types.js';
 import type { CloseReason } from '../transport/types.js';
-import type { EndpointName, LinkState, RoleName } from '../endpoint/endpoint.js';
+import type { EndpointName, LinkState, RoleName } from './core/vocabulary.js';
 import type { TServerHaError } from '../errors.js';
 
 /** Fields every normalized event carries besides the seed's attributes. */
@@ -130,11 +130,17 @@ export interface ActiveEvent {
   timestamp: number;
 }
 
-/** Both servers claim to be primary. The pair keeps delivering from `keeping` only. */
+/**
+ * Both servers have claimed primary for longer than `splitBrainGraceMs`. Requests keep going to `keeping`
+ * (the request target when the split began); `ignoring` is the other server, whose claim changes nothing.
+ * Events keep coming from `eventsFrom` (delivery is sticky, and both servers carry the same events), which
+ * may be either server, or null while no source is connected.
+ */
 export interface SplitBrainEvent {
   Server: string;
   keeping: EndpointName;
   ignoring: EndpointName;
+  eventsFrom: EndpointName | null;
   timestamp: number;
 }
 

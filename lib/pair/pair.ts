@@ -13,7 +13,7 @@ import { createTransport, resolveTransportKind } from '../transport/index.js';
 // Side effect: registers the native transport when the addon loads, so transport 'auto' can pick it.
 import '../native/register.js';
 import type { CloseInfo, CloseReason, FrameBatch } from '../transport/types.js';
-import { admit, DUPLICATE, GAP_THEN_DELIVER, windowReplayed } from './core/admit.js';
+import { admit, DUPLICATE } from './core/admit.js';
 import { createCore, step } from './core/step.js';
 import type { ConnView, CoreState, Effect, Input } from './core/types.js';
 import { EventStream, DEFAULT_MAX_BUFFERED } from './event-stream.js';
@@ -109,7 +109,11 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
   private stepping = false;
   /** While moving delivery: the released window, and live events of the new source that wait behind it. */
   private window: FrameBatch | null = null;
-  private held: TEvent[] | null = null;
+  private held: TEvent[] = [];
+  /** Gap effects `admit` returns (reused: admission allocates nothing while nothing is missing). */
+  private readonly admitFx: Effect[] = [];
+  /** Replies that arrived after their request had settled: a request-layer count, not a core decision. */
+  private lateReplies = 0;
   /** The last event delivered: its switch time orders events across a change of numbering. */
   private lastEvent: TEvent | null = null;
   private timer: NodeJS.Timeout | undefined;
@@ -120,14 +124,16 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     const o = this.options;
     this.dns = new Set(o.dns);
     this.book = new RequestBook(o.maxPendingRequests);
-    this.core = createCore({ name: o.name, mode: o.mode, switchOnLinkDown: o.switchOnLinkDown, splitBrainGraceMs: o.splitBrainGraceMs, maxHoles: 64 });
+    this.core = createCore({
+      name: o.name, mode: o.mode, switchOnLinkDown: o.switchOnLinkDown, splitBrainGraceMs: o.splitBrainGraceMs, warmBackupWaitMs: o.warmBackupWaitMs, maxHoles: 64,
+    });
     const ctx = {
       options: o,
       nextRef: () => this.nextRef(),
       createTransport: (t: Parameters<typeof createTransport>[0]) => (typeof o.transport === 'function' ? o.transport(t) : createTransport(t, o.transport)),
       onEvent: (ep: Endpoint, batch: FrameBatch, i: number) => this.onEvent(ep, batch, i),
       inBatch: (fn: () => void) => this.decide(fn),
-      onLateReply: () => void this.core.stats.lateReplies++,
+      onLateReply: () => void this.lateReplies++,
     };
     this.endpoints = { primary: new Endpoint('primary', o.primary, ctx), backup: new Endpoint('backup', o.backup, ctx) };
     for (const ep of Object.values(this.endpoints)) {
@@ -187,7 +193,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     return {
       ...this.book.internals(),
       addressCalls: this.addressCalls.size,
-      held: this.held?.length ?? 0,
+      held: this.held.length,
       inputs: this.inputs.length,
       pendingPrimary: this.endpoints.primary.pendingCount,
       pendingBackup: this.endpoints.backup.pendingCount,
@@ -208,7 +214,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
 
   /** Counters since construction. */
   get stats(): PairStats {
-    return { ...this.core.stats };
+    return { ...this.core.stats, lateReplies: this.lateReplies };
   }
 
   /** Snapshot of where the pair stands. */
@@ -426,16 +432,18 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
           this.held = [];
           void this.release(fx.ep, fx.gen, fx.afterSeq);
           break;
-        case 'replay':
-        case 'discardWindow':
-          this.replay(fx.ep, fx.gen, fx.kind === 'replay');
+        case 'admitWindow':
+          this.admitWindow(fx.ep, fx.gen, fx.deliver);
+          break;
+        case 'admitHeld':
+          this.admitHeld(fx.ep, fx.gen);
           break;
         case 'discardHeld':
           this.window = null;
-          this.held = null;
+          this.held = [];
           break;
         case 'drop':
-          void this.endpoints[fx.ep].drop('manual');
+          void this.endpoints[fx.ep].drop(fx.reason);
           break;
         case 'gap':
           this.outbox.push('gap', { Server: this.options.name, ...fx.gap });
@@ -505,58 +513,48 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     try {
       if (!t || ep.generation !== gen) throw new Error('connection gone');
       const r = await t.release(afterSeq);
-      let windowMax = -1;
-      // The transport saw the numbering go back (then it returned every held frame), maybe among frames
-      // it evicted; the batch may show it too.
-      let decreased = r.seqDecreased;
-      for (let i = 0; i < r.batch.count; i++) {
-        const seq = r.batch.seq(i);
-        if (seq >= 0 && seq <= windowMax) decreased = true;
-        if (seq > windowMax) windowMax = seq;
-      }
-      // Read by the `replay` effect this input triggers (a stale release is ignored and overwritten later).
+      // Read by the `admitWindow` effect this input triggers (a stale release is ignored and overwritten later).
       this.window = r.batch;
-      const facts = { evictedUpTo: r.evictedUpTo, windowMax, seqDecreased: decreased, lastSeenSeq: r.lastSeenSeq, lastTimeUs: this.lastEvent ? switchTimeUs(this.lastEvent) : -1 };
+      const facts = { evictedUpTo: r.evictedUpTo, seqDecreased: r.seqDecreased, lastSeenSeq: r.lastSeenSeq, lastTimeUs: this.lastEvent ? switchTimeUs(this.lastEvent) : -1 };
       this.input({ kind: 'released', ep: name, gen, facts, at: monotonicMs() });
     } catch {
       this.input({ kind: 'releaseFailed', ep: name, gen, at: monotonicMs() });
     }
   }
 
-  /** Admit the released window (unless `deliverWindow` is false), then the live events held behind it. */
-  private replay(name: EndpointName, gen: number, deliverWindow: boolean): void {
+  /** The `admitWindow` effect: each event of the released window through admission, or none of them. */
+  private admitWindow(name: EndpointName, gen: number, deliver: boolean): void {
     const win = this.window;
-    const held = this.held ?? [];
     this.window = null;
-    this.held = null;
-    const v = this.core.eps[name];
     let n = 0;
-    if (deliverWindow && win) {
+    if (deliver && win) {
+      const v = this.core.eps[name];
       for (let i = 0; i < win.count; i++) {
         if (this.deliver(v, new TEvent(win, i, name, win.seq(i), ''))) n++;
       }
     }
-    // Before the live events held behind the window: they compare with where the window left the stream.
-    if (v.gen === gen) windowReplayed(v);
-    for (const e of held) this.deliver(v, e);
-    this.inputs.push({ kind: 'replayed', ep: name, gen, replayed: n, at: monotonicMs() });
+    this.inputs.push({ kind: 'windowAdmitted', ep: name, gen, replayed: n, at: monotonicMs() });
   }
 
-  /** One event of the source through admission: published (after its gap, if any) or dropped. */
+  /** The `admitHeld` effect: the live events that arrived while the window was on its way, in order. */
+  private admitHeld(name: EndpointName, gen: number): void {
+    const held = this.held;
+    this.held = [];
+    const v = this.core.eps[name];
+    for (const e of held) this.deliver(v, e);
+    this.inputs.push({ kind: 'heldAdmitted', ep: name, gen, at: monotonicMs() });
+  }
+
+  /** One event of the source through admission: published (after any gap admission found) or dropped. */
   private deliver(v: ConnView, e: TEvent): boolean {
-    const seq = e.seq;
-    // The switch time matters only right after a change of numbering (the core's fence).
-    const timeUs = this.core.delivery.fenceUs >= 0 && seq >= 0 ? switchTimeUs(e) : -1;
-    const verdict = admit(this.core, v, seq, timeUs);
-    if (verdict === DUPLICATE) return false;
-    if (verdict === GAP_THEN_DELIVER) {
-      const g = this.core.gapOut;
-      const gap = { source: v.name, reason: 'link-restored' as const, fromSeq: g.fromSeq, toSeq: g.toSeq, epoch: g.epoch };
-      this.outbox.push('gap', { Server: this.options.name, ...gap });
-      if (channels.gap.hasSubscribers) channels.gap.publish({ pair: this.options.name, ...gap });
+    const verdict = admit(this.core, v, e, switchTimeUs, this.admitFx);
+    if (this.admitFx.length > 0) {
+      this.run(this.admitFx);
+      this.admitFx.length = 0;
     }
+    if (verdict === DUPLICATE) return false;
     setEpoch(e, this.core.delivery.epoch ?? '');
-    if (seq >= 0) this.lastEvent = e;
+    if (e.seq >= 0) this.lastEvent = e;
     this.outbox.push('event', e);
     return true;
   }
@@ -566,7 +564,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     if (d.source !== ep.name || d.gen !== ep.generation || this.core.closed) return;
     if (d.phase === 'live') {
       this.deliver(this.core.eps[ep.name], new TEvent(batch, i, ep.name, batch.seq(i), ''));
-    } else if (d.phase === 'moving' && this.held) {
+    } else if (d.phase === 'moving') {
       // Behind the window on its way (the event keeps its bytes readable after this call).
       this.held.push(new TEvent(batch, i, ep.name, batch.seq(i), ''));
     }

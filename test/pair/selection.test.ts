@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isSplitBrain, pickActive, pickSource, type Candidate } from '../../lib/pair/selection.js';
+import { isSplitBrain, pickActive, pickSource, type Candidate } from '../../lib/pair/core/selection.js';
 
 const ep = (name: 'primary' | 'backup', s: string): Candidate => {
   const [state, role, link] = s.split('/') as [Candidate['state'], Candidate['role'], Candidate['link']];

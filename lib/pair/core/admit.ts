@@ -1,26 +1,36 @@
-import { OPEN_END, type ConnView, type CoreState } from './types.js';
+import type { GapEvent } from '../events.js';
+import type { EndpointName } from './vocabulary.js';
+import { OPEN_END, type ConnView, type CoreState, type Effect } from './types.js';
 
 /** What to do with one event of the source (returned by {@link admit}). */
 export const DELIVER = 0;
 /** Already delivered (the other server's copy): drop it. */
 export const DUPLICATE = 1;
-/** Publish the gap in `state.gapOut` first (the source's stream skipped it), then deliver. */
-export const GAP_THEN_DELIVER = 2;
-export type Verdict = typeof DELIVER | typeof DUPLICATE | typeof GAP_THEN_DELIVER;
+export type Verdict = typeof DELIVER | typeof DUPLICATE;
+
+/** An event as admission sees it: its EventSequenceNumber, or -1 when it has none. */
+export interface Admissible {
+  readonly seq: number;
+}
 
 /**
- * Admit one event with sequence number `seq` (-1: none) from the delivery source `v`. Called per event, so it
- * allocates nothing and costs a few compares; everything it decides is in the core's state. Sequence
- * numbers compare only within one numbering epoch (docs/semantics.md, "Sequence numbers"). `timeUs` (the
- * event's switch time) is needed only while `delivery.fenceUs >= 0`, right after a change of numbering.
+ * Admit one event `e` of the connection `v` (the delivery source, or the one delivery is moving to). Called
+ * per event, so it allocates nothing on the way that delivers and costs a few compares; everything it
+ * decides is in the core's state. A gap the source's stream skipped is pushed onto `fx` as a `gap` effect —
+ * the same effect `step` returns — to be published before the event. `switchTimeUs(e)` (the event's switch
+ * time in µs, or -1) is asked for only right after a change of numbering. Sequence numbers compare only
+ * within one numbering epoch (docs/semantics.md, "Sequence numbers").
  */
-export function admit(s: CoreState, v: ConnView, seq: number, timeUs = -1): Verdict {
+export function admit<E extends Admissible>(s: CoreState, v: ConnView, e: E, switchTimeUs: (e: E) => number, fx: Effect[]): Verdict {
+  const seq = e.seq;
   if (seq < 0) {
     s.stats.delivered++;
     return DELIVER;
   }
   const d = s.delivery;
   if (d.fenceUs >= 0) {
+    // Right after a change of numbering the switch's clock orders events (see `released`).
+    const timeUs = switchTimeUs(e);
     if (timeUs >= 0 && timeUs <= d.fenceUs) {
       // Stamped no later than the last event delivered in the old numbering: delivered, or in its gap.
       if (seq > v.maxSeq) v.maxSeq = seq;
@@ -30,34 +40,38 @@ export function admit(s: CoreState, v: ConnView, seq: number, timeUs = -1): Verd
     }
     d.fenceUs = -1;
   }
-  let verdict: Verdict = DELIVER;
+  let restarted = false;
   if (seq <= v.maxSeq) {
     // The source's CTI link went down in the old numbering and what it missed was not reported yet: it
     // never will be in the new one, so report it now, up to the old numbering's end.
     const missed = d.source === v.name && v.holes.firstFrom !== Infinity ? Math.max(v.holes.firstFrom, d.lastSeq + 1) : -1;
     const oldEpoch = d.epoch ?? v.epoch;
     restartedInSession(s, v);
-    if (missed >= 0) {
-      s.gapOut.epoch = oldEpoch;
-      s.gapOut.fromSeq = missed;
-      s.gapOut.toSeq = OPEN_END;
-      recordGap(s, oldEpoch, missed, OPEN_END);
-      verdict = GAP_THEN_DELIVER;
-    }
+    restarted = true;
+    if (missed >= 0) gap(s, fx, oldEpoch, missed, OPEN_END, 'link-restored', v.name);
   }
   v.maxSeq = seq;
   if (seq <= d.lastSeq) {
     s.stats.duplicatesDropped++;
     return DUPLICATE;
   }
-  if (verdict === DELIVER && v.holes.firstFrom < seq && v.holes.takeBelow(seq, d.lastSeq, s.gapOut)) {
-    s.gapOut.epoch = d.epoch ?? v.epoch;
-    recordGap(s, s.gapOut.epoch, s.gapOut.fromSeq, s.gapOut.toSeq);
-    verdict = GAP_THEN_DELIVER;
+  if (!restarted && v.holes.firstFrom < seq && v.holes.takeBelow(seq, d.lastSeq, s.gapOut)) {
+    gap(s, fx, d.epoch ?? v.epoch, s.gapOut.fromSeq, s.gapOut.toSeq, 'link-restored', v.name);
   }
   d.lastSeq = seq;
   s.stats.delivered++;
-  return verdict;
+  return DELIVER;
+}
+
+/**
+ * The one way the core reports a gap: counted, folded into what the next `switchover` reports (the union,
+ * within one epoch), and returned as a `gap` effect for the shell to publish.
+ */
+export function gap(s: CoreState, fx: Effect[], epoch: string, fromSeq: number, toSeq: number, reason: GapEvent['reason'], source: EndpointName): void {
+  s.stats.gaps++;
+  const g = s.routing.gap;
+  s.routing.gap = g && g.epoch === epoch ? { epoch, fromSeq: Math.min(g.fromSeq, fromSeq), toSeq: Math.max(g.toSeq, toSeq) } : { epoch, fromSeq, toSeq };
+  fx.push({ kind: 'gap', gap: { source, reason, fromSeq, toSeq, epoch } });
 }
 
 /**
@@ -72,13 +86,6 @@ function restartedInSession(s: CoreState, v: ConnView): void {
     d.epoch = v.epoch;
     d.lastSeq = -1;
   }
-}
-
-/** Count a gap and fold it into what the next `switchover` reports (the union, within one epoch). */
-export function recordGap(s: CoreState, epoch: string, fromSeq: number, toSeq: number): void {
-  s.stats.gaps++;
-  const g = s.routing.gap;
-  s.routing.gap = g && g.epoch === epoch ? { epoch, fromSeq: Math.min(g.fromSeq, fromSeq), toSeq: Math.max(g.toSeq, toSeq) } : { epoch, fromSeq, toSeq };
 }
 
 /**

@@ -5,11 +5,11 @@
  * `TopologyDescription.update()`: stale input (an older connection generation) is dropped first, then the
  * decision is made, then the effects are listed — the shell runs them and emits.
  */
-import type { EndpointName } from '../../endpoint/endpoint.js';
 import type { GapEvent, SwitchoverReason } from '../events.js';
-import { isSplitBrain, pickActive, pickSource, type Candidate } from '../selection.js';
-import { recordGap, renumbered } from './admit.js';
+import { gap, renumbered, windowReplayed } from './admit.js';
 import { Holes } from './holes.js';
+import { isSplitBrain, pickActive, pickSource, type Candidate } from './selection.js';
+import type { EndpointName } from './vocabulary.js';
 import { OPEN_END, type ConnView, type CoreConfig, type CoreState, type Effect, type Input } from './types.js';
 
 const NAMES: readonly EndpointName[] = ['primary', 'backup'];
@@ -17,10 +17,9 @@ const NAMES: readonly EndpointName[] = ['primary', 'backup'];
 function conn(name: EndpointName, maxHoles: number): ConnView {
   return {
     name, open: false, gen: -1, role: 'unknown', link: 'unknown', epoch: '', restarts: 0, registeredSeq: -1, maxSeq: -1, windowEnd: -1,
-    highWater: -1, holes: new Holes(maxHoles), reportedAt: 0, broken: false, pendingSkip: -1,
+    highWater: -1, holes: new Holes(maxHoles), reportedAt: 0, broken: false, pendingSkip: -1, backupSince: -1,
   };
 }
-
 
 export function createCore(config: CoreConfig): CoreState {
   return {
@@ -30,14 +29,25 @@ export function createCore(config: CoreConfig): CoreState {
     routing: { active: null, lastActive: null, lostActive: null, everActive: false, replayed: 0, gap: null },
     split: { since: null, reported: false },
     closed: false,
-    stats: { delivered: 0, duplicatesDropped: 0, replayed: 0, gaps: 0, switchovers: 0, lateReplies: 0 },
+    timerAt: null,
+    stats: { delivered: 0, duplicatesDropped: 0, replayed: 0, gaps: 0, switchovers: 0 },
     gapOut: { fromSeq: -1, toSeq: -1, epoch: '' },
   };
 }
 
-/** Apply one input; returns the effects to run, in order. */
+/**
+ * Apply one input; returns the effects to run, in order. Stale input (an older connection's, a move that
+ * is no longer under way) changes nothing; then the decision; then the deadline the shell's timer must
+ * keep, last, so it reflects everything decided.
+ */
 export function step(s: CoreState, input: Input): Effect[] {
   const fx: Effect[] = [];
+  decide(s, input, fx);
+  armTimer(s, input, fx);
+  return fx;
+}
+
+function decide(s: CoreState, input: Input, fx: Effect[]): void {
   switch (input.kind) {
     case 'opened':
       opened(s, input, fx);
@@ -52,6 +62,7 @@ export function step(s: CoreState, input: Input): Effect[] {
       if (!v?.open || v.role === input.role) break;
       v.role = input.role;
       v.reportedAt = input.readAt;
+      watchBackup(s, v, input.at);
       evaluate(s, 'role-change', input.at, input.at, fx);
       break;
     }
@@ -72,22 +83,61 @@ export function step(s: CoreState, input: Input): Effect[] {
       evaluate(s, d.lost?.reason ?? 'crash', d.lost?.at ?? input.at, input.at, fx);
       break;
     }
-    case 'replayed':
-      replayed(s, input, fx);
+    case 'windowAdmitted': {
+      const d = s.delivery;
+      if (d.phase !== 'moving' || d.source !== input.ep || d.gen !== input.gen) break;
+      // Before the live events held behind the window: they compare with where the window left the stream.
+      windowReplayed(s.eps[input.ep]);
+      s.routing.replayed += input.replayed;
+      s.stats.replayed += input.replayed;
+      fx.push({ kind: 'admitHeld', ep: input.ep, gen: input.gen });
+      break;
+    }
+    case 'heldAdmitted':
+      heldAdmitted(s, input, fx);
       break;
     case 'tick':
       tick(s, input.at, fx);
       break;
     case 'manual':
-      if (!s.closed && s.delivery.source !== null) fx.push({ kind: 'drop', ep: s.delivery.source });
+      if (!s.closed && s.delivery.source !== null) fx.push({ kind: 'drop', ep: s.delivery.source, reason: 'manual' });
       break;
     case 'close':
       s.closed = true;
       if (s.delivery.phase === 'moving') fx.push({ kind: 'discardHeld' });
-      if (s.split.since !== null) fx.push({ kind: 'timer', at: null });
       break;
   }
-  return fx;
+}
+
+/** Keep the shell's one timer on the earliest deadline: split-brain grace, a warm backup's wait. */
+function armTimer(s: CoreState, input: Input, fx: Effect[]): void {
+  let at: number | null = null;
+  if (!s.closed) {
+    const sb = s.split;
+    if (sb.since !== null && !sb.reported) at = sb.since + s.config.splitBrainGraceMs;
+    for (const name of NAMES) {
+      const since = s.eps[name].backupSince;
+      if (since >= 0) {
+        const due = since + s.config.warmBackupWaitMs;
+        if (at === null || due < at) at = due;
+      }
+    }
+  }
+  // A tick re-arms even for the same deadline: the timer that called it has fired.
+  if (at === s.timerAt && input.kind !== 'tick') return;
+  s.timerAt = at;
+  fx.push({ kind: 'timer', at });
+}
+
+/**
+ * Warm standby holds one connection; one to a server that says backup is worth keeping only while its
+ * promotion may come (the primary died and the management layer is about to promote it). Start or stop
+ * that wait; `tick` drops the connection when it runs out.
+ */
+function watchBackup(s: CoreState, v: ConnView, at: number): void {
+  const waiting = s.config.mode === 'warm' && v.open && v.role === 'backup';
+  if (!waiting) v.backupSince = -1;
+  else if (v.backupSince < 0) v.backupSince = at;
 }
 
 /** The view of `ep` if `gen` is its current connection; null for stale input. */
@@ -111,6 +161,8 @@ function opened(s: CoreState, input: Extract<Input, { kind: 'opened' }>, fx: Eff
   v.maxSeq = -1;
   v.windowEnd = -1;
   v.holes.clear();
+  v.backupSince = -1;
+  watchBackup(s, v, f.at);
   v.registeredSeq = f.registeredSeq;
   const position = Math.max(f.serverSeq, f.registeredSeq);
   if (f.epoch !== undefined) {
@@ -134,6 +186,7 @@ function lost(s: CoreState, v: ConnView, reason: SwitchoverReason, at: number, f
   v.open = false;
   v.role = 'unknown';
   v.link = 'unknown';
+  v.backupSince = -1;
   if (v.maxSeq > v.highWater) v.highWater = v.maxSeq;
   const d = s.delivery;
   if (d.source === v.name) {
@@ -196,16 +249,17 @@ function released(s: CoreState, input: Extract<Input, { kind: 'released' }>, fx:
       // Both servers stamp a switch event with the switch's time: what this connection has from before our
       // last event's time was delivered already (or lies in the gap above). Replay the rest through that fence.
       d.fenceUs = f.lastTimeUs;
-      fx.push({ kind: 'replay', ep: v.name, gen: v.gen });
+      fx.push({ kind: 'admitWindow', ep: v.name, gen: v.gen, deliver: true });
     } else {
       // No time to order by: nothing of the window can be delivered without risking a repeat. Its last
       // frame is where the newest numbering stands (a decrease inside it leaves mixed numbers in windowMax).
-      const top = f.seqDecreased ? f.lastSeenSeq : f.windowMax;
+      // (Across numberings the whole window was asked for, so its last frame is its highest unless it went back.)
+      const top = f.lastSeenSeq;
       if (v.maxSeq < top || f.seqDecreased) v.maxSeq = top;
       if (top > upTo) gap(s, fx, v.epoch, upTo + 1, top, 'sequence-reset', v.name);
       d.lastSeq = Math.max(upTo, top);
       v.pendingSkip = -1;
-      fx.push({ kind: 'discardWindow', ep: v.name, gen: v.gen });
+      fx.push({ kind: 'admitWindow', ep: v.name, gen: v.gen, deliver: false });
     }
     return;
   }
@@ -216,10 +270,11 @@ function released(s: CoreState, input: Extract<Input, { kind: 'released' }>, fx:
     if (gapTo > d.lastSeq) gap(s, fx, d.epoch ?? v.epoch, d.lastSeq + 1, gapTo, reason, v.name);
     v.pendingSkip = gapTo;
     // Its link went down and came back without saying where: any of its window may be missing.
-    if (v.holes.openEnded && v.link === 'up' && f.windowMax > Math.max(d.lastSeq, gapTo)) {
-      gap(s, fx, d.epoch ?? v.epoch, Math.max(d.lastSeq, gapTo) + 1, f.windowMax, 'link-restored', v.name);
-      v.holes.bound(f.windowMax);
-      v.holes.dropUpTo(f.windowMax);
+    // (Same numbering, never went back: the window's last frame is its highest.)
+    if (v.holes.openEnded && v.link === 'up' && f.lastSeenSeq > Math.max(d.lastSeq, gapTo)) {
+      gap(s, fx, d.epoch ?? v.epoch, Math.max(d.lastSeq, gapTo) + 1, f.lastSeenSeq, 'link-restored', v.name);
+      v.holes.bound(f.lastSeenSeq);
+      v.holes.dropUpTo(f.lastSeenSeq);
     }
   } else {
     // The first source: nothing before its registration point was promised; later moves start from it.
@@ -227,10 +282,10 @@ function released(s: CoreState, input: Extract<Input, { kind: 'released' }>, fx:
   }
   d.epoch = v.epoch;
   d.everHadSource = true;
-  fx.push({ kind: 'replay', ep: v.name, gen: v.gen });
+  fx.push({ kind: 'admitWindow', ep: v.name, gen: v.gen, deliver: true });
 }
 
-function replayed(s: CoreState, input: Extract<Input, { kind: 'replayed' }>, fx: Effect[]): void {
+function heldAdmitted(s: CoreState, input: Extract<Input, { kind: 'heldAdmitted' }>, fx: Effect[]): void {
   const d = s.delivery;
   if (d.phase !== 'moving' || d.source !== input.ep || d.gen !== input.gen) return;
   const v = s.eps[input.ep];
@@ -243,8 +298,6 @@ function replayed(s: CoreState, input: Extract<Input, { kind: 'replayed' }>, fx:
   if (v.link === 'up' && v.holes.takeClosedAbove(d.lastSeq, s.gapOut)) {
     gap(s, fx, d.epoch ?? v.epoch, s.gapOut.fromSeq, s.gapOut.toSeq, 'link-restored', v.name);
   }
-  s.routing.replayed += input.replayed;
-  s.stats.replayed += input.replayed;
   const lostAt = d.lost;
   d.lost = null;
   evaluate(s, lostAt?.reason ?? 'role-change', lostAt?.at ?? input.at, input.at, fx);
@@ -257,7 +310,7 @@ function replayed(s: CoreState, input: Extract<Input, { kind: 'replayed' }>, fx:
 function evaluate(s: CoreState, reason: SwitchoverReason, at: number, now: number, fx: Effect[]): void {
   if (s.closed) return;
   const cands = candidates(s);
-  watchSplit(s, cands, at, fx);
+  watchSplit(s, cands, at);
   const d = s.delivery;
   // Mid-move, the next decision waits for the move to complete (`replayed` decides again).
   if (d.phase === 'moving') return;
@@ -317,36 +370,40 @@ function updateActive(s: CoreState, reason: SwitchoverReason, at: number, now: n
   fx.push({ kind: 'ready' });
 }
 
-function watchSplit(s: CoreState, cands: Candidate[], at: number, fx: Effect[]): void {
+function watchSplit(s: CoreState, cands: Candidate[], at: number): void {
   const sb = s.split;
   if (!isSplitBrain(cands)) {
-    if (sb.since !== null) fx.push({ kind: 'timer', at: null });
     sb.since = null;
     sb.reported = false;
     return;
   }
-  if (sb.since !== null) return;
-  sb.since = at;
-  fx.push({ kind: 'timer', at: at + s.config.splitBrainGraceMs });
+  sb.since ??= at;
 }
 
 function tick(s: CoreState, at: number, fx: Effect[]): void {
+  if (s.closed) return;
+  for (const name of NAMES) {
+    const v = s.eps[name];
+    if (v.backupSince >= 0 && at >= v.backupSince + s.config.warmBackupWaitMs) {
+      // Not promoted in time: free the one warm connection for the other server.
+      v.backupSince = -1;
+      fx.push({ kind: 'drop', ep: name, reason: 'not-promoted' });
+    }
+  }
   const sb = s.split;
-  if (s.closed || sb.since === null || sb.reported) return;
-  if (at < sb.since + s.config.splitBrainGraceMs) {
-    fx.push({ kind: 'timer', at: sb.since + s.config.splitBrainGraceMs });
+  if (sb.since === null || sb.reported || at < sb.since + s.config.splitBrainGraceMs) return;
+  if (!isSplitBrain(candidates(s))) {
+    sb.since = null;
     return;
   }
-  if (!isSplitBrain(candidates(s))) return;
   sb.reported = true;
-  const keeping = s.delivery.source ?? 'primary';
-  fx.push({ kind: 'splitBrain', event: { Server: s.config.name, keeping, ignoring: keeping === 'primary' ? 'backup' : 'primary', timestamp: at } });
-}
-
-/** Record a gap and ask the shell to publish it. */
-function gap(s: CoreState, fx: Effect[], epoch: string, fromSeq: number, toSeq: number, reason: GapEvent['reason'], source: EndpointName): void {
-  recordGap(s, epoch, fromSeq, toSeq);
-  fx.push({ kind: 'gap', gap: { source, reason, fromSeq, toSeq, epoch } });
+  // The event says what the pair does: requests go to `keeping` (its current target), the other's word is
+  // ignored; delivery stays where it is (sticky: both servers carry the same events) and is named too.
+  const keeping = s.routing.active ?? s.delivery.source ?? 'primary';
+  fx.push({
+    kind: 'splitBrain',
+    event: { Server: s.config.name, keeping, ignoring: keeping === 'primary' ? 'backup' : 'primary', eventsFrom: s.delivery.source, timestamp: at },
+  });
 }
 
 function candidates(s: CoreState): Candidate[] {

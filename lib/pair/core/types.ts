@@ -3,7 +3,7 @@
  * do (effects). No I/O, no timers, no promises: time arrives with every input, so the same inputs give the
  * same decisions — which is what lets `npm run check:sim` explore millions of histories from a seed.
  */
-import type { EndpointName, LinkState, RoleName } from '../../endpoint/endpoint.js';
+import type { EndpointName, LinkState, RoleName } from './vocabulary.js';
 import type { ActiveEvent, GapEvent, GapRange, SplitBrainEvent, SwitchoverEvent, SwitchoverReason } from '../events.js';
 import type { Holes } from './holes.js';
 
@@ -35,6 +35,8 @@ export interface ConnView {
   broken: boolean;
   /** While moving to it: the end of the gap reported for it; nothing at or below arrives from it. */
   pendingSkip: number;
+  /** Warm standby: since when (monotonic ms) this open connection's server has said backup, or -1. */
+  backupSince: number;
 }
 
 /** `none`: nothing delivered from anywhere; `moving`: the new source's window is on its way; `live`. */
@@ -91,6 +93,8 @@ export interface CoreConfig {
   mode: 'hot' | 'warm';
   switchOnLinkDown: boolean;
   splitBrainGraceMs: number;
+  /** Warm standby: a connected server that stays backup this long is dropped for the other one. */
+  warmBackupWaitMs: number;
   /** Most outage ranges kept per connection (older ones merge: over-reporting is safe, forgetting is not). */
   maxHoles: number;
 }
@@ -102,9 +106,11 @@ export interface CoreState {
   readonly routing: Routing;
   readonly split: SplitBrain;
   closed: boolean;
+  /** The deadline the shell's timer is armed for (monotonic ms), or null: the earliest of every deadline. */
+  timerAt: number | null;
   /** Counters reported by `pair.stats`. */
-  readonly stats: { delivered: number; duplicatesDropped: number; replayed: number; gaps: number; switchovers: number; lateReplies: number };
-  /** Scratch range filled by `admit` when it returns GAP (no allocation per event). */
+  readonly stats: { delivered: number; duplicatesDropped: number; replayed: number; gaps: number; switchovers: number };
+  /** Scratch range for the hole bookkeeping (no allocation per event); internal to the core. */
   readonly gapOut: { fromSeq: number; toSeq: number; epoch: string };
 }
 
@@ -122,11 +128,12 @@ export interface OpenedFacts {
   at: number;
 }
 
-/** What the window release found. */
+/**
+ * What the window release found, as the transport reports it (the shell scans nothing). While the window's
+ * numbering never went back, its last frame is also its highest.
+ */
 export interface ReleaseFacts {
   evictedUpTo: number;
-  /** Highest sequence number in the released window, or -1. */
-  windowMax: number;
   /** The window's numbering went backwards: values above `afterSeq` do not mean "after". */
   seqDecreased: boolean;
   /** Sequence number of the window's last frame (returned or not), or -1: in its newest numbering. */
@@ -143,8 +150,10 @@ export type Input =
   | { kind: 'link'; ep: EndpointName; gen: number; up: boolean; seq: number; at: number; readAt: number }
   | { kind: 'released'; ep: EndpointName; gen: number; facts: ReleaseFacts; at: number }
   | { kind: 'releaseFailed'; ep: EndpointName; gen: number; at: number }
-  /** The replayed window and the live events held meanwhile were admitted: delivery is live. */
-  | { kind: 'replayed'; ep: EndpointName; gen: number; replayed: number; at: number }
+  /** The released window went through `admit` (`replayed` of its events delivered), or was discarded. */
+  | { kind: 'windowAdmitted'; ep: EndpointName; gen: number; replayed: number; at: number }
+  /** The live events held behind the window went through `admit`: delivery is live. */
+  | { kind: 'heldAdmitted'; ep: EndpointName; gen: number; at: number }
   | { kind: 'tick'; at: number }
   | { kind: 'manual'; at: number }
   | { kind: 'close'; at: number };
@@ -154,14 +163,20 @@ export type Effect =
   | { kind: 'hold'; ep: EndpointName }
   /** Ask for the window of `ep` past `afterSeq`; answer with `released` or `releaseFailed`. */
   | { kind: 'release'; ep: EndpointName; gen: number; afterSeq: number }
-  /** Admit the released window (each event through `admit`), then the live events held meanwhile; then `replayed`. */
-  | { kind: 'replay'; ep: EndpointName; gen: number }
-  /** Throw away the released window (numbering changed) but admit the live events held meanwhile; then `replayed`. */
-  | { kind: 'discardWindow'; ep: EndpointName; gen: number }
+  /**
+   * Put each event of the released window through `admit` (`deliver`), or throw the window away (its
+   * numbering does not compare with what was delivered); then answer `windowAdmitted`.
+   */
+  | { kind: 'admitWindow'; ep: EndpointName; gen: number; deliver: boolean }
+  /** Put the live events held behind the window through `admit`, in arrival order; then answer `heldAdmitted`. */
+  | { kind: 'admitHeld'; ep: EndpointName; gen: number }
   /** Forget live events held for a move that will not complete. */
   | { kind: 'discardHeld' }
-  /** Reset the connection of `ep` (manual switchover); its loss arrives as `lost` with reason `manual`. */
-  | { kind: 'drop'; ep: EndpointName }
+  /**
+   * Reset the connection of `ep`: an operator's switchover (`manual`), or a warm backup that was not promoted
+   * in time (`not-promoted`); its loss arrives as `lost`.
+   */
+  | { kind: 'drop'; ep: EndpointName; reason: 'manual' | 'not-promoted' }
   | { kind: 'gap'; gap: Omit<GapEvent, 'Server'> }
   | { kind: 'switchover'; event: SwitchoverEvent }
   | { kind: 'active'; event: ActiveEvent }
@@ -170,7 +185,7 @@ export type Effect =
   | { kind: 'dispatch'; ep: EndpointName }
   /** A usable primary exists: `open()` may resolve. */
   | { kind: 'ready' }
-  /** Call back with `tick` at this monotonic time (split-brain grace); null cancels. */
+  /** Call back with `tick` at this monotonic time (the earliest deadline: split-brain grace, warm backup wait); null cancels. */
   | { kind: 'timer'; at: number | null };
 
 export { OPEN_END } from '../events.js';

@@ -1,9 +1,10 @@
-import type { EndpointName, EndpointState, LinkState, RoleName } from '../endpoint/endpoint.js';
+import type { EndpointName, LinkState, RoleName } from './vocabulary.js';
 
-/** What the pair knows of one endpoint when it decides. */
+/** What the core knows of one endpoint when it decides. */
 export interface Candidate {
   name: EndpointName;
-  state: EndpointState;
+  /** `open`: a session is up and usable (its window release has not failed). */
+  state: 'open' | 'closed';
   role: RoleName;
   link: LinkState;
 }
