@@ -138,3 +138,20 @@ export class BreakerOpenError extends TServerHaError {
     super('ERR_BREAKER_OPEN', `circuit breaker for ${endpoint} is open`, { retryable: true });
   }
 }
+
+/**
+ * An optional peer dependency a feature needs is not installed (`ERR_MISSING_DEPENDENCY`): for example
+ * prom-client for `tserver-ha/metrics`. The message says what to install; `cause` is the resolver's error.
+ */
+export class MissingDependencyError extends TServerHaError {
+  override name = 'MissingDependencyError';
+  constructor(
+    /** The npm package that is missing. */
+    readonly dependency: string,
+    /** What needs it, e.g. `tserver-ha/metrics`. */
+    feature: string,
+    cause?: unknown,
+  ) {
+    super('ERR_MISSING_DEPENDENCY', `${feature} needs the optional peer dependency ${dependency}, which is not installed: run \`npm install ${dependency}\``, { cause });
+  }
+}

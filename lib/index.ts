@@ -49,6 +49,7 @@ export {
   HandshakeError,
   BreakerOpenError,
   OpenTimeoutError,
+  MissingDependencyError,
   type TransportErrorCode,
   type ProtocolErrorCode,
 } from './errors.js';

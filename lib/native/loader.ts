@@ -31,14 +31,24 @@ export interface NativeStatus {
   reason?: string;
 }
 
-/** The addon was required (`TSERVER_HA_NATIVE=require`) but could not be loaded (`ERR_NATIVE_UNAVAILABLE`). */
+/**
+ * The addon is needed but could not be loaded (`ERR_NATIVE_UNAVAILABLE`): with `TSERVER_HA_NATIVE=require`,
+ * thrown by the first use (constructing a `TServerPair`, `createTransport()`, `nativeBinding()`); also by
+ * `requireNativeBinding()`. The message is `<what>: <reason>. <fix>.`
+ */
 export class NativeUnavailableError extends TServerHaError {
   override name = 'NativeUnavailableError';
   /** Every path that was tried. */
   readonly searched: string[];
-  constructor(message: string, searched: string[], cause?: unknown) {
-    super('ERR_NATIVE_UNAVAILABLE', message, { cause });
+  /** Why the addon is not loaded (the loader's reason, as in `nativeStatus().reason`). */
+  readonly reason: string;
+  /** How to get the addon in this kind of install (an installed package or a clone of the repository). */
+  readonly fix: string;
+  constructor(what: string, reason: string, fix: string, searched: string[], cause?: unknown) {
+    super('ERR_NATIVE_UNAVAILABLE', `${what}: ${reason}. ${fix}.`, { cause });
     this.searched = searched;
+    this.reason = reason;
+    this.fix = fix;
   }
 }
 
@@ -115,17 +125,40 @@ function installReport(root = packageRoot()): string | undefined {
     const r = JSON.parse(readFileSync(join(root, 'build', 'install-report.json'), 'utf8')) as { outcome?: string; detail?: string };
     return r.outcome === 'prebuild' || r.outcome === 'compiled' ? undefined : r.detail;
   } catch {
-    return existsSync(join(root, 'build')) ? undefined : 'the install script did not run (pnpm without allowed builds, --ignore-scripts, or a blocked install script) and no prebuild for this platform is in the package';
+    // A clone without build/ simply has not built it yet: the fix (`npm run build:native`) says enough.
+    return existsSync(join(root, 'build')) || isSourceCheckout(root) ? undefined : 'the install script did not run (pnpm without allowed builds, --ignore-scripts, or a blocked install script) and no prebuild for this platform is in the package';
   }
 }
 
-/** How to get the addon, for the warning and NativeUnavailableError. */
-const FIX = 'To get it: install g++, make and python3, then `npm rebuild tserver-ha` (pnpm: allow its build script, `pnpm approve-builds`), or use a platform with a prebuild (linux-x64)';
+/**
+ * Whether `root` is a working copy of the repository (a clone: `npm run build:native` exists) rather than
+ * the package installed into someone's node_modules (there, only `npm rebuild tserver-ha` builds the addon).
+ */
+export function isSourceCheckout(root = packageRoot()): boolean {
+  if (root === undefined || root.split(/[\\/]/).includes('node_modules')) return false;
+  try {
+    const pj = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
+    // The TypeScript sources (lib/) are not in the published package; only a checkout has them.
+    return typeof pj.scripts?.['build:native'] === 'string' && existsSync(join(root, 'lib', 'index.ts'));
+  } catch {
+    return false;
+  }
+}
+
+/** How to get the addon, for the warning and NativeUnavailableError: the command that exists where the package is. */
+export function nativeFix(root = packageRoot()): string {
+  if (isSourceCheckout(root)) {
+    return 'To build it in this checkout: install a C++ compiler (g++ or clang++) and cmake, then run `npm run build:native` ' +
+      '(or, with make and python3 instead of cmake, `npm run build:gyp`)';
+  }
+  return 'To get it: install g++, make and python3, then run `npm rebuild tserver-ha` (pnpm: allow its build script with ' +
+    '`pnpm approve-builds`, then `pnpm rebuild tserver-ha`), or use a platform with a prebuild (linux-x64)';
+}
 
 /** `exports.io.interfaceVersion` this package speaks (native/addon/io_napi.cc kInterfaceVersion). */
 const IO_INTERFACE_VERSION = 2;
 
-function checkBinding(b: unknown): string | undefined {
+function checkBinding(b: unknown, rebuild: string): string | undefined {
   const nb = b as Partial<NativeBinding> | null;
   if (typeof nb?.decode !== 'function') return 'exports no decode()';
   const l = nb.indexLayout;
@@ -134,7 +167,7 @@ function checkBinding(b: unknown): string | undefined {
   // then fail on its first connection: refuse it here, with the reason.
   const v = (nb.io as { interfaceVersion?: unknown } | undefined)?.interfaceVersion;
   if (v !== IO_INTERFACE_VERSION) {
-    return `its I/O interface is version ${String(v ?? 1)}, this package needs ${IO_INTERFACE_VERSION} (an addon built from another version of tserver-ha: rebuild it with \`npm rebuild tserver-ha\`)`;
+    return `its I/O interface is version ${String(v ?? 1)}, this package needs ${IO_INTERFACE_VERSION} (an addon built from another version of tserver-ha: rebuild it with \`${rebuild}\`)`;
   }
   return undefined;
 }
@@ -152,7 +185,7 @@ function load(): { binding: NativeBinding | null; status: NativeStatus } {
   for (const file of found) {
     try {
       const b: unknown = require(file);
-      const bad = checkBinding(b);
+      const bad = checkBinding(b, isSourceCheckout() ? 'npm run build:native' : 'npm rebuild tserver-ha');
       if (bad === undefined) return { binding: b as NativeBinding, status: { loaded: true, from: file } };
       problems.push(`${file}: ${bad}`);
     } catch (err) {
@@ -165,8 +198,7 @@ function load(): { binding: NativeBinding | null; status: NativeStatus } {
     ? `no .node file in ${searched.join(' or ')}${why ? `: ${why}` : ''}`
     : `could not load the addon (${problems.join('; ')})`;
   if (mode === 'require') {
-    throw new NativeUnavailableError(`TSERVER_HA_NATIVE=require but the native addon is unavailable: ${reason}. ` +
-      'Build it with `npm run build:native` (or `npm run build:gyp`).', searched, lastError);
+    throw new NativeUnavailableError('TSERVER_HA_NATIVE=require but the native addon is unavailable', reason, nativeFix(), searched, lastError);
   }
   return { binding: null, status: { loaded: false, reason } };
 }
@@ -176,7 +208,7 @@ function ensure(): { binding: NativeBinding | null; status: NativeStatus } {
     state = load(); // throws (and stays unloaded) only in `require` mode
     if (!state.status.loaded && !warned && nativeMode() === 'auto') {
       warned = true;
-      process.emitWarning(`tserver-ha: native addon not loaded, using the pure-TypeScript codec and transport (${state.status.reason}). ${FIX}.`, {
+      process.emitWarning(`tserver-ha: native addon not loaded, using the pure-TypeScript codec and transport (${state.status.reason}). ${nativeFix()}.`, {
         code: 'TSERVER_HA_NO_NATIVE',
       });
     }
@@ -195,7 +227,7 @@ export function nativeBinding(): NativeBinding | null {
 /** Like {@link nativeBinding} but throws {@link NativeUnavailableError} when the addon is not loaded. */
 export function requireNativeBinding(): NativeBinding {
   const { binding, status } = ensure();
-  if (binding === null) throw new NativeUnavailableError(`native addon unavailable: ${status.reason}`, addonCandidates().searched);
+  if (binding === null) throw new NativeUnavailableError('native addon unavailable', status.reason ?? 'not loaded', nativeFix(), addonCandidates().searched);
   return binding;
 }
 
@@ -206,4 +238,14 @@ export function nativeStatus(): NativeStatus {
   } catch (err) {
     return { loaded: false, reason: (err as Error).message };
   }
+}
+
+/**
+ * The `TSERVER_HA_NATIVE=require` check made by the first use (a `TServerPair` constructor,
+ * `createTransport()`): in `require` mode, loads the addon or throws {@link NativeUnavailableError} with
+ * the loader's reason and the fix; in `auto`/`off` mode, does nothing (importing never throws). An unknown
+ * `TSERVER_HA_NATIVE` value throws (`ERR_INVALID_CONFIG`).
+ */
+export function assertNativeRequirement(): void {
+  if (nativeMode() === 'require') ensure();
 }

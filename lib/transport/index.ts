@@ -1,10 +1,13 @@
 /**
  * Transport selection: `createTransport(options, 'auto' | 'native' | 'node')`. The node transport is built
  * in; the native one registers itself here (`registerTransport('native', …)`) when its addon loads, so this
- * module never imports the addon and works where it cannot be built.
+ * module never imports the addon and works where it cannot be built. With `TSERVER_HA_NATIVE=require`, resolving
+ * any kind (so constructing a pair, or creating a transport) throws NativeUnavailableError when the addon
+ * did not load.
  * @packageDocumentation
  */
 import { ConfigError } from '../errors.js';
+import { assertNativeRequirement, nativeFix, nativeStatus } from '../native/loader.js';
 import { NodeTransport } from './node-transport.js';
 import type { Transport, TransportFactory, TransportOptions } from './types.js';
 
@@ -38,12 +41,20 @@ export function isTransportAvailable(kind: TransportKind): boolean {
   return kind === 'auto' || registry.has(kind);
 }
 
-/** The concrete kind `auto` resolves to for these options. */
+/**
+ * The concrete kind `auto` resolves to for these options. Throws ConfigError for a kind that cannot be
+ * built, and NativeUnavailableError when `TSERVER_HA_NATIVE=require` and the addon did not load (whatever
+ * the kind: the setting is for the whole process).
+ */
 export function resolveTransportKind(options: Pick<TransportOptions, 'tls'>, kind: TransportKind = 'auto'): 'native' | 'node' {
+  assertNativeRequirement();
   if (kind === 'node') return 'node';
   if (kind === 'native') {
     if (options.tls) throw new ConfigError("transport 'native' does not do TLS; use 'node' or 'auto'");
-    if (!registry.has('native')) throw new ConfigError("transport 'native' is not available (addon not built or not loaded)");
+    if (!registry.has('native')) {
+      const why = nativeStatus().reason;
+      throw new ConfigError(`transport 'native' is not available: ${why ? `the addon is not loaded (${why}). ${nativeFix()}` : 'the native transport is not registered (import tserver-ha, not only tserver-ha/protocol)'}`);
+    }
     return 'native';
   }
   if (kind !== 'auto') throw new ConfigError(`transport kind must be 'auto', 'native' or 'node', got ${String(kind)}`);
