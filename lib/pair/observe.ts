@@ -57,10 +57,37 @@ export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() 
 
 type Payload<K extends keyof PairEvents> = PairEvents[K][0];
 
-function errFields(err: unknown): Record<string, unknown> {
-  if (!(err instanceof Error)) return err === undefined ? {} : { err: String(err) };
+/**
+ * Control characters escaped, for server-provided text (an ErrorMessage, an error message quoting one)
+ * interpolated into a log message: a newline could forge a log line and an escape sequence could drive
+ * the reader's terminal. C0 and C1 controls, DEL, the Unicode line/paragraph separators and the bidi
+ * overrides become `\n`, `\r`, `\t`, `\xHH` or `\uHHHH`; everything else is kept. (Structured fields need
+ * no escaping: the logger serializes them.)
+ */
+export function escapeControl(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    if (c === '\n') return '\\n';
+    if (c === '\r') return '\\r';
+    if (c === '\t') return '\\t';
+    const n = c.charCodeAt(0);
+    return n <= 0xff ? `\\x${n.toString(16).padStart(2, '0')}` : `\\u${n.toString(16).padStart(4, '0')}`;
+  });
+}
+
+/**
+ * The log fields of an error: `err` is the Error object itself, so pino's `err` serializer (type, message,
+ * stack, cause, code) applies, and `code` its TServerHaError code. A thrown non-Error is passed as is.
+ */
+export function errFields(err: unknown): Record<string, unknown> {
+  if (err === undefined) return {};
+  if (!(err instanceof Error)) return { err };
   const code = (err as { code?: unknown }).code;
-  return { code: typeof code === 'string' ? code : undefined, err: err.message };
+  return typeof code === 'string' ? { err, code } : { err };
+}
+
+/** An error's message for a log message string: escaped (it may quote the server). */
+function errText(err: unknown): string {
+  return escapeControl(err instanceof Error ? err.message : String(err));
 }
 
 /**
@@ -79,15 +106,20 @@ export function logEvent(log: Logger, pair: string, name: string, payload: unkno
       const e = payload as Payload<'EventServerDisconnected'>;
       const fields = { pair, endpoint: e.source, reason: e.reason, ...errFields(e.error), at: e.timestamp };
       if (e.reason === 'local') return log.info(fields, `${pair}: closed the connection to ${e.source}`);
-      return log.warn(fields, `${pair}: lost ${e.source} (${e.reason})${e.error ? `: ${e.error.message}` : ''}`);
+      return log.warn(fields, `${pair}: lost ${e.source} (${e.reason})${e.error ? `: ${errText(e.error)}` : ''}`);
     }
     case 'EventLinkConnected':
     case 'EventLinkDisconnected': {
       const e = payload as Payload<'EventLinkConnected'> | Payload<'EventLinkDisconnected'>;
       const up = e.Event === 'EventLinkConnected';
-      const fields = { pair, endpoint: e.source, link: up ? 'up' : 'down', at: e.timestamp, ...('ErrorCode' in e && e.ErrorCode !== undefined ? { code: e.ErrorCode } : {}) };
+      const serverCode = 'ErrorCode' in e ? e.ErrorCode : undefined;
+      const serverText = 'ErrorMessage' in e ? e.ErrorMessage : undefined;
+      const fields = {
+        pair, endpoint: e.source, link: up ? 'up' : 'down', at: e.timestamp,
+        ...(serverCode !== undefined ? { code: serverCode } : {}), ...(serverText !== undefined ? { errorMessage: serverText } : {}),
+      };
       if (up) return log.info(fields, `${pair}: CTI link of ${e.source} is up`);
-      return log.warn(fields, `${pair}: CTI link of ${e.source} is down`);
+      return log.warn(fields, `${pair}: CTI link of ${e.source} is down${serverText ? `: ${escapeControl(serverText)}` : ''}`);
     }
     case 'switchover': {
       const e = payload as Payload<'switchover'>;
@@ -111,12 +143,12 @@ export function logEvent(log: Logger, pair: string, name: string, payload: unkno
     }
     case 'error': {
       const e = payload as Error;
-      return log.error({ pair, ...errFields(e) }, `${pair}: ${e.message}`);
+      return log.error({ pair, ...errFields(e) }, `${pair}: ${errText(e)}`);
     }
     case 'connectFailed': {
       const e = payload as Payload<'connectFailed'>;
       return log.warn({ pair, endpoint: e.source, attempt: e.attempt, suppressed: e.suppressed, ...errFields(e.error), at: e.timestamp },
-        `${pair}: connection attempt ${e.attempt} to ${e.source} failed: ${e.error.message}`);
+        `${pair}: connection attempt ${e.attempt} to ${e.source} failed: ${errText(e.error)}`);
     }
     case 'reconnecting': {
       const e = payload as Payload<'reconnecting'>;

@@ -9,8 +9,8 @@ import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TServerPair } from '../../lib/pair/pair.js';
 import type { TServerPairOptions } from '../../lib/config.js';
-import { OpenTimeoutError, TransportError } from '../../lib/errors.js';
-import type { RequestTraceContext } from '../../lib/pair/observe.js';
+import { OpenTimeoutError, ServerError, TransportError } from '../../lib/errors.js';
+import { escapeControl, logEvent, type RequestTraceContext } from '../../lib/pair/observe.js';
 import { startSimulation, type Simulation } from '../../lib/sim/index.js';
 import { rig, until, type Rig } from './harness.js';
 import { transportsUnderTest } from './transports.js';
@@ -57,6 +57,9 @@ describe('observability', () => {
     expect(lost.fields).toMatchObject({ pair: 'TestPair', endpoint: 'primary' });
     expect(['peer-closed', 'peer-reset']).toContain(lost.fields.reason);
     expect(lost.fields.code).toMatch(/^ERR_PEER_/);
+    // The Error itself, for pino's err serializer (type, stack), not its message.
+    expect(lost.fields.err).toBeInstanceOf(TransportError);
+    expect((lost.fields.err as TransportError).code).toBe(lost.fields.code);
     const sw = lines.find((l) => /switchover/.test(l.msg))!;
     expect(sw.level).toBe('warn');
     expect(sw.fields).toMatchObject({ pair: 'TestPair', from: 'primary', to: 'backup', reason: 'crash' });
@@ -192,5 +195,58 @@ describe('observability', () => {
     for (const e of ends) expect(e.ctx.result !== undefined || e.ctx.error !== undefined).toBe(true);
     const errs = seen.filter((s) => s.phase === 'error');
     for (const e of errs) expect((e.ctx.error as { code?: string }).code).toMatch(/^ERR_/);
+  });
+});
+
+describe('logger bridge (logEvent)', () => {
+  const hostile = 'no such DN\n{"level":50,"msg":"forged line"}\r\x1b[2J\x1b]0;owned\x07\u2028\u202e\x9b31m\x7f';
+  const escaped = 'no such DN\\n{"level":50,"msg":"forged line"}\\r\\x1b[2J\\x1b]0;owned\\x07\\u2028\\u202e\\x9b31m\\x7f';
+
+  it('escapeControl escapes C0/C1 controls, DEL, line separators and bidi overrides, and keeps everything else', () => {
+    expect(escapeControl(hostile)).toBe(escaped);
+    expect(escapeControl('tab\there')).toBe('tab\\there');
+    const plain = 'DN 7000: unknown — Überweisung 路由 🙂 \\ "quoted"';
+    expect(escapeControl(plain)).toBe(plain);
+    // Nothing in the output is a control character any more.
+    expect(escapeControl(hostile)).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e]/);
+  });
+
+  it('passes the Error object as `err` (pino serializes type and stack) with its code, in every line about an error', () => {
+    const { logger, lines } = recorder();
+    const server = new ServerError('RequestRegisterAddress', 3, 'DN unknown');
+    const transport = new TransportError('ERR_PEER_RESET', 'connection reset by peer', { syscallCode: 'ECONNRESET' });
+    logEvent(logger!, 'P', 'error', server);
+    logEvent(logger!, 'P', 'EventServerDisconnected', { source: 'primary', reason: 'peer-reset', error: transport, timestamp: 1 });
+    logEvent(logger!, 'P', 'connectFailed', { source: 'backup', attempt: 2, suppressed: 0, error: transport, timestamp: 2 });
+    expect(lines).toHaveLength(3);
+    expect(lines[0]!.fields).toMatchObject({ pair: 'P', code: 'ERR_SERVER' });
+    expect(lines[0]!.fields.err).toBe(server);
+    expect(lines[1]!.fields).toMatchObject({ pair: 'P', endpoint: 'primary', reason: 'peer-reset', code: 'ERR_PEER_RESET' });
+    expect(lines[1]!.fields.err).toBe(transport);
+    expect(lines[2]!.fields.err).toBe(transport);
+    for (const l of lines) expect(typeof (l.fields.err as Error).stack).toBe('string');
+    // A non-Error is passed through as it is; no error, no err field.
+    logEvent(logger!, 'P', 'error', 'a string' as never);
+    expect(lines[3]!.fields.err).toBe('a string');
+    logEvent(logger!, 'P', 'EventServerDisconnected', { source: 'primary', reason: 'local', timestamp: 3 });
+    expect(lines[4]!.fields).not.toHaveProperty('err');
+  });
+
+  it('escapes server text in the message string, and keeps it verbatim in the structured fields', () => {
+    const { logger, lines } = recorder();
+    const server = new ServerError('RequestRouteCall', 71, hostile);
+    logEvent(logger!, 'P', 'error', server);
+    logEvent(logger!, 'P', 'EventServerDisconnected', { source: 'backup', reason: 'protocol-error', error: server, timestamp: 1 });
+    logEvent(logger!, 'P', 'connectFailed', { source: 'backup', attempt: 1, suppressed: 0, error: server, timestamp: 2 });
+    logEvent(logger!, 'P', 'EventLinkDisconnected', { Event: 'EventLinkDisconnected', source: 'primary', timestamp: 3, ErrorCode: 56, ErrorMessage: hostile });
+    expect(lines).toHaveLength(4);
+    for (const l of lines) {
+      expect(l.msg).toContain(escaped);
+      expect(l.msg).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e]/);
+    }
+    expect(lines[3]!.level).toBe('warn');
+    expect(lines[3]!.msg).toBe(`P: CTI link of primary is down: ${escaped}`);
+    expect(lines[3]!.fields).toMatchObject({ endpoint: 'primary', link: 'down', code: 56, errorMessage: hostile });
+    expect((lines[0]!.fields.err as ServerError).errorMessage).toBe(hostile);
   });
 });
