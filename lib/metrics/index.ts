@@ -1,6 +1,7 @@
 /**
  * `tserver-ha/metrics`: Prometheus metrics of one or more pairs through prom-client (an optional peer
- * dependency: install it yourself). Counters, gauges and histograms come from the pair's public events,
+ * dependency: install it yourself; without it {@link collectMetrics} throws a MissingDependencyError,
+ * `ERR_MISSING_DEPENDENCY`, saying so). Counters, gauges and histograms come from the pair's public events,
  * `pair.stats` / `pair.state` (read at scrape time), the `tserver-ha:attempt-failed` diagnostics channel
  * (every connection attempt, not the sampled events) and the `tserver-ha:request` TracingChannel (every
  * request's outcome and latency), and `nativeIoStats()` for the addon's memory.
@@ -15,12 +16,34 @@
  * @packageDocumentation
  */
 import diagnostics from 'node:diagnostics_channel';
-import * as client from 'prom-client';
+import { createRequire } from 'node:module';
+import type * as client from 'prom-client';
 import type { TServerPair } from '../pair/pair.js';
 import type { EndpointName } from '../endpoint/endpoint.js';
 import { requestChannel, type RequestTraceContext } from '../pair/observe.js';
 import { nativeIoStats } from '../native/native-transport.js';
 import { monotonicMs } from '../clock.js';
+import { ConfigError, MissingDependencyError } from '../errors.js';
+
+export { MissingDependencyError } from '../errors.js';
+
+type PromClient = typeof import('prom-client');
+let promClient: PromClient | undefined;
+
+/** prom-client, loaded on first use; a MissingDependencyError when it is not installed. */
+function prom(): PromClient {
+  if (promClient) return promClient;
+  try {
+    // require(), not a static import: importing tserver-ha/metrics without prom-client must not fail with
+    // a bare ERR_MODULE_NOT_FOUND (prom-client is CommonJS: the same module an `import` of it gives).
+    promClient = createRequire(import.meta.url)('prom-client') as PromClient;
+  } catch (err) {
+    const e = err as { code?: string; message?: string };
+    if (e.code === 'MODULE_NOT_FOUND' && /'prom-client'/.test(e.message ?? '')) throw new MissingDependencyError('prom-client', 'tserver-ha/metrics', err);
+    throw err;
+  }
+  return promClient;
+}
 
 /** Options of {@link collectMetrics}. */
 export interface MetricsOptions {
@@ -47,9 +70,19 @@ export const METRIC_NAMES = [
 
 const ENDPOINTS: readonly EndpointName[] = ['primary', 'backup'];
 
-/** One registry's metrics, shared by every pair registered on it. */
-class RegistryMetrics {
+type Labels = Record<string, string>;
+type Series = { metric: client.Counter<string> | client.Histogram<string>; labels: Labels };
+
+/**
+ * One metric set: the metrics of one prefix on one registry, shared by every pair collected there. It
+ * registers nothing it does not own, remembers every labelled series it wrote for each pair (so stopping
+ * a pair removes its series and nothing else), and removes exactly its own metrics when closed.
+ */
+class MetricSet {
   readonly pairs = new Map<string, TServerPair>();
+  /** Per pair name: the series written by events and channels (the collect()-based ones rebuild at scrape). */
+  private readonly series = new Map<string, Map<string, Series>>();
+  private readonly owned: client.Metric[] = [];
   private readonly unsubscribe: (() => void)[] = [];
   readonly switchovers: client.Counter<'pair' | 'reason'>;
   readonly recovery: client.Histogram<'pair' | 'reason'>;
@@ -60,54 +93,66 @@ class RegistryMetrics {
   readonly breaker: client.Counter<'pair' | 'endpoint' | 'state'>;
   readonly heartbeat: client.Histogram<'pair' | 'endpoint'>;
 
-  constructor(registry: client.Registry, p: string, requestBuckets: number[], switchoverBuckets: number[]) {
+  constructor(private readonly registry: client.Registry, p: string, requestBuckets: number[], switchoverBuckets: number[]) {
+    const c = prom();
+    // Refuse before registering anything: a name taken by someone else would make prom-client throw
+    // halfway, leaving the metrics registered before it behind.
+    const taken = METRIC_NAMES.filter((n) => registry.getSingleMetric(p + n) !== undefined);
+    if (taken.length > 0) {
+      throw new ConfigError(`tserver-ha/metrics: the registry already has metrics named ${taken.map((n) => p + n).join(', ')}; use another prefix`);
+    }
     const registers = [registry];
+    const own = <M extends client.Metric>(m: M): M => {
+      this.owned.push(m);
+      return m;
+    };
     const pairs = this.pairs;
     const fromStats = (name: string, help: string, key: 'delivered' | 'duplicatesDropped' | 'replayed' | 'lateReplies') =>
-      new client.Counter({
+      own(new c.Counter({
         name: p + name, help, labelNames: ['pair'], registers,
         collect() {
           this.reset();
           for (const [n, pair] of pairs) this.inc({ pair: n }, pair.stats[key]);
         },
-      });
+      }));
     fromStats('events_delivered_total', 'Events delivered to the application (each exactly once).', 'delivered');
     fromStats('events_duplicates_dropped_total', 'Events dropped as the other server\'s copy of one already delivered.', 'duplicatesDropped');
     fromStats('events_replayed_total', 'Events delivered from a hot-standby window at a switchover.', 'replayed');
     fromStats('late_replies_total', 'Replies that arrived after their request had settled (dropped).', 'lateReplies');
-    this.gaps = new client.Counter({ name: p + 'gaps_total', help: 'Reported gaps: ranges of events that may be lost.', labelNames: ['pair', 'reason'], registers });
-    this.switchovers = new client.Counter({ name: p + 'switchovers_total', help: 'Switchovers: requests moved to another server.', labelNames: ['pair', 'reason'], registers });
-    this.recovery = new client.Histogram({
+    this.gaps = own(new c.Counter({ name: p + 'gaps_total', help: 'Reported gaps: ranges of events that may be lost.', labelNames: ['pair', 'reason'], registers }));
+    this.switchovers = own(new c.Counter({ name: p + 'switchovers_total', help: 'Switchovers: requests moved to another server.', labelNames: ['pair', 'reason'], registers }));
+    this.recovery = own(new c.Histogram({
       name: p + 'switchover_recovery_seconds', help: 'From the loss being detected to requests flowing again (switchover completedAt - detectedAt).',
       labelNames: ['pair', 'reason'], buckets: switchoverBuckets, registers,
-    });
-    this.overhead = new client.Histogram({
+    }));
+    this.overhead = own(new c.Histogram({
       name: p + 'switchover_overhead_seconds', help: 'The client\'s own share of a switchover: from the new primary\'s report being read to requests sent (completedAt - announcedAt).',
       labelNames: ['pair'], buckets: switchoverBuckets, registers,
-    });
-    this.disconnects = new client.Counter({ name: p + 'disconnects_total', help: 'Sessions that ended, by reason (addp-timeout: a missed heartbeat).', labelNames: ['pair', 'endpoint', 'reason'], registers });
-    this.attempts = new client.Counter({
-      name: p + 'connect_attempts_total', help: 'Connection attempts: outcome opened, or failed with its error code (every attempt, not sampled).',
+    }));
+    this.disconnects = own(new c.Counter({ name: p + 'disconnects_total', help: 'Sessions that ended, by reason (addp-timeout: a missed heartbeat).', labelNames: ['pair', 'endpoint', 'reason'], registers }));
+    this.attempts = own(new c.Counter({
+      name: p + 'connect_attempts_total',
+      help: 'Connection attempts: outcome opened, or failed with the error code in label code (every attempt, not sampled; opened attempts have no code label).',
       labelNames: ['pair', 'endpoint', 'outcome', 'code'], registers,
-    });
-    this.breaker = new client.Counter({ name: p + 'breaker_transitions_total', help: 'Circuit breaker state changes.', labelNames: ['pair', 'endpoint', 'state'], registers });
-    this.heartbeat = new client.Histogram({
+    }));
+    this.breaker = own(new c.Counter({ name: p + 'breaker_transitions_total', help: 'Circuit breaker state changes.', labelNames: ['pair', 'endpoint', 'state'], registers }));
+    this.heartbeat = own(new c.Histogram({
       name: p + 'heartbeat_rtt_seconds', help: 'ADDP poll round trips (sampled: at most one a second per connection, on silent connections).',
       labelNames: ['pair', 'endpoint'], buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], registers,
-    });
-    const requests = new client.Counter({ name: p + 'requests_total', help: 'Requests by outcome: ok, or the error code they rejected with.', labelNames: ['pair', 'request', 'outcome'], registers });
-    const latency = new client.Histogram({
+    }));
+    const requests = own(new c.Counter({ name: p + 'requests_total', help: 'Requests by outcome: ok, or the error code they rejected with.', labelNames: ['pair', 'request', 'outcome'], registers }));
+    const latency = own(new c.Histogram({
       name: p + 'request_duration_seconds', help: 'From request() to its settlement, by outcome.', labelNames: ['pair', 'request', 'outcome'], buckets: requestBuckets, registers,
-    });
+    }));
 
     const perEndpoint = (name: string, help: string, value: (pair: TServerPair, ep: EndpointName) => number) =>
-      new client.Gauge({
+      own(new c.Gauge({
         name: p + name, help, labelNames: ['pair', 'endpoint'], registers,
         collect() {
           this.reset();
           for (const [n, pair] of pairs) for (const ep of ENDPOINTS) this.set({ pair: n, endpoint: ep }, value(pair, ep));
         },
-      });
+      }));
     perEndpoint('endpoint_up', '1 while the session with this server is open.', (pair, ep) => Number(pair.state.endpoints[ep].server === 'open'));
     perEndpoint('endpoint_primary', '1 while this server says it is primary.', (pair, ep) => Number(pair.state.endpoints[ep].role === 'primary'));
     perEndpoint('endpoint_link_up', '1 while this server reports its CTI link up.', (pair, ep) => Number(pair.state.endpoints[ep].link === 'up'));
@@ -117,28 +162,28 @@ class RegistryMetrics {
     });
     perEndpoint('endpoint_active', '1 for the endpoint requests go to.', (pair, ep) => Number(pair.state.active === ep));
     perEndpoint('endpoint_pending_requests', 'Requests sent to this server and not yet answered.', (pair, ep) => pair.state.endpoints[ep].pendingRequests);
-    new client.Gauge({
-      name: p + 'endpoint_transport', help: 'The transport of each endpoint\'s connection (label transport: native, node, …), always 1.',
+    own(new c.Gauge({
+      name: p + 'endpoint_transport', help: 'The transport of each endpoint\'s connection (label transport: native, node, custom), always 1.',
       labelNames: ['pair', 'endpoint', 'transport'], registers,
       collect() {
         this.reset();
-        for (const [n, pair] of pairs) for (const ep of ENDPOINTS) this.set({ pair: n, endpoint: ep, transport: pair.state.endpoints[ep].transport ?? 'custom' }, 1);
+        for (const [n, pair] of pairs) for (const ep of ENDPOINTS) this.set({ pair: n, endpoint: ep, transport: nonEmpty(pair.state.endpoints[ep].transport, 'custom') }, 1);
       },
-    });
-    new client.Gauge({
+    }));
+    own(new c.Gauge({
       name: p + 'queued_requests', help: 'Requests waiting for a usable primary.', labelNames: ['pair'], registers,
       collect() {
         this.reset();
         for (const [n, pair] of pairs) this.set({ pair: n }, pair.state.queuedRequests);
       },
-    });
+    }));
     const native = (name: string, help: string, key: 'queuedBytes' | 'heldBytes' | 'peakBytes' | 'memoryLimit' | 'conns') =>
-      new client.Gauge({
+      own(new c.Gauge({
         name: p + name, help, registers,
         collect() {
           this.set(nativeIoStats()[key]);
         },
-      });
+      }));
     native('native_queued_bytes', 'Bytes the native I/O thread read and framed, not yet taken by JS (whole process).', 'queuedBytes');
     native('native_held_bytes', 'Bytes held in native hot-standby windows (whole process).', 'heldBytes');
     native('native_peak_bytes', 'High-water mark of queued + held bytes since the memory limit was last set.', 'peakBytes');
@@ -148,7 +193,7 @@ class RegistryMetrics {
     // Every attempt (the public connectFailed event is sampled).
     const onAttempt = (m: unknown) => {
       const { pair, endpoint, error } = m as { pair: string; endpoint: string; error: { code?: string } };
-      if (pairs.has(pair)) this.attempts.inc({ pair, endpoint, outcome: 'failed', code: error?.code ?? 'unknown' });
+      if (pairs.has(pair)) this.inc(this.attempts, { pair, endpoint, outcome: 'failed', code: nonEmpty(error?.code, 'unknown') });
     };
     diagnostics.subscribe('tserver-ha:attempt-failed', onAttempt);
     this.unsubscribe.push(() => diagnostics.unsubscribe('tserver-ha:attempt-failed', onAttempt));
@@ -160,11 +205,11 @@ class RegistryMetrics {
       },
       asyncEnd: (ctx: RequestTraceContext) => {
         const t0 = started.get(ctx);
-        if (t0 === undefined) return;
+        if (t0 === undefined || !pairs.has(ctx.pair)) return;
         const err = ctx.error as { code?: string } | undefined;
-        const labels = { pair: ctx.pair, request: ctx.request, outcome: err ? (err.code ?? 'error') : 'ok' };
-        requests.inc(labels);
-        latency.observe(labels, (monotonicMs() - t0) / 1000);
+        const labels = { pair: ctx.pair, request: nonEmpty(ctx.request, 'unknown'), outcome: err ? nonEmpty(err.code, 'error') : 'ok' };
+        this.inc(requests, labels);
+        this.observe(latency, labels, (monotonicMs() - t0) / 1000);
       },
       end: () => {},
       asyncStart: () => {},
@@ -174,47 +219,107 @@ class RegistryMetrics {
     this.unsubscribe.push(() => requestChannel.unsubscribe(handlers));
   }
 
+  private remember(metric: Series['metric'], labels: Labels): void {
+    let mine = this.series.get(labels.pair!);
+    if (!mine) this.series.set(labels.pair!, (mine = new Map()));
+    const key = `${(metric as unknown as { name: string }).name}\u0000${JSON.stringify(labels)}`;
+    if (!mine.has(key)) mine.set(key, { metric, labels });
+  }
+
+  /** Count one for a labelled series of a collected pair (`labels.pair`), remembering the series. */
+  inc<L extends string>(metric: client.Counter<L>, labels: Record<L, string> & { pair: string }): void {
+    if (!this.pairs.has(labels.pair)) return;
+    metric.inc(labels as client.LabelValues<L>);
+    this.remember(metric as unknown as Series['metric'], labels);
+  }
+
+  /** Observe a value for a labelled series of a collected pair, remembering the series. */
+  observe<L extends string>(metric: client.Histogram<L>, labels: Record<L, string> & { pair: string }, value: number): void {
+    if (!this.pairs.has(labels.pair)) return;
+    metric.observe(labels as client.LabelValues<L>, value);
+    this.remember(metric as unknown as Series['metric'], labels);
+  }
+
+  /** Stop collecting `name`: its event-driven series leave the registry; the scrape-time ones stop at the next scrape. */
+  removePair(name: string): void {
+    this.pairs.delete(name);
+    for (const { metric, labels } of this.series.get(name)?.values() ?? []) metric.remove(labels);
+    this.series.delete(name);
+  }
+
+  /** Unsubscribe and remove exactly the metrics this set registered (a metric since replaced by someone else stays). */
   close(): void {
     for (const u of this.unsubscribe.splice(0)) u();
+    for (const m of this.owned.splice(0)) {
+      const name = (m as unknown as { name: string }).name;
+      if (this.registry.getSingleMetric(name) === m) this.registry.removeSingleMetric(name);
+    }
   }
 }
 
-const perRegistry = new WeakMap<client.Registry, RegistryMetrics>();
+/** A label value that is never empty (Prometheus treats an empty value as no label). */
+function nonEmpty(v: string | null | undefined, fallback: string): string {
+  return typeof v === 'string' && v.length > 0 ? v : fallback;
+}
+
+/** The metric sets of each registry, by prefix. */
+const perRegistry = new WeakMap<client.Registry, Map<string, MetricSet>>();
+
+/**
+ * The pair each collected name stands for, process-wide: the attempt and request channels name a pair only
+ * by its name, so two different pairs of one name would mix in every metric set that collects either.
+ */
+const namedPairs = new Map<string, { pair: TServerPair; collections: number }>();
 
 /**
  * Register prom-client metrics for `pair` (names in {@link METRIC_NAMES}, each with a `pair` label from
- * the pair's name; several pairs share one set of metrics per registry). Returns a function that stops
- * collecting for this pair (its listeners are removed); when the last pair of a registry stops, the
- * metrics are removed from that registry.
- * @throws Error when another pair with the same name is already collected on this registry.
+ * the pair's name). Several pairs share one set of metrics per registry and prefix; each prefix on a
+ * registry is a separate set, counting only the pairs collected with it. Returns a function that stops
+ * collecting for this pair: its listeners and its labelled series are removed, and when the last pair of
+ * a set stops, the set's metrics are removed from the registry (only those: nothing else registered there).
+ * @throws MissingDependencyError (`ERR_MISSING_DEPENDENCY`) when prom-client is not installed.
+ * @throws ConfigError when this pair's name is already collected with this registry and prefix, when a
+ * different pair of the same name is being collected anywhere in the process, or when the registry already
+ * has a metric of one of these names.
  */
 export function collectMetrics(pair: TServerPair, options: MetricsOptions = {}): () => void {
-  const registry = options.registry ?? client.register;
-  let m = perRegistry.get(registry);
+  const c = prom();
+  const registry = options.registry ?? c.register;
+  const prefix = options.prefix ?? 'tserver_ha_';
+  const name = pair.options.name;
+  const named = namedPairs.get(name);
+  if (named && named.pair !== pair) {
+    throw new ConfigError(`tserver-ha/metrics: another pair named ${name} is already collected; pair names must be unique among the pairs whose metrics are collected`);
+  }
+  let sets = perRegistry.get(registry);
+  if (sets?.get(prefix)?.pairs.has(name)) throw new ConfigError(`tserver-ha/metrics: a pair named ${name} is already collected on this registry with prefix ${prefix}`);
+  if (!sets) perRegistry.set(registry, (sets = new Map()));
+  let m = sets.get(prefix);
   if (!m) {
-    m = new RegistryMetrics(
+    m = new MetricSet(
       registry,
-      options.prefix ?? 'tserver_ha_',
+      prefix,
       options.requestBuckets ?? [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       options.switchoverBuckets ?? [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     );
-    perRegistry.set(registry, m);
+    sets.set(prefix, m);
   }
-  const name = pair.options.name;
-  if (m.pairs.has(name)) throw new Error(`tserver-ha/metrics: a pair named ${name} is already collected on this registry`);
   m.pairs.set(name, pair);
+  if (named) named.collections++;
+  else namedPairs.set(name, { pair, collections: 1 });
   const metrics = m;
   const listeners: [string, (e: never) => void][] = [
     ['switchover', (e: { reason: string; detectedAt: number; announcedAt: number; completedAt: number }) => {
-      metrics.switchovers.inc({ pair: name, reason: e.reason });
-      metrics.recovery.observe({ pair: name, reason: e.reason }, Math.max(0, e.completedAt - e.detectedAt) / 1000);
-      metrics.overhead.observe({ pair: name }, Math.max(0, e.completedAt - e.announcedAt) / 1000);
+      metrics.inc(metrics.switchovers, { pair: name, reason: e.reason });
+      metrics.observe(metrics.recovery, { pair: name, reason: e.reason }, Math.max(0, e.completedAt - e.detectedAt) / 1000);
+      metrics.observe(metrics.overhead, { pair: name }, Math.max(0, e.completedAt - e.announcedAt) / 1000);
     }],
-    ['gap', (e: { reason: string }) => metrics.gaps.inc({ pair: name, reason: e.reason })],
-    ['EventServerDisconnected', (e: { source: string; reason: string }) => metrics.disconnects.inc({ pair: name, endpoint: e.source, reason: e.reason })],
-    ['EventServerConnected', (e: { source: string }) => metrics.attempts.inc({ pair: name, endpoint: e.source, outcome: 'opened', code: '' })],
-    ['breaker', (e: { source: string; state: string }) => metrics.breaker.inc({ pair: name, endpoint: e.source, state: e.state })],
-    ['heartbeat', (e: { source: string; rttMs: number }) => metrics.heartbeat.observe({ pair: name, endpoint: e.source }, e.rttMs / 1000)],
+    ['gap', (e: { reason: string }) => metrics.inc(metrics.gaps, { pair: name, reason: e.reason })],
+    ['EventServerDisconnected', (e: { source: string; reason: string }) => metrics.inc(metrics.disconnects, { pair: name, endpoint: e.source, reason: e.reason })],
+    // No `code` label on an opened attempt (an empty label value is no label to Prometheus anyway).
+    ['EventServerConnected', (e: { source: string }) => metrics.inc(metrics.attempts as client.Counter<'pair' | 'endpoint' | 'outcome'>, { pair: name, endpoint: e.source, outcome: 'opened' })],
+    ['breaker', (e: { source: string; state: string }) => metrics.inc(metrics.breaker, { pair: name, endpoint: e.source, state: e.state })],
+    ['heartbeat', (e: { source: string; rttMs: number }) => metrics.observe(metrics.heartbeat, { pair: name, endpoint: e.source }, e.rttMs / 1000)],
   ];
   const on = pair.on.bind(pair) as unknown as (n: string, l: (e: never) => void) => void;
   const off = pair.off.bind(pair) as unknown as (n: string, l: (e: never) => void) => void;
@@ -224,11 +329,12 @@ export function collectMetrics(pair: TServerPair, options: MetricsOptions = {}):
     if (stopped) return;
     stopped = true;
     for (const [n, l] of listeners) off(n, l);
-    metrics.pairs.delete(name);
+    metrics.removePair(name);
+    const entry = namedPairs.get(name);
+    if (entry && --entry.collections === 0) namedPairs.delete(name);
     if (metrics.pairs.size === 0) {
       metrics.close();
-      perRegistry.delete(registry);
-      for (const n of METRIC_NAMES) registry.removeSingleMetric((options.prefix ?? 'tserver_ha_') + n);
+      sets.delete(prefix);
     }
   };
 }
