@@ -3,7 +3,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 /** A subcommand: one file under lib/cli exporting `command`. */
 export interface Command {
-  /** One line for `tserver-ha --help`. */
+  /** One line saying what it does; `tserver-ha --help` prints the same line from lib/cli/main.ts (a test keeps them equal). */
   summary: string;
   /** Full help text. */
   usage: string;

@@ -5,15 +5,22 @@
  */
 import { UsageError, type Command } from './command.js';
 
-/** Subcommands, loaded on demand. */
-export const commands: Record<string, () => Promise<Command>> = {
-  sim: async () => (await import('./sim.js')).command,
-  demo: async () => (await import('./demo.js')).command,
-  bench: async () => (await import('./bench.js')).command,
+/**
+ * Subcommands, loaded on demand, each with its one-line summary: `--help` prints the summaries without
+ * loading any command (loading one loads the pair and so the addon). The summary is the command's own
+ * `summary` (test/cli/help.test.ts checks that they agree).
+ */
+export const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  demo: { summary: 'fail over a T-Server pair on the simulator and check every event', load: async () => (await import('./demo.js')).command },
+  sim: { summary: 'run a simulated switch and T-Server pair', load: async () => (await import('./sim.js')).command },
+  bench: { summary: 'failover benchmark on the simulator or a lab pair, with an HTML report', load: async () => (await import('./bench.js')).command },
 };
 
 function mainUsage(): string {
-  return `usage: tserver-ha <command> [options]\n\ncommands:\n${Object.keys(commands).map((c) => `  ${c}`).join('\n')}\n\nRun tserver-ha <command> --help for the options of a command.\n`;
+  const names = Object.keys(commands);
+  const width = Math.max(...names.map((n) => n.length));
+  const lines = names.map((n) => `  ${n.padEnd(width)}  ${commands[n]!.summary}`);
+  return `usage: tserver-ha <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun tserver-ha <command> --help for the options of a command.\n`;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -22,7 +29,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(mainUsage());
     return name === undefined ? 2 : 0;
   }
-  const load = commands[name];
+  const load = Object.hasOwn(commands, name) ? commands[name]!.load : undefined;
   if (!load) {
     process.stderr.write(`tserver-ha: unknown command '${name}'\n${mainUsage()}`);
     return 2;
