@@ -1,8 +1,10 @@
-import type { ConnectionOptions as TlsOptions } from 'node:tls';
+import { createSecureContext, type ConnectionOptions as TlsOptions, type SecureContextOptions } from 'node:tls';
 import { ConfigError } from './errors.js';
 import type { CodecLimits } from './protocol/constants.js';
 import type { TransportFactory } from './transport/types.js';
 import { isTransportAvailable } from './transport/index.js';
+// TLS options that hold secrets: kept out of `util.inspect`, `JSON.stringify`, `Object.keys` and spreads.
+import { TLS_SECRET_KEYS } from './transport/node-transport.js';
 import { nativeStatus } from './native/loader.js';
 // Side effect: registers the native transport when the addon loads, so `transport: 'native'` can be checked here.
 import './native/register.js';
@@ -66,7 +68,13 @@ export interface TServerPairOptions {
    * simulation's in-memory one); it must keep the {@link Transport} contract.
    */
   transport?: 'auto' | 'native' | 'node' | TransportFactory;
-  /** TLS to the servers (forces the node transport). */
+  /**
+   * TLS to the servers (forces the node transport): Node's `tls.connect` options. `undefined` (the
+   * default) is plaintext; anything but an object is refused. Each server's certificate is checked against
+   * its configured `host` (an IP address against the certificate's IP SANs, a name against its DNS SANs,
+   * sent as SNI). The secrets (`key`, `passphrase`, `pfx`, `session`) reach the transport but are hidden
+   * from `pair.options`, `util.inspect` and `JSON.stringify` (docs/security.md).
+   */
   tls?: TlsOptions;
   /** Hot standby: bounds of the backup window. Default 100 000 frames, 64 MiB. */
   window?: { maxFrames?: number; maxBytes?: number };
@@ -244,6 +252,52 @@ function checkLogger(v: unknown): Logger | undefined {
   return v as Logger;
 }
 
+/** Connection fields tserver-ha sets itself, per endpoint: not accepted in `tls`. */
+const TLS_MANAGED_KEYS = ['host', 'port', 'path', 'socket'] as const;
+const REDACTED = '[redacted]';
+
+/**
+ * `tls` validated (undefined = plaintext, an object = TLS; null, false, '' … are refused: they used to mean
+ * plaintext silently) and copied with its secrets as non-enumerable properties: they still reach the
+ * transport (read by name), but `util.inspect(pair)`, `JSON.stringify(pair.options)`, `Object.keys` and
+ * `{ ...tls }` do not carry them; inspect and JSON show `'[redacted]'` in their place.
+ */
+function checkTls(v: unknown): TlsOptions | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    fail('tls', 'an object of tls.connect options (or left out for plaintext)', v);
+  }
+  const given = v as Record<string, unknown>;
+  for (const k of TLS_MANAGED_KEYS) {
+    if (given[k] !== undefined) throw new ConfigError(`option tls.${k} is not accepted: tserver-ha connects to each endpoint's host and port itself (verify another name with tls.servername or tls.checkServerIdentity)`);
+  }
+  if (given.servername !== undefined && (typeof given.servername !== 'string' || given.servername === '')) fail('tls.servername', 'a non-empty string', given.servername);
+  if (given.checkServerIdentity !== undefined && typeof given.checkServerIdentity !== 'function') fail('tls.checkServerIdentity', 'a function', given.checkServerIdentity);
+  // Keys, certificates, CAs and the passphrase are checked now, not on every connection attempt until
+  // openTimeoutMs. OpenSSL's messages name no secret.
+  try {
+    if (given.secureContext === undefined) createSecureContext(given as SecureContextOptions);
+  } catch (err) {
+    throw new ConfigError(`option tls cannot be used: ${(err as Error).message}`, { cause: err });
+  }
+  const out: Record<string | symbol, unknown> = {};
+  for (const [k, val] of Object.entries(given)) {
+    const secret = (TLS_SECRET_KEYS as readonly string[]).includes(k);
+    Object.defineProperty(out, k, { value: val, enumerable: !secret, writable: false, configurable: false });
+  }
+  const display = (): Record<string, unknown> => {
+    const shown: Record<string, unknown> = { ...out };
+    for (const k of TLS_SECRET_KEYS) if (out[k] !== undefined) shown[k] = REDACTED;
+    return shown;
+  };
+  Object.defineProperty(out, 'toJSON', { value: display, enumerable: false });
+  Object.defineProperty(out, Symbol.for('nodejs.util.inspect.custom'), {
+    value: (_depth: number, options: object, inspect: (v: unknown, o: object) => string) => inspect(display(), options),
+    enumerable: false,
+  });
+  return Object.freeze(out) as TlsOptions;
+}
+
 /** Validate options and fill in defaults. Throws {@link ConfigError} naming the bad option. */
 export function resolvePairOptions(o: TServerPairOptions): ResolvedPairOptions {
   if (typeof o !== 'object' || o === null) throw new ConfigError('options must be an object');
@@ -305,7 +359,8 @@ export function resolvePairOptions(o: TServerPairOptions): ResolvedPairOptions {
   };
 
   const transport = typeof o.transport === 'function' ? o.transport : oneOf('transport', o.transport ?? DEFAULTS.transport, ['auto', 'native', 'node']);
-  if (o.tls !== undefined && transport === 'native') throw new ConfigError("option tls needs transport 'node' or 'auto' (the addon does not do TLS)");
+  const tls = checkTls(o.tls);
+  if (tls !== undefined && transport === 'native') throw new ConfigError("option tls needs transport 'node' or 'auto' (the addon does not do TLS)");
   // Fail now, not after openTimeoutMs of attempts that cannot succeed.
   if (transport === 'native' && !isTransportAvailable('native')) {
     throw new ConfigError(`option transport is 'native' but the native addon is not loaded: ${nativeStatus().reason ?? 'its I/O thread is unavailable'}`);
@@ -329,7 +384,7 @@ export function resolvePairOptions(o: TServerPairOptions): ResolvedPairOptions {
     retry,
     breaker,
     transport,
-    tls: o.tls,
+    tls,
     window,
     switchOnLinkDown: o.switchOnLinkDown ?? DEFAULTS.switchOnLinkDown,
     splitBrainGraceMs: int('splitBrainGraceMs', o.splitBrainGraceMs ?? DEFAULTS.splitBrainGraceMs, 0, 3_600_000),

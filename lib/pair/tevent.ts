@@ -1,7 +1,8 @@
-import { LENGTH_BYTES, ValueType } from '../protocol/constants.js';
+import { LENGTH_BYTES } from '../protocol/constants.js';
 import { decodeAttribute, decodeBody } from '../protocol/decoder.js';
 import { attrId, messageName, type AttrName } from '../protocol/ids.js';
-import { listToObject, messageToObject, type PlainValue } from '../protocol/message.js';
+import { listToRecord, messageToRecord, plainValue, type KVRecord } from '../protocol/json.js';
+import type { PlainValue } from '../protocol/message.js';
 import type { DecodedValue, KVPair, MessageFrame } from '../protocol/types.js';
 import type { FrameBatch, FrameBytes, RawFrameBatch } from '../transport/types.js';
 import type { EndpointName } from '../endpoint/endpoint.js';
@@ -12,7 +13,7 @@ export interface AttrValues {
   ReferenceID: number;
   ConnID: bigint;
   CallState: number;
-  Reason: { [key: string]: PlainValue };
+  Reason: KVRecord;
   DNIS: string;
   ANI: string;
   ThisDN: string;
@@ -20,8 +21,8 @@ export interface AttrValues {
   ErrorCode: number;
   AddressType: number;
   RegisterMode: number;
-  UserData: { [key: string]: PlainValue };
-  Extensions: { [key: string]: PlainValue };
+  UserData: KVRecord;
+  Extensions: KVRecord;
   CallType: number;
   RouteType: number;
   ServerVersion: string;
@@ -38,7 +39,7 @@ export interface AttrValues {
 export type AttrValue<K> = K extends keyof AttrValues ? AttrValues[K] : PlainValue;
 
 function plain(v: DecodedValue): PlainValue {
-  return Array.isArray(v) ? listToObject(v as KVPair[]) : (v as PlainValue);
+  return Array.isArray(v) ? listToRecord(v as KVPair[]) : (v as PlainValue);
 }
 
 /**
@@ -50,7 +51,7 @@ function plain(v: DecodedValue): PlainValue {
  */
 export class TEvent {
   private decoded: MessageFrame | undefined;
-  private attrsCache: ReturnType<typeof messageToObject> | undefined;
+  private attrsCache: ReturnType<typeof messageToRecord> | undefined;
   private readonly raw: FrameBytes | undefined;
   /** Numbering epoch of `seq` (sequence numbers compare only within one epoch; `''` when unannounced). */
   declare readonly epoch: string;
@@ -97,14 +98,19 @@ export class TEvent {
     return (this.decoded = decodeBody(raw.bytes, at + LENGTH_BYTES, at + this.len, raw.limits, at) as MessageFrame);
   }
 
-  /** All attributes by Genesys name (built once, on first use). */
-  get attributes(): ReturnType<typeof messageToObject> {
-    return (this.attrsCache ??= messageToObject(this.message));
+  /**
+   * All attributes by Genesys name (built once, on first use). This object and every list in it (UserData,
+   * Extensions, …) have a null prototype: keys come from the wire, and none can reach or shadow a
+   * prototype (docs/security.md).
+   */
+  get attributes(): ReturnType<typeof messageToRecord> {
+    return (this.attrsCache ??= messageToRecord(this.message));
   }
 
   /**
    * One attribute by name (`'ThisDN'`, typed) or by TAttribute id, without decoding the others. Lists come
-   * back as plain objects (first occurrence of a key wins); `undefined` when the event does not carry it.
+   * back as null-prototype objects (first occurrence of a key wins; any key, `__proto__` included, is an
+   * own data property); `undefined` when the event does not carry it.
    */
   get<K extends AttrName>(name: K): AttrValue<K> | undefined;
   get(id: number): PlainValue | undefined;
@@ -112,7 +118,7 @@ export class TEvent {
     const id = typeof nameOrId === 'number' ? nameOrId : attrId(nameOrId);
     if (this.decoded) {
       for (const a of this.decoded.attributes) {
-        if (a.id === id) return a.type === ValueType.List ? listToObject(a.value as KVPair[]) : (a.value as PlainValue);
+        if (a.id === id) return plainValue(a.type, a.value);
       }
       return undefined;
     }

@@ -6,16 +6,37 @@ import { decodeUtf8 } from './utf8.js';
 /** Largest accepted `maxDepth` (docs/protocol.md; `kMaxDepthCap` in native/codec/codec.h). */
 export const MAX_DEPTH_CAP = 255;
 
+/**
+ * Most key/value list entries in one frame, every list at every depth counted together (docs/protocol.md;
+ * `kMaxListEntries` in native/codec/codec.h): as many as one list can hold. The frame-size limit alone does
+ * not bound the decoded size — an entry costs 3 to 5 bytes on the wire and 60 to 90 bytes of heap decoded —
+ * so a frame over it is refused with `ERR_TOO_MANY_ATTRIBUTES` at its 65,536th entry.
+ */
+export const MAX_LIST_ENTRIES = 65_535;
+
+/** Largest value of any limit: the addon holds limits as uint32 (a larger number would wrap, not fail). */
+const MAX_LIMIT = 0xffffffff;
+
 /** Limits with every default filled in. */
 export type ResolvedLimits = Required<CodecLimits>;
 
-/** Fill in the default limits; throws RangeError for a limit that is not a positive integer. */
+/**
+ * Fill in the default limits; throws RangeError for a limit that is not an integer in [1, 2^32 - 1] (the
+ * addon holds limits as uint32: 2^32 + 3 would silently become 3 there), or an unknown limit name.
+ */
 export function resolveLimits(limits: CodecLimits = {}): ResolvedLimits {
-  const out = { ...DEFAULT_LIMITS, ...limits };
-  for (const [k, v] of Object.entries(out)) {
-    if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`codec limit ${k} must be a positive integer, got ${v}`);
+  if (typeof limits !== 'object' || limits === null) throw new RangeError(`codec limits must be an object, got ${String(limits)}`);
+  const out: ResolvedLimits = { ...DEFAULT_LIMITS };
+  for (const [k, v] of Object.entries(limits)) {
+    if (!Object.hasOwn(DEFAULT_LIMITS, k)) throw new RangeError(`unknown codec limit ${k}; known: ${Object.keys(DEFAULT_LIMITS).join(', ')}`);
+    if (v === undefined) continue; // `{ maxDepth: undefined }` keeps the default, as an absent key does
+    out[k as keyof ResolvedLimits] = v as number;
   }
-  if (out.maxFrameSize > 0xffffffff) throw new RangeError('codec limit maxFrameSize must fit in 32 bits');
+  for (const [k, v] of Object.entries(out)) {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > MAX_LIMIT) {
+      throw new RangeError(`codec limit ${k} must be an integer in [1, ${MAX_LIMIT}], got ${typeof v === 'number' ? v : typeof v}`);
+    }
+  }
   // Validation recurses once per nesting level in both codecs, so depth is bounded on its own
   // (native/codec/codec.h kMaxDepthCap); 255 is also the deepest nesting the encoder writes.
   if (out.maxDepth > MAX_DEPTH_CAP) throw new RangeError(`codec limit maxDepth must be at most ${MAX_DEPTH_CAP}, got ${out.maxDepth}`);
@@ -41,6 +62,8 @@ export function checkLength(length: number, limits: ResolvedLimits, offset: numb
 /** Cursor over one frame body; every read is bounds-checked against the frame end. */
 class Reader {
   pos: number;
+  /** List entries counted so far in this frame (every list, every depth): bounded by MAX_LIST_ENTRIES. */
+  entries = 0;
   constructor(
     readonly buf: Buffer,
     start: number,
@@ -167,6 +190,11 @@ class Reader {
     const count = this.u16('list count');
     const out: KVPair[] = [];
     for (let i = 0; i < count; i++) {
+      // Counted as each entry starts, before its key is read (the same check, at the same point, as the
+      // C++ codec): a count the frame cannot hold stays ERR_TRUNCATED, as in the index scanners.
+      if (++this.entries > MAX_LIST_ENTRIES) {
+        throw new ProtocolError('ERR_TOO_MANY_ATTRIBUTES', `more than ${MAX_LIST_ENTRIES} list entries in one frame (all lists together)`, this.frameOffset);
+      }
       const key = this.utf8(this.u16('key length'), 'key');
       const type = this.u8('value type');
       out.push({ key, type: type as ValueType, value: this.value(type, depth) });

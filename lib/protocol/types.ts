@@ -3,7 +3,11 @@ import type { FrameKind, ValueType } from './constants.js';
 /** A decoded value: string, int32/float64 → number, int64 → bigint, binary → Uint8Array, list, empty → null. */
 export type DecodedValue = string | number | bigint | Uint8Array | KVPair[] | null;
 
-/** One entry of a key/value list (UserData, Extensions, Reasons). Keys may repeat; order is kept. */
+/**
+ * One entry of a key/value list (UserData, Extensions, Reasons). Keys may repeat; order is kept. A key is
+ * any UTF-8 string the sender chose (`__proto__` and `constructor` included): it is data, held in the
+ * `key` field, never used as a property name of a prototype-bearing object (see `listToRecord`).
+ */
 export interface KVPair {
   key: string;
   type: ValueType;

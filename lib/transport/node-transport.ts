@@ -29,6 +29,32 @@ function copyOf(buf: Buffer, start: number, end: number): Buffer {
 
 type State = 'idle' | 'connecting' | 'open' | 'closing' | 'closed';
 
+/**
+ * TLS options holding secrets. The pair's resolved options keep them non-enumerable (lib/config.ts: out of
+ * `util.inspect`, JSON and spreads), so they are copied here by name.
+ */
+export const TLS_SECRET_KEYS = ['key', 'passphrase', 'pfx', 'session'] as const;
+
+/**
+ * `tls.connect` options for a TLS session over `socket` to the configured `host`. Node picks the name it
+ * verifies the certificate against from `servername`, then `host`, then the socket's `_host` — which
+ * `net.connect` leaves unset for an IP address — then `'localhost'`: without `host` here, a server given
+ * by IP was checked against `localhost`. So: `host` is always the configured one (an IP is checked against
+ * the certificate's IP SANs, a name against its DNS SANs), and a name is also sent as SNI (`servername`;
+ * never an IP: RFC 6066). A `servername` (or `checkServerIdentity`) the application gives wins.
+ */
+export function tlsConnectOptions(given: tls.ConnectionOptions, host: string, socket: net.Socket): tls.ConnectionOptions {
+  const o: tls.ConnectionOptions = { ...given };
+  for (const k of TLS_SECRET_KEYS) if (given[k] !== undefined) (o as Record<string, unknown>)[k] = given[k];
+  o.host = host;
+  if (o.servername === undefined && net.isIP(host) === 0) o.servername = host;
+  o.socket = socket;
+  return o;
+}
+
+/** OpenSSL/Node codes of a certificate the client refused (as opposed to a network failure). */
+const CERT_ERROR = /^(ERR_TLS_CERT_|CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|INVALID_CA|INVALID_PURPOSE|HOSTNAME_MISMATCH|IP_ADDRESS_MISMATCH)/;
+
 function positiveInt(name: string, v: unknown): number {
   if (!Number.isSafeInteger(v) || (v as number) < 1) throw new ConfigError(`${name} must be a positive integer, got ${String(v)}`);
   return v as number;
@@ -88,6 +114,10 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
     if (options.connectTimeoutMs !== undefined) positiveInt('connectTimeoutMs', options.connectTimeoutMs);
     if (options.addp) positiveInt('addp.timeoutMs', options.addp.timeoutMs);
     if (options.keepAlive) positiveInt('keepAlive.idleMs', options.keepAlive.idleMs);
+    // undefined is plaintext; null, false, '' … are mistakes, not "no TLS".
+    if (options.tls !== undefined && (typeof options.tls !== 'object' || options.tls === null || Array.isArray(options.tls))) {
+      throw new ConfigError(`transport tls must be an object of tls.connect options or undefined (plaintext), got ${JSON.stringify(options.tls) ?? String(options.tls)}`);
+    }
     this.maxQueued = options.maxQueuedBytes === undefined ? DEFAULT_QUEUE : positiveInt('maxQueuedBytes', options.maxQueuedBytes);
     try {
       this.limits = resolveLimits(options.limits);
@@ -130,12 +160,23 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
       const ka = this.opts.keepAlive ?? { idleMs: 1000, intervalMs: 1000, count: 3 };
       if (ka) raw.setKeepAlive(true, ka.idleMs);
       if (!this.opts.tls) return this.onOpen();
-      const servername = net.isIP(host) ? undefined : host;
-      const t = tls.connect({ servername, ...this.opts.tls, socket: raw });
+      let t: tls.TLSSocket;
+      try {
+        t = tls.connect(tlsConnectOptions(this.opts.tls, host, raw));
+      } catch (err) {
+        // Options tls.connect cannot use (a key that does not decrypt, a malformed certificate): thrown
+        // here, in a socket callback, it would be an uncaught exception. OpenSSL's message names no secret.
+        return this.fail('error', 'ERR_SOCKET', `TLS: cannot use the tls options for ${host}:${port}: ${(err as Error).message}`, err as NodeJS.ErrnoException);
+      }
       this.sock = t;
-      t.on('error', (err) => this.onSocketError(err));
+      t.on('error', (err) => this.onTlsError(err));
       t.once('secureConnect', () => {
-        if (this.state === 'connecting') this.onOpen();
+        // Open on the next turn, not inside the handshake callback: a destroy() from within it — or from a
+        // microtask it runs, such as an `await connect()` continuation — crashes Node 20.20 (segfault,
+        // reproduced with plain net + tls). Bytes that arrive meanwhile wait in the paused socket.
+        setImmediate(() => {
+          if (this.state === 'connecting') this.onOpen();
+        });
       });
     });
     return this.connectPromise;
@@ -373,6 +414,14 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
     } else {
       this.fail('error', 'ERR_SOCKET', `socket error: ${err.message}`, err);
     }
+  }
+
+  /** A TLS error: a refused certificate says whose and why (TransportError ERR_SOCKET, `syscallCode` the TLS code). */
+  private onTlsError(err: NodeJS.ErrnoException): void {
+    const code = err.code ?? '';
+    if (this.state !== 'connecting' || !CERT_ERROR.test(code)) return this.onSocketError(err);
+    const { host, port } = this.opts;
+    this.fail('error', 'ERR_SOCKET', `TLS: the certificate of ${host}:${port} was refused (${code}): ${err.message}`, err);
   }
 
   private onSocketClose(): void {

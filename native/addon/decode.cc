@@ -88,10 +88,12 @@ napi_value Decode(napi_env env, napi_callback_info info) {
   }
   if (!TypedArrayArg(env, argv[2], napi_uint32_array, &at, &atLen)) return Fail(env, "decode: attrs must be a Uint32Array");
   Limits limits;
-  if (napi_get_value_uint32(env, argv[3], &limits.maxFrameSize) != napi_ok ||
-      napi_get_value_uint32(env, argv[4], &limits.maxDepth) != napi_ok ||
-      napi_get_value_uint32(env, argv[5], &limits.maxAttributes) != napi_ok || !LimitsValid(limits)) {
-    return Fail(env, "decode: limits must be integers >= 1 (maxDepth <= 255)");
+  // As doubles, range-checked: napi_get_value_uint32 would wrap 2^32 + 3 to 3.
+  double lim[3];
+  if (napi_get_value_double(env, argv[3], &lim[0]) != napi_ok || napi_get_value_double(env, argv[4], &lim[1]) != napi_ok ||
+      napi_get_value_double(env, argv[5], &lim[2]) != napi_ok || !LimitFromDouble(lim[0], &limits.maxFrameSize) ||
+      !LimitFromDouble(lim[1], &limits.maxDepth) || !LimitFromDouble(lim[2], &limits.maxAttributes) || !LimitsValid(limits)) {
+    return Fail(env, "decode: limits must be integers in [1, 2^32 - 1] (maxDepth <= 255)");
   }
   double* index = static_cast<double*>(idx);
   // Attribute offsets are u32: inputs of 4 GiB or more are refused (reads are far smaller).

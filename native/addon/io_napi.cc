@@ -212,13 +212,14 @@ napi_value Open(napi_env env, napi_callback_info info) {
   opt->keepCount = o[kOptKeepCount];
   opt->userTimeoutMs = o[kOptUserTimeout];
   opt->noDelay = o[kOptNoDelay] != 0;
-  opt->limits.maxFrameSize = static_cast<uint32_t>(o[kOptMaxFrameSize]);
-  opt->limits.maxDepth = static_cast<uint32_t>(o[kOptMaxDepth]);
-  opt->limits.maxAttributes = static_cast<uint32_t>(o[kOptMaxAttributes]);
   opt->maxQueuedBytes = o[kOptMaxQueued];
   opt->holdFrames = o[kOptHoldFrames];
   opt->holdBytes = o[kOptHoldBytes];
-  if (!LimitsValid(opt->limits)) return Throw(env, "invalid codec limits");
+  if (!LimitFromDouble(o[kOptMaxFrameSize], &opt->limits.maxFrameSize) ||
+      !LimitFromDouble(o[kOptMaxDepth], &opt->limits.maxDepth) ||
+      !LimitFromDouble(o[kOptMaxAttributes], &opt->limits.maxAttributes) || !LimitsValid(opt->limits)) {
+    return Throw(env, "invalid codec limits: integers in [1, 2^32 - 1], maxDepth <= 255");
+  }
   if (!GetAddresses(env, argv[4], opt.get())) {
     return Throw(env, "addresses must be an array of 1..64 IP address strings");
   }

@@ -20,6 +20,7 @@ struct Cursor {
   const uint8_t* p;
   const uint8_t* end;
   uint32_t maxDepth;
+  uint32_t entries = 0;  // list entries so far in this frame, every list and depth (kMaxListEntries)
   size_t Left() const { return static_cast<size_t>(end - p); }
   bool Has(size_t n) const { return Left() >= n; }
 };
@@ -46,6 +47,8 @@ ErrorCode SkipList(Cursor& c, uint32_t depth) {
   uint32_t count = Rd16(c.p);
   c.p += 2;
   for (uint32_t i = 0; i < count; i++) {
+    // As each entry starts, before its key, as in the TS decoder.
+    if (++c.entries > kMaxListEntries) return ErrorCode::TooManyAttributes;
     if (!c.Has(2)) return ErrorCode::Truncated;
     size_t keyLen = Rd16(c.p);
     c.p += 2;
@@ -109,7 +112,7 @@ ErrorCode ParseBody(const uint8_t* body, size_t bodyLen, const Limits& limits, F
     return ErrorCode::Ok;
   }
   if (info.kind != kKindMessage) return ErrorCode::BadKind;
-  Cursor c{body + 2, body + bodyLen, limits.maxDepth < kMaxDepthCap ? limits.maxDepth : kMaxDepthCap};
+  Cursor c{body + 2, body + bodyLen, limits.maxDepth < kMaxDepthCap ? limits.maxDepth : kMaxDepthCap, 0};
   if (!c.Has(4)) return ErrorCode::Truncated;
   info.type = Rd32(c.p);
   c.p += 4;

@@ -32,7 +32,8 @@ enum class ErrorCode : uint8_t {
   TrailingBytes = 8,      // bytes left after the last attribute of a message
   DepthExceeded = 9,      // list nesting deeper than maxDepth
   InvalidUtf8 = 10,       // a string or key is not strict UTF-8 (RFC 3629)
-  TooManyAttributes = 11, // more than maxAttributes top-level attributes
+  TooManyAttributes = 11, // more than maxAttributes top-level attributes, or more than kMaxListEntries
+                          // list entries in the frame
   BadAddp = 12,           // ADDP payload not exactly 4 bytes
 };
 
@@ -64,6 +65,11 @@ constexpr uint16_t kAttrEventSequenceNumber = 148;
 /// independently of the frame size; 255 is also the deepest nesting the TS encoder writes.
 constexpr uint32_t kMaxDepthCap = 255;
 
+/// Most key/value list entries in one frame, all lists at every depth together (MAX_LIST_ENTRIES in
+/// lib/protocol/decoder.ts): the frame size alone does not bound what a frame costs once decoded. Over it:
+/// TooManyAttributes, checked as each entry starts (before its key).
+constexpr uint32_t kMaxListEntries = 65535;
+
 /// Decoder limits (docs/protocol.md). Every field must be >= 1; maxDepth above kMaxDepthCap is treated
 /// as kMaxDepthCap (see LimitsValid).
 struct Limits {
@@ -74,6 +80,18 @@ struct Limits {
 
 /// True when every limit is >= 1 and maxDepth <= kMaxDepthCap (what the JS layers enforce).
 bool LimitsValid(const Limits& limits);
+
+/// A limit given as a JS number: true, and *out set, when `v` is an integer in [1, 2^32 - 1]. The addon
+/// reads limits with this, never with a bare cast (undefined behaviour out of range) or
+/// napi_get_value_uint32 (which wraps modulo 2^32: 2^32 + 3 would become 3). The JS layers refuse such
+/// limits first (resolveLimits in lib/protocol/decoder.ts); this is the addon's own guard.
+inline bool LimitFromDouble(double v, uint32_t* out) {
+  if (!(v >= 1.0 && v <= 4294967295.0)) return false;  // NaN fails too
+  uint32_t u = static_cast<uint32_t>(v);
+  if (static_cast<double>(u) != v) return false;  // not an integer
+  *out = u;
+  return true;
+}
 
 /// What ParseFrame learned about one valid frame.
 struct FrameInfo {
