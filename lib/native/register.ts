@@ -12,7 +12,8 @@ export const nativeTransportRegistered: boolean = (() => {
     if (ioBinding() === null) return false;
   } catch {
     // TSERVER_HA_NATIVE=require with no addon, or a bad TSERVER_HA_NATIVE value: importing must not
-    // throw; the loader's own functions (nativeBinding(), nativeStatus()) report it when asked.
+    // throw. The first use throws instead: resolving a transport kind (a TServerPair constructor,
+    // createTransport()) calls the loader's assertNativeRequirement(); nativeStatus() gives the reason.
     return false;
   }
   registerTransport('native', (o) => new NativeTransport(o));
