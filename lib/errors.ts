@@ -80,8 +80,26 @@ export class RequestTimeoutError extends TServerHaError {
  */
 export class SwitchoverError extends TServerHaError {
   override name = 'SwitchoverError';
-  constructor(readonly request: string, readonly endpoint: string, cause?: unknown) {
-    super('ERR_SWITCHOVER', `${request} was sent to ${endpoint}, which was lost before it answered`, { cause, retryable: true });
+  constructor(
+    readonly request: string,
+    readonly endpoint: string,
+    cause?: unknown,
+    /** What else is known: e.g. the answer to a repeat that could not tell whether the first attempt ran. */
+    readonly detail?: string,
+  ) {
+    super('ERR_SWITCHOVER', `${request} was sent to ${endpoint}, which was lost before it answered${detail ? `; ${detail}` : ''}`, { cause, retryable: true });
+  }
+}
+
+/**
+ * A route request put in doubt by a failover, whose call the event stream showed at another destination
+ * (`ERR_CALL_ELSEWHERE`): not routed by this request — e.g. it reached its route timeout and went to its
+ * default destination, or another router moved it. The switch's answer to the repeat is the `cause`.
+ */
+export class CallElsewhereError extends TServerHaError {
+  override name = 'CallElsewhereError';
+  constructor(readonly request: string, readonly arrivedAt: string, readonly destination: string, cause: unknown) {
+    super('ERR_CALL_ELSEWHERE', `${request}: the call went to ${arrivedAt}, not to ${destination}: not routed by this request`, { cause });
   }
 }
 
@@ -94,6 +112,8 @@ export class ServerError extends TServerHaError {
     readonly errorCode: number,
     /** The server's ErrorMessage attribute. */
     readonly errorMessage: string,
+    /** The EventError frame itself, when the error came from one. */
+    readonly reply?: import('./protocol/types.js').MessageFrame,
   ) {
     super('ERR_SERVER', `${request} failed on the server: ${errorMessage} (ErrorCode ${errorCode})`);
   }

@@ -3,7 +3,8 @@
  * @packageDocumentation
  */
 export { TServerPair, type PairStats, type AddressOptions, type EventsOptions } from './pair/pair.js';
-export { MAX_TIMEOUT_MS, type RequestOptions } from './pair/requests.js';
+export { MAX_TIMEOUT_MS, type RequestOptions, type RequestReply } from './pair/requests.js';
+export type { RequestOutcome } from './pair/request-rules.js';
 export { ListenerError } from './pair/outbox.js';
 export { EventsOverflowError } from './pair/event-stream.js';
 export {
@@ -42,6 +43,7 @@ export {
   ProtocolError,
   RequestTimeoutError,
   SwitchoverError,
+  CallElsewhereError,
   ServerError,
   ClosedError,
   AbortedError,

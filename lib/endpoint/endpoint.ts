@@ -434,7 +434,7 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
         if (frame.type === MessageType.EventError) {
           const code = getAttr(frame, Attr.ErrorCode);
           const msg = getAttr(frame, Attr.ErrorMessage);
-          call.settle(new ServerError(call.name, typeof code === 'number' ? code : -1, typeof msg === 'string' ? msg : ''), false);
+          call.settle(new ServerError(call.name, typeof code === 'number' ? code : -1, typeof msg === 'string' ? msg : '', frame), false);
         } else {
           call.settle(frame, false);
         }

@@ -1,11 +1,11 @@
 import { EventEmitter } from 'node:events';
 import diagnostics from 'node:diagnostics_channel';
 import { resolvePairOptions, type ResolvedPairOptions, type TServerPairOptions } from '../config.js';
-import { ClosedError, OpenTimeoutError, QueueFullError, SwitchoverError, TransportError, TServerHaError } from '../errors.js';
+import { ClosedError, ConfigError, OpenTimeoutError, QueueFullError, SwitchoverError, TransportError, TServerHaError } from '../errors.js';
 import { monotonicMs } from '../clock.js';
 import { Endpoint, type EndpointName, type SessionInfo, type DropReason } from '../endpoint/endpoint.js';
 import { encodeMessage, type AttributeInput } from '../protocol/encoder.js';
-import { Attr, messageId, messageName, type MessageName } from '../protocol/ids.js';
+import { Attr, MessageType, messageId, messageName, type MessageName } from '../protocol/ids.js';
 import { ValueType } from '../protocol/constants.js';
 import { getAttr } from '../protocol/message.js';
 import type { Attribute, MessageFrame } from '../protocol/types.js';
@@ -21,7 +21,8 @@ import { setEpoch } from './tevent.js';
 import { TEvent, type PairEventRecord, type PairEvents, type PairState, type SwitchoverReason } from './events.js';
 import { Outbox } from './outbox.js';
 import { logEvent, requestChannel, StreakSampler, type RequestTraceContext } from './observe.js';
-import { checkTimeout, RequestBook, type RequestOptions } from './requests.js';
+import { checkTimeout, RequestBook, type RequestOptions, type RequestReply } from './requests.js';
+import { ruleFor } from './request-rules.js';
 import { ServerEvents } from './server-events.js';
 import { Supervisor } from './supervisor.js';
 
@@ -43,6 +44,23 @@ function reasonOf(r: CloseReason, dropped: DropReason | undefined): SwitchoverRe
   if (dropped === 'manual') return 'manual';
   if (dropped === 'not-promoted') return 'role-change';
   return r === 'addp-timeout' ? 'heartbeat-timeout' : r === 'protocol-error' ? 'protocol-error' : 'crash';
+}
+
+/** The call a RequestRouteCall is about (ConnID) and where it asks it to go (OtherDN), when both are given. */
+function routedCall(attributes: AttributeInput | readonly Attribute[]): { connId: bigint; destination: string } | undefined {
+  let conn: unknown;
+  let dest: unknown;
+  if (Array.isArray(attributes)) {
+    for (const a of attributes as readonly Attribute[]) {
+      if (a.id === Attr.ConnID) conn ??= a.value;
+      else if (a.id === Attr.OtherDN) dest ??= a.value;
+    }
+  } else {
+    conn = (attributes as AttributeInput).ConnID;
+    dest = (attributes as AttributeInput).OtherDN;
+  }
+  const connId = typeof conn === 'bigint' ? conn : typeof conn === 'number' && Number.isInteger(conn) ? BigInt(conn) : undefined;
+  return connId !== undefined && typeof dest === 'string' ? { connId, destination: dest } : undefined;
 }
 
 /** Counters, for dashboards and benchmarks. */
@@ -309,7 +327,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
    * the deadline). Queued while no server is usable; see {@link RequestOptions} for switchovers.
    * @param name message name (`'RequestRouteCall'`) or TMessageType id
    */
-  request(name: MessageName | number, attributes: AttributeInput | readonly Attribute[], options: RequestOptions = {}): Promise<MessageFrame> {
+  request(name: MessageName | number, attributes: AttributeInput | readonly Attribute[], options: RequestOptions = {}): Promise<RequestReply> {
     if (this.core.closed || !this.opened) return Promise.reject(new ClosedError(this.core.closed ? 'the pair is closed' : 'call open() first'));
     let timeoutMs: number;
     let type: number;
@@ -317,6 +335,9 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     const ref = this.nextRef();
     try {
       timeoutMs = checkTimeout('timeoutMs', options.timeoutMs ?? this.options.requestTimeoutMs);
+      for (const k of ['idempotent', 'repeat'] as const) {
+        if (options[k] !== undefined && typeof options[k] !== 'boolean') throw new ConfigError(`option ${k} must be a boolean, got ${typeof options[k]}`);
+      }
       type = messageId(name);
       bytes = Array.isArray(attributes)
         ? encodeMessage(type, [...(attributes as Attribute[]).filter((a) => a.id !== Attr.ReferenceID), { id: Attr.ReferenceID, type: ValueType.Int32, value: ref }])
@@ -326,7 +347,9 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     }
     const active = this.core.routing.active;
     const idempotent = options.idempotent ?? false;
-    const submit = () => this.book.submit(ref, messageName(type), bytes, { timeoutMs, idempotent, signal: options.signal }, active ? this.endpoints[active] : undefined);
+    const rule = ruleFor(type, options.repeat ?? (idempotent ? true : undefined));
+    const call = type === MessageType.RequestRouteCall ? routedCall(attributes) : undefined;
+    const submit = () => this.book.submit(ref, messageName(type), bytes, { timeoutMs, rule, signal: options.signal, call }, active ? this.endpoints[active] : undefined);
     if (!requestChannel.hasSubscribers) return submit();
     const ctx: RequestTraceContext = { pair: this.options.name, request: messageName(type), referenceId: ref, timeoutMs, idempotent, active };
     return requestChannel.tracePromise(submit, ctx);
@@ -553,6 +576,8 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
       this.admitFx.length = 0;
     }
     if (verdict === DUPLICATE) return false;
+    // Where calls with outstanding route requests went: evidence for reading a repeat's answer.
+    if (this.book.evidence.size > 0) this.book.evidence.see(e);
     setEpoch(e, this.core.delivery.epoch ?? '');
     if (e.seq >= 0) this.lastEvent = e;
     this.outbox.push('event', e);

@@ -1,6 +1,15 @@
-import { AbortedError, ClosedError, ConfigError, QueueFullError, RequestTimeoutError, SwitchoverError, TransportError, type TServerHaError } from '../errors.js';
+import { AbortedError, CallElsewhereError, ClosedError, ConfigError, QueueFullError, RequestTimeoutError, ServerError, SwitchoverError, TransportError, type TServerHaError } from '../errors.js';
 import type { Endpoint } from '../endpoint/endpoint.js';
 import type { MessageFrame } from '../protocol/types.js';
+import { ValueType } from '../protocol/constants.js';
+import { Attr, MessageType } from '../protocol/ids.js';
+import { CallEvidence } from './call-evidence.js';
+import { provesNotRun, type Evidence, type RequestOutcome, type RequestRule } from './request-rules.js';
+
+/** The reply a request resolves with, and how it settled (see {@link RequestOutcome}). */
+export interface RequestReply extends MessageFrame {
+  readonly outcome: RequestOutcome;
+}
 
 /** Options of `pair.request()`. */
 export interface RequestOptions {
@@ -10,10 +19,17 @@ export interface RequestOptions {
    */
   timeoutMs?: number;
   /**
-   * Safe to run twice. A request sent to a server that was lost before answering is then re-sent once on
-   * the new primary instead of failing with SwitchoverError.
+   * Safe to run twice: a request sent to a server that was lost before answering is re-sent on the new
+   * primary instead of failing with SwitchoverError. Same as `repeat: true`.
    */
   idempotent?: boolean;
+  /**
+   * Whether a request in doubt (its server was lost before answering) may be sent again to the next primary.
+   * Default: the rule of its kind (docs/semantics.md, "Requests across a failover": RequestRouteCall,
+   * registrations and queries are repeated and the answer to the repeat is read by that rule; any other
+   * request fails with SwitchoverError). `true`: safe to repeat; `false`: never repeat (opt out).
+   */
+  repeat?: boolean;
   /** Abort: the promise rejects with AbortedError (a request already sent may still run on the server). */
   signal?: AbortSignal;
 }
@@ -35,13 +51,22 @@ interface Entry {
   ref: number;
   readonly name: string;
   readonly bytes: Uint8Array;
-  readonly idempotent: boolean;
-  resent: boolean;
+  readonly rule: RequestRule;
+  /** An earlier attempt may have run (its server was lost before answering): the next answer is a repeat's. */
+  inDoubt: boolean;
+  /** An earlier attempt was refused in a way that proves it did not run (1002, 1003): the next answer is a repeat's. */
+  refused: ServerError | undefined;
+  /** That refusal's connection: the request waits for another one (another server, or a new session). */
+  refusedOn: { ep: Endpoint; gen: number } | undefined;
+  /** The server lost with this request unanswered (the last one), for SwitchoverError. */
+  lostOn: string | undefined;
+  /** RequestRouteCall: the call it routes, watched in the event stream while the request is outstanding. */
+  readonly call: { connId: bigint; destination: string } | undefined;
   sentTo: Endpoint | undefined;
   /** Written to some server at least once: it may have run there. */
   everSent: boolean;
   timer: NodeJS.Timeout | undefined;
-  resolve(frame: MessageFrame): void;
+  resolve(frame: RequestReply): void;
   reject(err: Error): void;
   unlisten: (() => void) | undefined;
 }
@@ -61,9 +86,21 @@ export class RequestBook {
   private queue = new Map<Entry, true>();
   /** Lost requests to re-send, merged into `queue` in submission order before the next send. */
   private readonly requeued = new Set<Entry>();
+  /** Requests a server refused before acting (backup, link down): they wait for another connection. */
+  private readonly parked = new Set<Entry>();
+  /** The endpoint requests were last dispatched to (the active one, as far as the book knows). */
+  private target: Endpoint | undefined;
   private submitted = 0;
 
-  constructor(private readonly limit: number) {}
+  constructor(
+    private readonly limit: number,
+    /** What the event stream shows of the calls outstanding route requests are about. */
+    readonly evidence: CallEvidence = new CallEvidence(),
+  ) {}
+
+  private evidenceOf(e: Entry): Evidence {
+    return { destination: e.call?.destination, arrivedAt: e.call ? this.evidence.arrivedAt(e.call.connId) : undefined };
+  }
 
   /** Requests not yet settled. */
   get size(): number {
@@ -72,23 +109,26 @@ export class RequestBook {
 
   /** Requests waiting for a usable server. */
   get queued(): number {
-    return this.queue.size + this.requeued.size;
+    return this.queue.size + this.requeued.size + this.parked.size;
   }
 
   /** Sizes of every internal structure, for bound checks (check:sim). */
-  internals(): { live: number; queue: number; requeued: number } {
-    return { live: this.live.size, queue: this.queue.size, requeued: this.requeued.size };
+  internals(): { live: number; queue: number; requeued: number; parked: number } {
+    return { live: this.live.size, queue: this.queue.size, requeued: this.requeued.size, parked: this.parked.size };
   }
 
-  submit(ref: number, name: string, bytes: Uint8Array, opts: { timeoutMs: number; idempotent: boolean; signal?: AbortSignal }, target: Endpoint | undefined): Promise<MessageFrame> {
+  submit(ref: number, name: string, bytes: Uint8Array, opts: { timeoutMs: number; rule: RequestRule; signal?: AbortSignal; call?: { connId: bigint; destination: string } }, target: Endpoint | undefined): Promise<RequestReply> {
     if (this.live.size >= this.limit) return Promise.reject(new QueueFullError(this.limit));
     if (opts.signal?.aborted) return Promise.reject(new AbortedError(name, opts.signal.reason));
-    return new Promise<MessageFrame>((resolve, reject) => {
+    return new Promise<RequestReply>((resolve, reject) => {
       const e: Entry = {
-        order: this.submitted++, ref, name, bytes, idempotent: opts.idempotent, resent: false, sentTo: undefined, everSent: false,
-        timer: undefined, resolve, reject, unlisten: undefined,
+        order: this.submitted++, ref, name, bytes, rule: opts.rule, inDoubt: false, refused: undefined, refusedOn: undefined, lostOn: undefined, sentTo: undefined, everSent: false,
+        timer: undefined, resolve, reject, unlisten: undefined, call: opts.call,
       };
-      e.timer = setTimeout(() => this.fail(e, new RequestTimeoutError(name, opts.timeoutMs, e.everSent)), opts.timeoutMs);
+      if (opts.call) this.evidence.watch(opts.call.connId);
+      // At the deadline, a request that was only ever refused before anything ran fails with that refusal:
+      // the truest answer there is (no server could take it in time).
+      e.timer = setTimeout(() => this.fail(e, this.deadlineError(e, opts.timeoutMs)), opts.timeoutMs);
       if (opts.signal) {
         const signal = opts.signal;
         const onAbort = () => this.fail(e, new AbortedError(name, signal.reason));
@@ -104,6 +144,16 @@ export class RequestBook {
 
   /** Send every queued request, in submission order, to `target` (the active endpoint). */
   dispatch(target: Endpoint): void {
+    this.target = target;
+    if (this.parked.size > 0) {
+      // A refused request goes again to any connection but the one that refused it.
+      for (const e of this.parked) {
+        if (e.refusedOn!.ep !== target || e.refusedOn!.gen !== target.generation) {
+          this.parked.delete(e);
+          this.requeued.add(e);
+        }
+      }
+    }
     for (;;) {
       const e = this.first();
       if (!e) return;
@@ -121,6 +171,18 @@ export class RequestBook {
   /** Reject everything (pair closed). */
   rejectAll(err: TServerHaError = new ClosedError()): void {
     for (const e of [...this.live]) this.fail(e, err);
+  }
+
+  /**
+   * The truest error at the deadline: a request only ever refused before anything ran fails with that
+   * refusal; one a lost server left in doubt (and no answer resolved since) with SwitchoverError; else
+   * RequestTimeoutError.
+   */
+  private deadlineError(e: Entry, timeoutMs: number): Error {
+    const timeout = new RequestTimeoutError(e.name, timeoutMs, e.everSent);
+    if (e.inDoubt && !e.sentTo) return new SwitchoverError(e.name, e.lostOn ?? 'a server', timeout, `no server could take the repeat within ${timeoutMs} ms`);
+    if (e.refused && !e.sentTo) return e.refused;
+    return timeout;
   }
 
   private first(): Entry | undefined {
@@ -157,40 +219,84 @@ export class RequestBook {
     }
   }
 
-  /** What the endpoint said: a reply, a server error, or (lost) the connection went away first. */
+  /**
+   * What the endpoint said: a reply, a server error, or (lost) the connection went away first. The rules
+   * of docs/semantics.md, "Requests across a failover", in one place.
+   */
   private onSettle(e: Entry, target: Endpoint, result: MessageFrame | TServerHaError, lost: boolean): void {
     if (!this.live.has(e) || e.sentTo !== target) return;
-    if (!lost) {
-      if (result instanceof Error) this.fail(e, result);
-      else this.succeed(e, result);
+    const gen = target.generation;
+    e.sentTo = undefined;
+    if (lost) {
+      // It may have run. Repeatable: queued again in its submission place, ahead of requests submitted
+      // later (the endpoint settles its calls in the order they were sent, so a batch keeps its order),
+      // and the answer to the repeat is read by its rule. Else the doubt is the answer.
+      e.lostOn = target.label;
+      if (e.rule.repeatable) {
+        e.inDoubt = true;
+        this.enqueue([e]);
+      } else {
+        this.fail(e, new SwitchoverError(e.name, target.label, result));
+      }
       return;
     }
-    e.sentTo = undefined;
-    if (e.idempotent && !e.resent) {
-      // Safe to repeat: queued again in its submission place, ahead of requests submitted later. The
-      // endpoint settles its calls in the order they were sent, so a batch of them keeps its order too.
-      e.resent = true;
-      this.enqueue([e]);
-    } else {
-      this.fail(e, new SwitchoverError(e.name, target.label, result));
+    if (result instanceof ServerError && provesNotRun(result)) {
+      // Refused before anything ran: not the final answer while another server may take it in time.
+      e.refused = result;
+      e.refusedOn = { ep: target, gen };
+      this.parked.add(e);
+      // Requests may already go elsewhere (the refusal crossed the news of the change): send it there now.
+      const t = this.target;
+      if (t && t.state === 'open' && (t !== target || t.generation !== gen)) this.dispatch(t);
+      return;
     }
+    if (e.inDoubt || e.refused) {
+      const reading = e.inDoubt ? e.rule.read(result as MessageFrame | ServerError, this.evidenceOf(e)) : null;
+      if (reading === null) {
+        // Only refusals before: nothing ran then, so this is simply the answer (to a repeat).
+        if (result instanceof Error) this.fail(e, result);
+        else this.succeed(e, result, 'answered-on-repeat');
+      } else if (reading.settle === 'resolve') {
+        this.succeed(e, result instanceof ServerError ? result.reply ?? errorFrame(result) : (result as MessageFrame), reading.outcome);
+      } else if (reading.settle === 'reject') {
+        const ev = this.evidenceOf(e);
+        this.fail(e, ev.arrivedAt !== undefined && ev.arrivedAt !== ev.destination && result instanceof ServerError
+          ? new CallElsewhereError(e.name, ev.arrivedAt, ev.destination ?? '', result) : (result as Error));
+      } else {
+        const answer = result instanceof ServerError ? `the repeat on ${target.label} was answered ${result.errorMessage} (ErrorCode ${result.errorCode}), which cannot tell whether the first attempt ran` : undefined;
+        this.fail(e, new SwitchoverError(e.name, e.lostOn ?? target.label, result, answer));
+      }
+      return;
+    }
+    if (result instanceof Error) this.fail(e, result);
+    else this.succeed(e, result, 'answered');
   }
 
   private done(e: Entry): boolean {
     if (!this.live.delete(e)) return false;
     this.queue.delete(e);
     this.requeued.delete(e);
+    this.parked.delete(e);
+    if (e.call) this.evidence.unwatch(e.call.connId);
     clearTimeout(e.timer);
     e.unlisten?.();
     e.sentTo?.forget(e.ref);
     return true;
   }
 
-  private succeed(e: Entry, frame: MessageFrame): void {
-    if (this.done(e)) e.resolve(frame);
+  private succeed(e: Entry, frame: MessageFrame, outcome: RequestOutcome): void {
+    if (this.done(e)) e.resolve(Object.assign(frame, { outcome }));
   }
 
   private fail(e: Entry, err: Error): void {
     if (this.done(e)) e.reject(err);
   }
+}
+
+/** The EventError frame of a refusal, when the error does not carry it. */
+function errorFrame(err: ServerError): MessageFrame {
+  return { type: MessageType.EventError, attributes: [
+    { id: Attr.ErrorCode, type: ValueType.Int32, value: err.errorCode },
+    { id: Attr.ErrorMessage, type: ValueType.String, value: err.errorMessage },
+  ] } as MessageFrame;
 }

@@ -84,6 +84,30 @@ export const RegisterMode = { Share: 0, Private: 1, Monitor: 2 } as const;
 /** RouteType values for RequestRouteCall. */
 export const RouteType = { Default: 1, Label: 2, Reject: 7 } as const;
 
+/**
+ * ErrorCode values of EventError (docs/protocol.md, "Error codes"): one table for the client's request rules,
+ * the simulator and the tests.
+ */
+export const ErrorCode = {
+  UnknownRequest: 1000,
+  NotRegistered: 1001,
+  /** The server is a backup: the request was refused before anything was done. */
+  BackupRefused: 1002,
+  /** The server's CTI link is down: the request was refused before anything was done. */
+  LinkDown: 1003,
+  MissingAttribute: 1101,
+  /** The call does not exist (any more) at the switch: released, or routed and already ended. */
+  CallNotFound: 1201,
+  /** The call was routed already, by a request. */
+  CallAlreadyRouted: 1202,
+  /** Warm standby: the call began before this server became primary and is unknown to it. */
+  CallLostInSwitchover: 1203,
+  /** The call reached its route timeout (or its route point overflowed) and went to its default destination. */
+  RouteTimedOut: 1204,
+  /** The CTI link went down after the route was passed to the switch: it may or may not have acted on it. */
+  RouteOutcomeUnknown: 1205,
+} as const;
+
 const messageNames = new Map<number, MessageName>(
   Object.entries(MessageType).map(([k, v]) => [v, k as MessageName]),
 );

@@ -415,6 +415,8 @@ async function startOnce(o: ReturnType<typeof resolveSimulationOptions>): Promis
         return child(pick(f.server)).command({ op: 'malformed', variant: f.variant ?? 'bad-version' });
       case 'latency':
         return child(pick(f.server)).command({ op: 'latency', ms: intOpt('latency ms', f.ms, 0, 0, 600_000) });
+      case 'route-reply-latency':
+        return child(pick(f.server)).command({ op: 'route-reply-latency', ms: intOpt('route-reply-latency ms', f.ms, 0, 0, 600_000) });
       case 'refuse':
         return child(pick(f.server)).command({ op: 'refuse', on: f.on ?? true });
       case 'duplicate-replies':

@@ -69,6 +69,8 @@ export type Fault =
   | { kind: 'resolve-split-brain' }
   | { kind: 'malformed'; server: ServerSelector; variant?: 'oversized' | 'bad-version' | 'bad-kind' | 'truncated' }
   | { kind: 'latency'; server: ServerSelector; ms: number }
+  /** Routes are acted on at once, but their answers (EventRouteUsed / EventError) leave `ms` later. */
+  | { kind: 'route-reply-latency'; server: ServerSelector; ms: number }
   | { kind: 'refuse'; server: ServerSelector; on?: boolean }
   | { kind: 'duplicate-replies'; server: ServerSelector; on?: boolean }
   | { kind: 'partition'; on?: boolean };
@@ -76,7 +78,7 @@ export type Fault =
 /** The fault kinds, for validation and help texts. */
 export const FAULT_KINDS = [
   'kill', 'stop', 'cont', 'restart', 'silent', 'link-down', 'link-up', 'switchover', 'split-brain',
-  'resolve-split-brain', 'malformed', 'latency', 'refuse', 'duplicate-replies', 'partition',
+  'resolve-split-brain', 'malformed', 'latency', 'route-reply-latency', 'refuse', 'duplicate-replies', 'partition',
 ] as const;
 
 /** A management-role decision, emitted as `'switchover'`. */

@@ -15,22 +15,11 @@ import {
   type KVPair,
   type MessageFrame,
 } from '../protocol/index.js';
+import { ErrorCode } from '../protocol/ids.js';
 import { BatchWriter } from './frames.js';
 
-/** ErrorCode values the simulated T-Server puts in EventError (docs/simulator.md). */
-export const SimErrorCode = {
-  UnknownRequest: 1000,
-  NotRegistered: 1001,
-  BackupRefused: 1002,
-  LinkDown: 1003,
-  MissingAttribute: 1101,
-  CallNotFound: 1201,
-  CallAlreadyRouted: 1202,
-  /** Warm standby: the call began before this server became primary (calls in progress are lost at a switchover). */
-  CallLostInSwitchover: 1203,
-  /** The call reached its route timeout (or its route point overflowed) and went to its default destination. */
-  RouteTimedOut: 1204,
-} as const;
+/** ErrorCode values the simulated T-Server puts in EventError: the protocol's table (docs/protocol.md). */
+export const SimErrorCode = ErrorCode;
 
 /** What a session needs from its server. */
 export interface SessionHost {

@@ -46,6 +46,9 @@ function main(): void {
         case 'latency':
           ts.latencyMs = Number(cmd.ms);
           break;
+        case 'route-reply-latency':
+          ts.routeReplyLatencyMs = Number(cmd.ms);
+          break;
         case 'refuse':
           ts.setRefusing(Boolean(cmd.on));
           break;

@@ -73,6 +73,8 @@ export class TServer implements SessionHost {
   role: 0 | 1;
   silent = false;
   latencyMs = 0;
+  /** Fault: a route's answer leaves this much later (the route itself is acted on at once). */
+  routeReplyLatencyMs = 0;
   refusing = false;
   /** Fault: every reply goes out twice with the same ReferenceID. */
   duplicateReplies = false;
@@ -408,8 +410,9 @@ export class TServer implements SessionHost {
         if (!call && id <= this.lostBelowConnId) {
           return s.error(f, SimErrorCode.CallLostInSwitchover, `call ${connId} began before this server became primary (warm standby: calls in progress are lost at a switchover)`);
         }
-        if (call?.routed) return s.error(f, SimErrorCode.CallAlreadyRouted, `call ${connId} already routed`);
-        // The switch decides: the call may have reached its route timeout meanwhile, and a call this server
+        // The switch decides, always: it alone knows whether a call left its route point by a request (1202)
+        // or by its route timeout (1204) — a local answer could not tell the two apart for a client that
+        // repeats a route after a failover. The call may also have reached its route timeout meanwhile, and a call this server
         // does not know yet (its EventRouteRequest is still on the way here, or came while our CTI link was
         // down) may well exist there. Ask it, answer then.
         const other = getAttr(f, Attr.OtherDN);
@@ -429,14 +432,19 @@ export class TServer implements SessionHost {
     if (!p) return;
     this.pendingRoutes.delete(token);
     const call = this.calls.get(p.connId);
-    if (code === 0 || code === SimErrorCode.CallAlreadyRouted || code === SimErrorCode.RouteTimedOut) {
+    if (code === 0 || code === SimErrorCode.CallAlreadyRouted) {
       if (call) call.routed = true;
       this.ha.sendRouted(p.connId);
     }
+    if (this.routeReplyLatencyMs > 0) setTimeout(() => this.answerRoute(p, code, routePoint, call?.dn), this.routeReplyLatencyMs);
+    else this.answerRoute(p, code, routePoint, call?.dn);
+  }
+
+  private answerRoute(p: PendingRoute, code: number, routePoint: string, callDn: string | undefined): void {
     if (p.session.isClosed) return;
     const refAttr = p.ref !== undefined ? { ReferenceID: p.ref } : {};
     if (code === 0) {
-      p.session.send(MessageType.EventRouteUsed, { ThisDN: call?.dn ?? routePoint, ConnID: p.connId, OtherDN: p.otherDN, ...refAttr });
+      p.session.send(MessageType.EventRouteUsed, { ThisDN: callDn ?? routePoint, ConnID: p.connId, OtherDN: p.otherDN, ...refAttr });
       return;
     }
     const message =
@@ -446,14 +454,17 @@ export class TServer implements SessionHost {
     p.session.send(MessageType.EventError, { ...refAttr, ErrorCode: code, ErrorMessage: message });
   }
 
-  /** The CTI link closed with routes in flight: their outcome is unknown to us; tell the clients. */
+  /**
+   * The CTI link closed with routes in flight: the switch may or may not have acted on them. Not 1003 (which
+   * says the request was refused before anything was done): 1205, so a client knows the outcome is open.
+   */
   private failPendingRoutes(): void {
     for (const p of this.pendingRoutes.values()) {
       if (p.session.isClosed) continue;
       p.session.send(MessageType.EventError, {
         ...(p.ref !== undefined ? { ReferenceID: p.ref } : {}),
-        ErrorCode: SimErrorCode.LinkDown,
-        ErrorMessage: 'CTI link to the switch is down',
+        ErrorCode: SimErrorCode.RouteOutcomeUnknown,
+        ErrorMessage: 'CTI link to the switch went down with the route on its way: the switch may or may not have acted on it',
       });
     }
     this.pendingRoutes.clear();

@@ -37,7 +37,7 @@ describe.each(transportsUnderTest())('requests (%s transport)', (transport) => {
       issued++;
       rr.pair
         .request('RequestRouteCall', { ThisDN: e.get(20) as string, ConnID: e.get(9) as bigint, OtherDN: rr.sim.agents[0]!, RouteType: 2 })
-        .then((reply) => note(reply.type === MessageType.EventRouteUsed ? 'EventRouteUsed' : `reply:${reply.type}`), (err) => note(classify(err)))
+        .then((reply) => note(reply.type === MessageType.EventRouteUsed ? 'EventRouteUsed' : reply.outcome === 'done-earlier' ? 'done-earlier' : `reply:${reply.type}`), (err) => note(classify(err)))
         .finally(() => settled++);
     });
     await until(() => issued > 200, 10_000, 'route requests');
@@ -66,18 +66,19 @@ describe.each(transportsUnderTest())('requests (%s transport)', (transport) => {
     expect(rr.pair.state.active).toBe('backup');
   });
 
-  it('re-sends an idempotent request once on the new primary; fails a non-idempotent one with SwitchoverError', async () => {
+  it('re-sends a request in doubt on the new primary by its rule (queries: safe to repeat); fails one that opted out (repeat: false) with SwitchoverError', async () => {
     r = await rig({ mode: 'hot', rate: 0, promotionDelayMs: 100, hangTimeoutMs: 500 }, { transport, addp: { timeoutMs: 150 } });
     const rr = r;
     await rr.pair.open();
     await steady(rr);
     await rr.sim.fault({ kind: 'stop', server: 'primary' });
     // Both are written to the hung primary and never answered.
-    const idem = rr.pair.request('RequestQueryServer', {}, { timeoutMs: 8000, idempotent: true });
-    const once = rr.pair.request('RequestQueryServer', {}, { timeoutMs: 8000 });
+    const idem = rr.pair.request('RequestQueryServer', {}, { timeoutMs: 8000 });
+    const once = rr.pair.request('RequestQueryServer', {}, { timeoutMs: 8000, repeat: false });
     await expect(once).rejects.toBeInstanceOf(SwitchoverError);
     const reply = await idem;
     expect(reply.type).toBe(MessageType.EventAddressInfo);
+    expect(reply.outcome).toBe('answered-on-repeat');
     expect(rr.pair.state.active).toBe('backup');
     await rr.sim.fault({ kind: 'cont', server: 'A' });
   });
