@@ -1,7 +1,7 @@
 import { LENGTH_BYTES } from '../protocol/constants.js';
 import { decodeAttribute, decodeBody } from '../protocol/decoder.js';
 import { attrId, messageName, type AttrName } from '../protocol/ids.js';
-import { listToRecord, messageToRecord, plainValue, type KVRecord } from '../protocol/json.js';
+import { listToRecord, messageToRecord, plainValue } from '../protocol/json.js';
 import type { PlainValue } from '../protocol/message.js';
 import type { DecodedValue, KVPair, MessageFrame } from '../protocol/types.js';
 import type { FrameBatch, FrameBytes, RawFrameBatch } from '../transport/types.js';
@@ -13,7 +13,7 @@ export interface AttrValues {
   ReferenceID: number;
   ConnID: bigint;
   CallState: number;
-  Reason: KVRecord;
+  Reason: { [key: string]: PlainValue };
   DNIS: string;
   ANI: string;
   ThisDN: string;
@@ -21,8 +21,9 @@ export interface AttrValues {
   ErrorCode: number;
   AddressType: number;
   RegisterMode: number;
-  UserData: KVRecord;
-  Extensions: KVRecord;
+  /** A null-prototype object: any key from the wire is own data (docs/security.md). */
+  UserData: { [key: string]: PlainValue };
+  Extensions: { [key: string]: PlainValue };
   CallType: number;
   RouteType: number;
   ServerVersion: string;

@@ -30,12 +30,13 @@ const scalar = fc.oneof(
   fc.record({ type: fc.constant(ValueType.Int32), value: fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }) }),
   fc.record({ type: fc.constant(ValueType.Empty), value: fc.constant(null) }),
 );
-const { entries } = fc.letrec((tie) => ({
-  entries: fc.array(fc.record({ key, v: fc.oneof({ depthSize: 'small', maxDepth: 3 }, scalar, tie('list')) }), { maxLength: 8 }).map(
-    (xs) => xs.map((x) => ({ key: x.key, type: x.v.type, value: x.v.value }) as KVPair),
+type Value = { type: ValueType; value: KVPair['value'] };
+const { entries } = fc.letrec<{ entries: KVPair[]; list: Value }>((tie) => ({
+  entries: fc.array(fc.record({ key, v: fc.oneof({ depthSize: 'small', maxDepth: 3 }, scalar as fc.Arbitrary<Value>, tie('list')) }), { maxLength: 8 }).map(
+    (xs) => xs.map((x): KVPair => ({ key: x.key, type: x.v.type, value: x.v.value })),
   ),
-  list: tie('entries').map((value) => ({ type: ValueType.List, value: value as KVPair[] })),
-})) as unknown as { entries: fc.Arbitrary<KVPair[]> };
+  list: tie('entries').map((value): Value => ({ type: ValueType.List, value })),
+}));
 
 const protoNames = Object.getOwnPropertyNames(Object.prototype).sort();
 
