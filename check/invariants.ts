@@ -3,10 +3,10 @@
  * public API, against an oracle (the switch's own log). Shared by the decision-core simulation
  * (`npm run check:sim`) and the randomized real-process runs (`npm run chaos`).
  */
-import { ConfigError, RequestTimeoutError, TServerHaError } from '../lib/errors.js';
+import { ConfigError, RequestTimeoutError, ServerError, TServerHaError } from '../lib/errors.js';
 import type { TServerPair } from '../lib/pair/pair.js';
 import type { GapEvent, PairEventRecord, TEvent } from '../lib/pair/events.js';
-import { Attr } from '../lib/protocol/ids.js';
+import { Attr, ErrorCode } from '../lib/protocol/ids.js';
 import type { MessageFrame } from '../lib/protocol/types.js';
 
 /** What the checker needs to know about the world the pair talked to. */
@@ -17,8 +17,10 @@ export interface Oracle {
   gapSpan(g: GapEvent): [number, number] | undefined;
   /** Switch numbers of every event for the checked DNs, ascending. */
   expected(): number[];
-  /** How many times servers received the request with this identity (its OtherDN). */
-  receipts(id: string): number;
+  /** How many times servers acted on the request with this identity (its OtherDN): refusals that prove nothing ran not counted. */
+  executions(id: string): number;
+  /** Whether the switch routed the call of this request (by any of its attempts); undefined where not modelled. */
+  routed(id: string): boolean | undefined;
 }
 
 export interface Violation {
@@ -28,7 +30,8 @@ export interface Violation {
 
 interface Tracked {
   id: string;
-  idempotent: boolean;
+  /** May be repeated when in doubt (its rule; false when the request opted out with `repeat: false`). */
+  repeatable: boolean;
   submittedAt: number;
   deadline: number;
   /** The deadline was beyond what a timer can keep: the request must be refused at once. */
@@ -88,14 +91,17 @@ export class Checker {
    * Track a request the schedule made; `id` is its identity (the simulated servers echo it in OtherDN).
    * `kind` 'address' is a registerAddress/unregisterAddress call (its deadline is the pair's default).
    */
-  request(p: Promise<MessageFrame | void>, id: string, timeoutMs: number, idempotent: boolean): void {
-    const t: Tracked = { id, idempotent, submittedAt: this.now(), deadline: this.now() + timeoutMs, invalid: !(Number.isInteger(timeoutMs) && timeoutMs >= 1 && timeoutMs <= 0x7fffffff) };
+  request(p: Promise<MessageFrame | void>, id: string, timeoutMs: number, repeatable: boolean): void {
+    const t: Tracked = { id, repeatable, submittedAt: this.now(), deadline: this.now() + timeoutMs, invalid: !(Number.isInteger(timeoutMs) && timeoutMs >= 1 && timeoutMs <= 0x7fffffff) };
     this.requests.push(t);
     p.then(
       (frame) => {
         t.settledAt = this.now();
         t.outcome = 'reply';
         if (!frame) return;
+        // Never "routed" for a call the switch did not route by one of this request's attempts.
+        if (this.oracle.routed(id) === false) this.fail('outcome', `request ${id} resolved (${String((frame as { outcome?: string }).outcome)}) but the switch never routed its call`);
+        if ((frame as { outcome?: string }).outcome === 'done-earlier') return;
         const r = frame.attributes.find((a) => a.id === Attr.OtherDN)?.value;
         if (r !== undefined && r !== id) this.fail('reply-matches', `request ${id} resolved with the reply to ${String(r)}`);
       },
@@ -103,6 +109,14 @@ export class Checker {
         t.settledAt = this.now();
         t.outcome = err instanceof TServerHaError ? err.code : `non-typed:${String(err)}`;
         if (!(err instanceof TServerHaError)) this.fail('typed-errors', `request ${id} rejected with ${String(err)}`);
+        // Never a failure that misreads the switch: a 1202 answers a repeat of a call routed by an earlier attempt.
+        if (err instanceof ServerError && err.errorCode === ErrorCode.CallAlreadyRouted) {
+          this.fail('outcome', `request ${id} failed with 1202 (already routed): its own earlier attempt routed the call`);
+        }
+        // A refusal given as the final answer says nothing ran: then the switch must not have routed it.
+        if (err instanceof ServerError && (err.errorCode === ErrorCode.BackupRefused || err.errorCode === ErrorCode.LinkDown) && this.oracle.routed(id) === true) {
+          this.fail('outcome', `request ${id} failed with refusal ${err.errorCode} (nothing ran) but the switch routed its call`);
+        }
         if (err instanceof RequestTimeoutError && t.settledAt < t.deadline - this.opts.tolMs()) {
           this.fail('deadline', `request ${id} timed out at ${t.settledAt - t.submittedAt} ms, before its ${timeoutMs} ms deadline`);
         }
@@ -118,18 +132,20 @@ export class Checker {
       if (t.settledAt === undefined && !t.invalid && now > t.deadline + this.opts.tolMs()) {
         this.fail('settles-by-deadline', `request ${t.id} (deadline ${t.deadline - t.submittedAt} ms) unsettled ${now - t.submittedAt} ms after submission`);
       }
-      const n = this.oracle.receipts(t.id);
-      if (n > (t.idempotent ? 2 : 1)) this.fail('at-most-once', `request ${t.id} (idempotent ${t.idempotent}) reached servers ${n} times`);
+      // A request that may not be repeated is acted on at most once (refusals that prove nothing ran aside).
+      const n = this.oracle.executions(t.id);
+      if (n > 1 && !t.repeatable) this.fail('at-most-once', `request ${t.id} (repeat: false) was acted on ${n} times`);
     }
     const inner = (this.pair as unknown as Record<symbol, () => Record<string, number>>)[Symbol.for('tserver-ha.internals')]!();
     const bound = this.opts.maxPending;
-    if (inner.queue! + inner.requeued! > inner.live! || inner.live! > bound) {
-      this.fail('bounded', `request book holds ${inner.queue} queued + ${inner.requeued} re-queued for ${inner.live} unsettled (max ${bound})`);
+    const waiting = inner.queue! + inner.requeued! + (inner.parked ?? 0);
+    if (waiting > inner.live! || inner.live! > bound) {
+      this.fail('bounded', `request book holds ${inner.queue} queued + ${inner.requeued} re-queued + ${inner.parked ?? 0} parked for ${inner.live} unsettled (max ${bound})`);
     }
     if (inner.pendingPrimary! > inner.live! + inner.addressCalls! + 64 || inner.pendingBackup! > inner.live! + inner.addressCalls! + 64) {
       this.fail('bounded', `endpoint calls ${inner.pendingPrimary}/${inner.pendingBackup} exceed the requests they serve (${inner.live})`);
     }
-    if (this.pair.state.queuedRequests !== inner.queue! + inner.requeued!) this.fail('bounded', 'state.queuedRequests disagrees with the queue');
+    if (this.pair.state.queuedRequests !== waiting) this.fail('bounded', 'state.queuedRequests disagrees with the queue');
     return this.violation;
   }
 

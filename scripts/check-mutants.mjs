@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** The nine defects, each as the smallest edit that removes its fix. */
+/** The defects, each as the smallest edit that removes its fix. */
 export const MUTANTS = [
   {
     name: '1-sequence-reset',
@@ -82,6 +82,21 @@ export const MUTANTS = [
     file: 'lib/endpoint/endpoint.ts',
     find: '      if (timedOut && !this.stopped) throw new HandshakeError(',
     replace: '      if (timedOut && this.stopped && !timedOut) throw new HandshakeError(',
+  },
+  // Request outcomes across a failover (docs/semantics.md, "Requests across a failover").
+  {
+    name: '10-repeat-refusal-misread',
+    defect: "a repeated route refused with 1202 (the earlier attempt routed the call) is failed instead of settled as done earlier",
+    file: 'lib/pair/request-rules.ts',
+    find: "      case ErrorCode.CallAlreadyRouted:\n        return { settle: 'resolve', outcome: 'done-earlier' };",
+    replace: "      case ErrorCode.CallAlreadyRouted:\n        return { settle: 'reject' };",
+  },
+  {
+    name: '11-opt-out-repeated',
+    defect: 'a request that opted out of repeats (repeat: false) is sent again after its server was lost',
+    file: 'lib/pair/requests.ts',
+    find: '      if (e.rule.repeatable) {',
+    replace: '      if (e.rule.repeatable || e.name === "RequestRouteCall") {',
   },
 ];
 

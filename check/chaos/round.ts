@@ -149,7 +149,8 @@ function simOracle(sim: Simulation, dns: readonly string[]): Oracle {
     },
     expected: () => sim.oracle().events.filter((e) => dns.includes(e.thisDN)).map((e) => e.seq),
     // The simulator keeps no per-request log; at-most-once is checked by check:sim.
-    receipts: () => 0,
+    executions: () => 0,
+    routed: () => undefined,
   };
 }
 

@@ -66,7 +66,8 @@ export async function runSchedule(s: Schedule): Promise<RunResult> {
       return [g.fromSeq + base, g.toSeq >= OPEN_END ? Infinity : g.toSeq + base];
     },
     expected: () => world.oracle.filter((ev) => BASE_DNS.includes(ev.dn)).map((ev) => ev.sw),
-    receipts: (id) => world.receipts.get(id) ?? 0,
+    executions: (id) => world.executions.get(id) ?? 0,
+    routed: (id) => world.routed.has(id),
   };
   const checker = new Checker(pair, oracle, () => Date.now(), { tolMs: () => TOL_MS, maxPending });
   if (process.env.DST_TRACE) trace(pair, world);
@@ -148,7 +149,9 @@ export async function runSchedule(s: Schedule): Promise<RunResult> {
           const id = `r${++requests}`;
           const ac = c.abortAfterMs === null ? undefined : new AbortController();
           if (ac) setTimeout(() => ac.abort(), c.abortAfterMs!);
-          const pr = pair.request('RequestRouteCall', { ThisDN: BASE_DNS[0]!, ConnID: BigInt(requests), OtherDN: id, RouteType: 2 }, { timeoutMs: c.timeoutMs, idempotent: c.idempotent, signal: ac?.signal });
+          const pr = pair.request('RequestRouteCall', { ThisDN: BASE_DNS[0]!, ConnID: BigInt(requests), OtherDN: id, RouteType: 2 }, { timeoutMs: c.timeoutMs, repeat: c.idempotent ? undefined : false, signal: ac?.signal });
+          // `idempotent` in a schedule: the request keeps RequestRouteCall's rule (repeat and read the
+          // answer); otherwise it opts out (repeat: false: never repeated in doubt).
           if (!closed) checker.request(pr, id, c.timeoutMs, c.idempotent);
           else pr.catch(() => {});
         }

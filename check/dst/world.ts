@@ -5,7 +5,7 @@
  * the request's ReferenceID — so that any broken invariant is the client's fault, not the world's.
  */
 import { ValueType } from '../../lib/protocol/constants.js';
-import { Attr, MessageType, ServerRole } from '../../lib/protocol/ids.js';
+import { Attr, ErrorCode, MessageType, ServerRole } from '../../lib/protocol/ids.js';
 import type { Attribute, MessageFrame } from '../../lib/protocol/types.js';
 import type { SimConnection } from './sim-transport.js';
 
@@ -42,7 +42,7 @@ const str = (id: number, value: string): Attribute => ({ id, type: ValueType.Str
 const msg = (type: number, attributes: Attribute[]): MessageFrame => ({ kind: 1, type, attributes }) as MessageFrame;
 
 /** Errors a server answers with (docs/simulator.md's table). */
-const ERR = { notRegistered: 1001, backup: 1002, linkDown: 1003 } as const;
+const ERR = { notRegistered: ErrorCode.NotRegistered, backup: ErrorCode.BackupRefused, linkDown: ErrorCode.LinkDown, alreadyRouted: ErrorCode.CallAlreadyRouted } as const;
 
 export class SimServer {
   alive = true;
@@ -158,6 +158,10 @@ export class SimServer {
         this.world.routeLog.push({ id, server: this.name, conn: c.id, at: Date.now() });
         if (this.role !== ServerRole.Primary) return error(ERR.backup);
         if (!this.reportedLinkUp) return error(ERR.linkDown);
+        // Acted on: the switch routes a call once and refuses any later route for it (1202).
+        this.world.executions.set(id, (this.world.executions.get(id) ?? 0) + 1);
+        if (this.world.routed.has(id)) return error(ERR.alreadyRouted);
+        this.world.routed.add(id);
         return reply(withRef(MessageType.EventRouteUsed, [str(Attr.ThisDN, dn), str(Attr.OtherDN, id)]));
       }
       default:
@@ -266,6 +270,10 @@ export class World {
   readonly bases = new Map<string, number>();
   /** RequestRouteCall receipts by the request's identity (its OtherDN): a non-idempotent one arrives at most once. */
   readonly receipts = new Map<string, number>();
+  /** Receipts acted on (passed to the switch: not refused as backup or link down), by request identity. */
+  readonly executions = new Map<string, number>();
+  /** Requests whose call the switch routed (once: later routes for it are refused with 1202). */
+  readonly routed = new Set<string>();
   /** Every RequestRouteCall a server read, in order, with the connection it came on. */
   readonly routeLog: { id: string; server: ServerName; conn: number; at: number }[] = [];
   switchSeq = 0;
