@@ -47,7 +47,7 @@ interface Summary {
   switchover: Record<string, unknown> | null;
   readyMs: number | null;
   events: { delivered: number; expected: number; lost: number; lostInGaps: number; duplicated: number; gaps: { fromSeq: number; toSeq: number }[] };
-  requests: { sent: number; routed: number; failed: Record<string, number>; unsettled: number };
+  requests: { sent: number; routed: number; outcomes: Record<string, number>; failed: Record<string, number>; unsettled: number };
   ok: boolean;
 }
 
@@ -112,6 +112,8 @@ async function runMode(mode: 'hot' | 'warm', transport: 'auto' | 'native' | 'nod
   let sent = 0;
   let startSeq = 0;
   let routed = 0;
+  /** How each routed call settled: answered, answered-on-repeat (routed by the repeat), done-earlier. */
+  const outcomes: Record<string, number> = {};
   let settled = 0;
   let from: string | null = null;
   // Printed from one ordered stream (not from the listener below): a gap shows before the events after it.
@@ -140,11 +142,14 @@ async function runMode(mode: 'hot' | 'warm', transport: 'auto' | 'native' | 'nod
     pair
       .request('RequestRouteCall', { ThisDN: e.get(Attr.ThisDN) as string, ConnID: e.get(Attr.ConnID) as bigint, OtherDN: sim.agents[sent % sim.agents.length]!, RouteType: 2 })
       .then(
-        () => routed++,
+        (reply) => {
+          routed++;
+          outcomes[reply.outcome] = (outcomes[reply.outcome] ?? 0) + 1;
+        },
         (err: { name?: string; errorMessage?: string }) => {
           // Each failure with the documented rule behind it (docs/semantics.md "Requests", docs/protocol.md).
           const k = err.name === 'SwitchoverError'
-            ? 'SwitchoverError (sent to the primary that failed before answering; not idempotent, so not re-sent)'
+            ? 'SwitchoverError (in doubt: sent to the primary that failed before answering, and the repeat on the new primary could not tell whether it ran)'
             : err.errorMessage ? `${err.name}: ${err.errorMessage.replace(/\d+/g, 'N')}` : (err.name ?? 'Error');
           failed[k] = (failed[k] ?? 0) + 1;
         },
@@ -189,14 +194,14 @@ async function runMode(mode: 'hot' | 'warm', transport: 'auto' | 'native' | 'nod
     switchover,
     readyMs: readyAt,
     events: { delivered: seqs.length, expected: cmp.expected, lost: cmp.lost.length - lostInGaps, lostInGaps, duplicated: cmp.duplicated.length, gaps: gaps.map((g) => ({ fromSeq: g.fromSeq, toSeq: g.toSeq })) },
-    requests: { sent, routed, failed, unsettled: sent - settled },
+    requests: { sent, routed, outcomes, failed, unsettled: sent - settled },
     ok: cmp.lost.length === lostInGaps && cmp.duplicated.length === 0 && sent === settled,
   };
   if (json) process.stdout.write(JSON.stringify(summary) + '\n');
   else {
     say(`  result: ${cmp.received} events delivered of ${cmp.expected} the switch sent to our DNs from the fault on; ` +
       `lost outside gaps ${summary.events.lost}, lost inside reported gaps ${lostInGaps}, duplicated ${summary.events.duplicated}`);
-    say(`          ${sent} calls routed by the application: ${routed} EventRouteUsed, failed ${JSON.stringify(failed)}, unsettled ${sent - settled}`);
+    say(`          ${sent} calls routed by the application: ${routed} routed (${Object.entries(outcomes).map(([k, n]) => `${n} ${k}`).join(', ') || 'none'}), failed ${JSON.stringify(failed)}, unsettled ${sent - settled}`);
     say(`          detection ${detectedAt?.toFixed(1) ?? '-'} ms after the fault; requests flowing again ${readyAt?.toFixed(1) ?? '-'} ms after the fault`);
     say(`          ${summary.ok ? 'OK' : 'FAILED'}`);
   }

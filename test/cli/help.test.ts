@@ -16,7 +16,7 @@ const own: Record<string, string> = { demo: demo.summary, sim: sim.summary, benc
 
 function run(args: string[]) {
   // An addon path that does not exist: loading the addon would print TSERVER_HA_NO_NATIVE.
-  const env = { ...process.env, TSERVER_HA_ADDON_PATH: join(root, 'no-such-addon.node') };
+  const env: NodeJS.ProcessEnv = { ...process.env, TSERVER_HA_ADDON_PATH: join(root, 'no-such-addon.node') };
   delete env.TSERVER_HA_NATIVE;
   return spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env });
 }
