@@ -74,7 +74,7 @@ function decide(s: CoreState, input: Input, fx: Effect[]): void {
       break;
     case 'releaseFailed': {
       const d = s.delivery;
-      if (d.phase !== 'moving' || d.source !== input.ep || d.gen !== input.gen) break;
+      if (!movingTo(s, input.ep, input.gen)) break;
       // The connection is going away; until its loss arrives it must not be chosen again.
       (s.eps[input.ep]).broken = true;
       d.phase = 'none';
@@ -84,8 +84,7 @@ function decide(s: CoreState, input: Input, fx: Effect[]): void {
       break;
     }
     case 'windowAdmitted': {
-      const d = s.delivery;
-      if (d.phase !== 'moving' || d.source !== input.ep || d.gen !== input.gen) break;
+      if (!movingTo(s, input.ep, input.gen)) break;
       // Before the live events held behind the window: they compare with where the window left the stream.
       windowReplayed(s.eps[input.ep]);
       s.routing.replayed += input.replayed;
@@ -138,6 +137,12 @@ function watchBackup(s: CoreState, v: ConnView, at: number): void {
   const waiting = s.config.mode === 'warm' && v.open && v.role === 'backup';
   if (!waiting) v.backupSince = -1;
   else if (v.backupSince < 0) v.backupSince = at;
+}
+
+/** A move to `ep`'s connection `gen` is under way (a move's answers after close, or for another move, are stale). */
+function movingTo(s: CoreState, ep: EndpointName, gen: number): boolean {
+  const d = s.delivery;
+  return !s.closed && d.phase === 'moving' && d.source === ep && d.gen === gen;
 }
 
 /** The view of `ep` if `gen` is its current connection; null for stale input. */
@@ -226,7 +231,7 @@ function link(s: CoreState, input: Extract<Input, { kind: 'link' }>, fx: Effect[
 
 function released(s: CoreState, input: Extract<Input, { kind: 'released' }>, fx: Effect[]): void {
   const d = s.delivery;
-  if (d.phase !== 'moving' || d.source !== input.ep || d.gen !== input.gen) return;
+  if (!movingTo(s, input.ep, input.gen)) return;
   const v = s.eps[input.ep];
   const f = input.facts;
   v.windowEnd = f.lastSeenSeq;
@@ -267,7 +272,11 @@ function released(s: CoreState, input: Extract<Input, { kind: 'released' }>, fx:
     // What this connection cannot give us: events up to its registration point (warm: it registered after
     // our last event) and events its window evicted.
     const gapTo = Math.max(f.evictedUpTo, v.registeredSeq);
-    if (gapTo > d.lastSeq) gap(s, fx, d.epoch ?? v.epoch, d.lastSeq + 1, gapTo, reason, v.name);
+    if (gapTo > d.lastSeq) {
+      gap(s, fx, d.epoch ?? v.epoch, d.lastSeq + 1, gapTo, reason, v.name);
+      // Outages inside the range just reported are told: no second report when the window's events pass them.
+      v.holes.dropUpTo(gapTo);
+    }
     v.pendingSkip = gapTo;
     // Its link went down and came back without saying where: any of its window may be missing.
     // (Same numbering, never went back: the window's last frame is its highest.)
@@ -287,7 +296,7 @@ function released(s: CoreState, input: Extract<Input, { kind: 'released' }>, fx:
 
 function heldAdmitted(s: CoreState, input: Extract<Input, { kind: 'heldAdmitted' }>, fx: Effect[]): void {
   const d = s.delivery;
-  if (d.phase !== 'moving' || d.source !== input.ep || d.gen !== input.gen) return;
+  if (!movingTo(s, input.ep, input.gen)) return;
   const v = s.eps[input.ep];
   d.phase = 'live';
   d.everHadSource = true;
