@@ -1,5 +1,5 @@
 import { ValueType } from '../protocol/constants.js';
-import type { ResolvedLimits } from '../protocol/decoder.js';
+import { MAX_LIST_ENTRIES, type ResolvedLimits } from '../protocol/decoder.js';
 import { IndexLayout as L } from './frame-view.js';
 
 /**
@@ -48,6 +48,7 @@ export function scanFrames(buf: Uint8Array, index: Float64Array, attrs: Uint32Ar
       if (count > limits.maxAttributes) { errno = 11; errorOffset = pos; break; }
       let seenSeq = false;
       let seenRef = false;
+      entries = 0;
       for (let i = 0; i < count; i++) {
         const start = p;
         if (end - p < 3) { errno = 7; break; }
@@ -95,6 +96,9 @@ export function scanFrames(buf: Uint8Array, index: Float64Array, attrs: Uint32Ar
   return frames;
 }
 
+/** List entries so far in the frame being scanned, every list at every depth (MAX_LIST_ENTRIES). */
+let entries = 0;
+
 /** Skip one value starting at `p` (after its type byte); returns the end position, or -errno. */
 function skipValue(buf: Uint8Array, p: number, end: number, type: number, depth: number, maxDepth: number): number {
   switch (type) {
@@ -120,6 +124,8 @@ function skipValue(buf: Uint8Array, p: number, end: number, type: number, depth:
       const count = (buf[p]! << 8) | buf[p + 1]!;
       p += 2;
       for (let i = 0; i < count; i++) {
+        // As each entry starts, before its key, as in the C++ codec's SkipList (errno 11, TooManyAttributes).
+        if (++entries > MAX_LIST_ENTRIES) return -11;
         if (end - p < 2) return -7;
         const k = (buf[p]! << 8) | buf[p + 1]!;
         p += 2;

@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { FrameKind, ValueType, WIRE_VERSION } from '../protocol/constants.js';
-import type { ResolvedLimits } from '../protocol/decoder.js';
+import { MAX_LIST_ENTRIES, type ResolvedLimits } from '../protocol/decoder.js';
 import { ProtocolError } from '../protocol/errors.js';
 import { Attr } from '../protocol/ids.js';
 
@@ -46,6 +46,8 @@ class Scanner {
   end = 0;
   limits!: ResolvedLimits;
   frameOffset = 0;
+  /** List entries so far in this frame, every list at every depth (MAX_LIST_ENTRIES, as the decoders). */
+  entries = 0;
 
   need(n: number, what: string): void {
     if (this.end - this.pos < n) {
@@ -96,6 +98,10 @@ class Scanner {
         const count = buf.readUInt16BE(this.pos);
         this.pos += 2;
         for (let i = 0; i < count; i++) {
+          // Counted as each entry starts, before its key, as in decodeBody and the C++ codec.
+          if (++this.entries > MAX_LIST_ENTRIES) {
+            throw new ProtocolError('ERR_TOO_MANY_ATTRIBUTES', `more than ${MAX_LIST_ENTRIES} list entries in one frame (all lists together)`, this.frameOffset);
+          }
           this.need(2, 'key length');
           const klen = buf.readUInt16BE(this.pos);
           this.pos += 2;
@@ -119,6 +125,7 @@ class Scanner {
 
   body(out: ScanResult): ScanResult {
     const { buf, end, limits, frameOffset } = this;
+    this.entries = 0;
     this.need(1, 'version');
     const version = buf[this.pos++]!;
     if (version !== WIRE_VERSION) throw new ProtocolError('ERR_BAD_VERSION', `version ${version}, expected ${WIRE_VERSION}`, frameOffset);
