@@ -56,11 +56,17 @@ export interface TServerPairOptions {
   warmBackupWaitMs?: number;
   /**
    * Reconnect schedule (p-retry, each delay randomized ×1..2): for `fastPhaseMs` after a loss, attempts
-   * every `minDelayMs`; then exponential by `factor` up to `maxDelayMs`. Warm standby first probes the
-   * other server every `probeIntervalMs` for `probeMs` after a loss (0 turns the probe phase off).
+   * every `minDelayMs`; then exponential by `factor` up to `maxDelayMs`, where it stays jittered
+   * (`maxDelayMs/2`..`maxDelayMs`). Default 50 ms for 3 s, then up to 1 s: a server that comes back is
+   * connected again within one delay. Warm standby first probes the other server every `probeIntervalMs`
+   * for `probeMs` after a loss (0 turns the probe phase off).
    */
   retry?: { minDelayMs?: number; maxDelayMs?: number; factor?: number; fastPhaseMs?: number; probeMs?: number; probeIntervalMs?: number };
-  /** Per-endpoint circuit breaker (opossum); `false` disables. */
+  /**
+   * Per-endpoint circuit breaker (opossum); `false` disables. It counts only attempts a server answered
+   * with a failure (refused and timed-out attempts are paced by `retry` instead), and re-probes after
+   * `resetTimeoutMs` ± 50 %.
+   */
   breaker?: { errorThresholdPercentage?: number; volumeThreshold?: number; resetTimeoutMs?: number; rollingWindowMs?: number } | false;
   /**
    * Which transport: `auto` (native when the addon loaded and no TLS), `native`, or `node`. Default `auto`.
@@ -139,7 +145,10 @@ export const DEFAULTS = {
   requestTimeoutMs: 2000,
   openTimeoutMs: 10_000,
   warmBackupWaitMs: 3000,
-  retry: { minDelayMs: 50, maxDelayMs: 5000, factor: 2, fastPhaseMs: 3000, probeMs: 2000, probeIntervalMs: 5 },
+  // maxDelayMs 1 s (was 5 s): the steady delay (0.5–1 s) is how late a server back from a long outage is
+  // noticed; the cost is ≤ 2 attempts per second per client at a server that stays away (bench/README.md).
+  retry: { minDelayMs: 50, maxDelayMs: 1000, factor: 2, fastPhaseMs: 3000, probeMs: 2000, probeIntervalMs: 5 },
+  // Counts only attempts a server answered with a failure (lib/endpoint/breaker.ts): outages never trip it.
   breaker: { errorThresholdPercentage: 50, volumeThreshold: 5, resetTimeoutMs: 10_000, rollingWindowMs: 10_000 },
   transport: 'auto',
   window: { maxFrames: 100_000, maxBytes: 64 * 1024 * 1024 },

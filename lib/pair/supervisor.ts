@@ -1,7 +1,7 @@
 import pRetry from 'p-retry';
 import type { ResolvedPairOptions } from '../config.js';
 import { monotonicMs } from '../clock.js';
-import type { Endpoint, EndpointName } from '../endpoint/endpoint.js';
+import type { DropReason, Endpoint, EndpointName } from '../endpoint/endpoint.js';
 
 /**
  * Wait `ms`, or less if `signal` aborts (never rejects). The global timer (not timers/promises), so a
@@ -24,6 +24,18 @@ function delay(ms: number, signal: AbortSignal): Promise<void> {
  * The reconnect schedules. Hot standby: each endpoint keeps itself connected (first retry immediate, then
  * jittered exponential backoff). Warm standby: one connection; after a loss the first attempt goes to the
  * other server at once, then attempts alternate with backoff. Each attempt passes the endpoint's breaker.
+ *
+ * Who paces what (the schedule and the breaker used to fight: every outage longer than a quarter second
+ * met the breaker's threshold, and a restarted server waited for its 5–15 s re-probe):
+ * - the schedule paces attempts that get no answer (refused, unreachable, timed out: a crashed, restarting
+ *   or stopped server): such an attempt costs the server nothing or limits itself by its deadline, and
+ *   the first one that succeeds is the detection that the server is back, so it runs at the schedule's
+ *   cadence — bounded (one at a time, ≥ `minDelayMs` apart) and jittered ×1..2, also at the `maxDelayMs`
+ *   cap (default 1 s: a server back from any outage is connected again within about a second);
+ * - the breaker (lib/endpoint/breaker.ts) counts only attempts a server answered with a failure, and
+ *   paces those: a server that accepts and fails every session gets one probe per re-probe delay;
+ * - the session pacer (`sessionPacer()`) paces a server that accepts, registers and then drops us at
+ *   once — but not the sessions we ended ourselves (`drop('manual')`).
  */
 export class Supervisor {
   private loops: Promise<void>[] = [];
@@ -65,11 +77,16 @@ export class Supervisor {
 
   /**
    * Retry `fn` until it succeeds or the pair closes: for `retry.fastPhaseMs` at a steady, jittered
-   * `minDelayMs` (a failover is usually over within seconds, and a warm backup can only be found by
-   * trying), then with exponential backoff up to `maxDelayMs`.
+   * `minDelayMs` (a failover or a restart is usually over within seconds, and a warm backup can only be
+   * found by trying), then with exponential backoff, then steadily at `maxDelayMs/2 .. maxDelayMs`.
+   *
+   * The last phase exists for the jitter: p-retry draws `random(1..2) × nominal` and then caps it at
+   * `maxTimeout`, so once the nominal delay passes `maxDelayMs / 2` every draw becomes exactly
+   * `maxDelayMs` — the clients of one failed server would retry in lockstep for as long as it stays down.
+   * The growth phase therefore stops before the cap, and the steady phase draws ×1..2 of `maxDelayMs / 2`.
    */
   private async persist<T>(fn: () => Promise<T>, next: () => Endpoint): Promise<T> {
-    const { fastPhaseMs } = this.opts.retry;
+    const { fastPhaseMs, minDelayMs, maxDelayMs, factor } = this.opts.retry;
     if (fastPhaseMs > 0) {
       const start = monotonicMs();
       try {
@@ -82,7 +99,22 @@ export class Supervisor {
         if (this.signal.aborted) throw err;
       }
     }
-    return pRetry(fn, { ...this.retry(), onFailedAttempt: (c) => this.scheduled(next(), c.retriesConsumed, this.opts.retry.factor) });
+    // Retries whose nominal delay (minDelayMs × factor^n) is still below maxDelayMs / 2.
+    const steadyMs = factor > 1 ? Math.max(minDelayMs, maxDelayMs / 2) : minDelayMs;
+    const growth = factor > 1 ? Math.max(0, Math.ceil(Math.log(steadyMs / minDelayMs) / Math.log(factor))) : 0;
+    if (growth > 0) {
+      try {
+        return await pRetry(fn, { ...this.retry(), retries: growth, onFailedAttempt: (c) => {
+          if (c.retriesLeft > 0) this.scheduled(next(), c.retriesConsumed, factor);
+          else this.scheduled(next(), 0, 1, steadyMs);
+        } });
+      } catch (err) {
+        if (this.signal.aborted) throw err;
+      }
+      // The growth phase's last failure: the steady phase starts one steady delay later, not at once.
+      await delay(Math.min(maxDelayMs, steadyMs * (1 + Math.random())), this.signal);
+    }
+    return pRetry(fn, { ...this.retry(), factor: 1, minTimeout: steadyMs, onFailedAttempt: () => this.scheduled(next(), 0, 1, steadyMs) });
   }
 
   /** The delay p-retry will draw for the retry after `retriesConsumed` (its formula, before and after the ×1..2 jitter). */
@@ -101,8 +133,8 @@ export class Supervisor {
         return; // only an abort ends p-retry with infinite retries
       }
       const openedAt = monotonicMs();
-      await this.untilLost(ep);
-      await pace(monotonicMs() - openedAt);
+      const dropped = await this.untilLost(ep);
+      await pace(monotonicMs() - openedAt, dropped);
     }
   }
 
@@ -111,11 +143,19 @@ export class Supervisor {
    * as the handshake allows (each success starts a fresh schedule, and resets the breaker). Sessions that
    * end within `fastPhaseMs` (at least 1 s) are followed by a growing, jittered pause; one that lasted
    * longer resets it.
+   *
+   * A session we ended ourselves with `drop('manual')` (a `switchover()`) says nothing about the server:
+   * it is neither counted as short nor paced, and leaves the count as it was (a flapping server stays
+   * paced across our switchovers). Counting it made repeated switchovers between two healthy servers
+   * look like a failing one: reconnects waited 10 → 184 → 383 → 746 → >1150 ms, and the next
+   * switchover found the other server still disconnected (a gap although nothing failed). A 'not-promoted'
+   * drop (warm: a backup we gave up waiting for) is still paced: that server was not usable.
    */
-  private sessionPacer(): (lastedMs: number) => Promise<void> {
+  private sessionPacer(): (lastedMs: number, dropped?: DropReason) => Promise<void> {
     let short = 0;
     const minLife = Math.max(1000, this.opts.retry.fastPhaseMs);
-    return async (lastedMs) => {
+    return async (lastedMs, dropped) => {
+      if (dropped === 'manual') return;
       if (lastedMs >= minLife) {
         short = 0;
         return;
@@ -154,10 +194,10 @@ export class Supervisor {
         if (ep.role === 'backup') void this.awaitPromotion(ep, lost);
       };
       ep.on('role', onDemoted);
-      await lost;
+      const dropped = await lost;
       ep.off('role', onDemoted);
       first = this.other(ep);
-      await pace(monotonicMs() - openedAt);
+      await pace(monotonicMs() - openedAt, dropped);
     }
   }
 
@@ -195,7 +235,7 @@ export class Supervisor {
    * Warm standby connected to a server that says backup: wait a while for its promotion (the primary may
    * be dead and the management layer about to promote it); if it stays backup, drop it and try the other.
    */
-  private async awaitPromotion(ep: Endpoint, lost: Promise<void>): Promise<void> {
+  private async awaitPromotion(ep: Endpoint, lost: Promise<unknown>): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     let onRole: (() => void) | undefined;
     const outcome = await Promise.race([
@@ -230,16 +270,18 @@ export class Supervisor {
     return ep === this.endpoints.primary ? this.endpoints.backup : this.endpoints.primary;
   }
 
-  private untilLost(ep: Endpoint): Promise<void> {
+  /** Resolves when the session of `ep` ends (or the pair closes), with the owner's drop reason, if it was one. */
+  private untilLost(ep: Endpoint): Promise<DropReason | undefined> {
     return new Promise((resolve) => {
-      const done = () => {
+      const done = (_info?: unknown, dropped?: DropReason) => {
         ep.off('lost', done);
-        this.signal.removeEventListener('abort', done);
-        resolve();
+        this.signal.removeEventListener('abort', onAbort);
+        resolve(dropped);
       };
-      if (ep.state !== 'open' || this.signal.aborted) return resolve();
+      const onAbort = () => done();
+      if (ep.state !== 'open' || this.signal.aborted) return resolve(undefined);
       ep.on('lost', done);
-      this.signal.addEventListener('abort', done, { once: true });
+      this.signal.addEventListener('abort', onAbort, { once: true });
     });
   }
 }
