@@ -1,6 +1,7 @@
 /**
  * `tserver-ha sim`: run a switch, a primary and a backup T-Server and the management role until stopped.
  */
+import { readFileSync } from 'node:fs';
 import { startControlServer } from '../sim/control.js';
 import { DEFAULT_ROUTE_TIMEOUT_MS, startSimulation, type SwitchoverRecord } from '../sim/index.js';
 import { UsageError, intArg, parseCommandArgs, type Command } from './command.js';
@@ -32,6 +33,11 @@ options:
   --addp-enforce             servers poll silent clients and close them (client's addp-remote-timeout)
   --netns                    run server A in a network namespace so {"kind":"partition"} is a real
                              partition (iptables DROP); needs root, ip and iptables
+  --tls                      serve the client ports over TLS with a throwaway CA and a certificate for
+                             127.0.0.1, ::1 and localhost; the CA is written to DIR/ca.pem (printed)
+  --tls-key FILE --tls-cert FILE [--tls-ca FILE]
+                             serve TLS with this key and certificate (PEM) instead (--tls-ca: the CA
+                             that issued it, copied to DIR/ca.pem for clients)
   --dir PATH                 where to write oracle.tsv and the CTI logs (default: a temp dir, removed)
   --json                     print the endpoints as one JSON line
   -h, --help                 this text
@@ -65,6 +71,10 @@ async function run(argv: string[]): Promise<number> {
     'no-auto-promote': { type: 'boolean' },
     'addp-enforce': { type: 'boolean' },
     netns: { type: 'boolean' },
+    tls: { type: 'boolean' },
+    'tls-key': { type: 'string' },
+    'tls-cert': { type: 'string' },
+    'tls-ca': { type: 'string' },
     dir: { type: 'string' },
     json: { type: 'boolean' },
   }, usage);
@@ -74,6 +84,20 @@ async function run(argv: string[]): Promise<number> {
   const host = v.host ?? '127.0.0.1';
   if (host !== '127.0.0.1' && host !== '::1') throw new UsageError(`--host must be 127.0.0.1 or ::1, got '${host}'`);
   const port = (n: string) => intArg(n, v[n as keyof typeof v] as string | undefined, 0, 0, 65535);
+  const readPem = (n: 'tls-key' | 'tls-cert' | 'tls-ca'): string | undefined => {
+    const path = v[n];
+    if (path === undefined) return undefined;
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new UsageError(`--${n}: cannot read '${path}': ${(err as Error).message}`);
+    }
+  };
+  const [key, cert, ca] = [readPem('tls-key'), readPem('tls-cert'), readPem('tls-ca')];
+  if ((key === undefined) !== (cert === undefined)) throw new UsageError('--tls-key and --tls-cert go together');
+  if (ca !== undefined && key === undefined) throw new UsageError('--tls-ca needs --tls-key and --tls-cert');
+  if (v.tls && key !== undefined) throw new UsageError('--tls makes its own certificate: give either --tls or --tls-key/--tls-cert');
+  const tls = key !== undefined ? { key, cert: cert!, ...(ca !== undefined ? { ca } : {}) } : Boolean(v.tls);
   const opts = {
     mode: mode as 'hot' | 'warm',
     host,
@@ -95,6 +119,7 @@ async function run(argv: string[]): Promise<number> {
     autoPromote: !v['no-auto-promote'],
     addpEnforce: Boolean(v['addp-enforce']),
     netns: Boolean(v.netns),
+    tls,
     dir: v.dir,
   };
   const controlPort = port('control-port');
@@ -119,6 +144,7 @@ async function run(argv: string[]): Promise<number> {
         routePoints: sim.routePoints,
         agents: sim.agents,
         routeTimeoutMs: sim.routeTimeoutMs,
+        tls: sim.tls ? { caFile: sim.tls.caFile ?? null, generated: sim.tls.generated } : null,
       }) + '\n',
     );
   } else {
@@ -131,6 +157,9 @@ async function run(argv: string[]): Promise<number> {
         `  oracle    ${sim.oraclePath}\n` +
         `  DNs       route points ${sim.routePoints[0]}…${sim.routePoints.at(-1)}, agents ${sim.agents[0]}…${sim.agents.at(-1)}\n` +
         `  routing   calls wait ${sim.routeTimeoutMs} ms on their route point for RequestRouteCall, then go to their default agent\n` +
+        (sim.tls
+          ? `  tls       client ports over TLS${sim.tls.caFile ? `; CA ${sim.tls.caFile} (a client's tls: { ca })` : ''}\n`
+          : '') +
         `Ctrl-C to stop.\n`,
     );
   }

@@ -74,3 +74,14 @@ export function childConfig<T>(): T {
   if (!raw) throw new Error('missing config argument');
   return JSON.parse(raw) as T;
 }
+
+/**
+ * The secrets the parent passed in the environment (ChildHandle's `secrets`), or undefined. Removed from
+ * `process.env` once read, so nothing this process starts inherits them (its own /proc environ, readable
+ * by its owner only, keeps them).
+ */
+export function childSecrets<T>(): T | undefined {
+  const raw = process.env.TSERVER_HA_SIM_SECRETS;
+  delete process.env.TSERVER_HA_SIM_SECRETS;
+  return raw === undefined ? undefined : (JSON.parse(raw) as T);
+}

@@ -5,16 +5,20 @@
  * @packageDocumentation
  */
 import { EventEmitter } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { createNetns, netnsSupport, type Netns } from './netns.js';
-import { FAULT_KINDS, MAX_WAITING_CALLS, intOpt, resolveSimulationOptions, type Endpoint, type Fault, type ServerSelector, type SimulationOptions, type SwitchoverRecord } from './options.js';
+import {
+  FAULT_KINDS, MAX_WAITING_CALLS, intOpt, resolveSimulationOptions,
+  type Endpoint, type Fault, type ServerSelector, type SimulationOptions, type SimulationTls, type SwitchoverRecord,
+} from './options.js';
 import { newLabel, numberingMap, type NumberingRecord } from './numbering.js';
 import { ChildHandle, freePort } from './process.js';
 import { readCtiRuns, readOracle, type Oracle } from './oracle.js';
 import { FIRST_AGENT, FIRST_ROUTE_POINT, type SwitchConfig } from './switch.js';
+import { makeSimCertificates } from './tls.js';
 import type { TServerConfig } from './tserver.js';
 
 export { readOracle, compareWithOracle, readCtiRuns, OracleReader, type Oracle, type OracleEvent, type OracleNote, type OracleRoute, type OracleComparison } from './oracle.js';
@@ -36,8 +40,10 @@ export {
   type Fault,
   type ServerSelector,
   type SimulationOptions,
+  type SimulationTls,
   type SwitchoverRecord,
 } from './options.js';
+export { makeSimCertificates, type SimCertificates, type SimTlsIdentity } from './tls.js';
 
 /** A running simulation. */
 export interface Simulation {
@@ -54,6 +60,11 @@ export interface Simulation {
   readonly agents: string[];
   /** The switch's route timeout (ms): a call unrouted this long goes to its default destination. */
   readonly routeTimeoutMs: number;
+  /**
+   * TLS of the client ports, or undefined (plaintext). A client trusts `tls.ca`:
+   * `new TServerPair({ ..., tls: { ca: sim.tls.ca } })` (docs/simulator.md, "TLS").
+   */
+  readonly tls: SimulationTls | undefined;
   /**
    * Child events (`event`), management decisions (`switchover`), numberings set (`numbering`:
    * {@link NumberingChange}, when a server process starts with a known numbering and when a sequence
@@ -159,6 +170,16 @@ async function startOnce(o: ReturnType<typeof resolveSimulationOptions>): Promis
     netns = createNetns();
   }
   const hostOf = (name: 'A' | 'B') => (name === 'A' && netns ? netns.nsAddr : host);
+  // TLS of the client ports: made here (every address a client can use), or given.
+  const identity = o.tls === 'generate'
+    ? makeSimCertificates([...new Set([host, '127.0.0.1', '::1', 'localhost', ...(netns ? [netns.nsAddr] : [])])])
+    : o.tls;
+  let tlsInfo: SimulationTls | undefined;
+  if (identity) {
+    const caFile = identity.ca !== undefined ? join(dir, 'ca.pem') : undefined;
+    if (caFile) writeFileSync(caFile, identity.ca!);
+    tlsInfo = { cert: identity.cert, generated: o.tls === 'generate', ...(identity.ca !== undefined ? { ca: identity.ca, caFile } : {}) };
+  }
   const children: { switch?: ChildHandle; A?: ChildHandle; B?: ChildHandle } = {};
   const roles: { A: 0 | 1; B: 0 | 1 } = { A: 0, B: 1 };
   let stopping = false;
@@ -213,7 +234,8 @@ async function startOnce(o: ReturnType<typeof resolveSimulationOptions>): Promis
       seqLabel: inUse[name],
       seqBase: numberings.get(inUse[name])!.base,
     };
-    const c = new ChildHandle(name, 'tserver-main.js', cfg, onEvent, inNs ? netns!.exec : []);
+    const secrets = identity ? { tls: { key: identity.key, cert: identity.cert } } : undefined;
+    const c = new ChildHandle(name, 'tserver-main.js', cfg, onEvent, inNs ? netns!.exec : [], secrets);
     live.add(c);
     c.proc.on('exit', () => live.delete(c));
     children[name] = c;
@@ -443,6 +465,7 @@ async function startOnce(o: ReturnType<typeof resolveSimulationOptions>): Promis
     routePoints: Array.from({ length: o.routePoints }, (_, i) => String(FIRST_ROUTE_POINT + i)),
     agents: Array.from({ length: o.agents }, (_, i) => String(FIRST_AGENT + i)),
     routeTimeoutMs: o.routeTimeoutMs,
+    tls: tlsInfo,
     events,
     roles: () => ({ ...roles }),
     pids: () => ({ switch: children.switch?.pid, A: children.A?.pid, B: children.B?.pid }),

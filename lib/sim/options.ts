@@ -1,5 +1,6 @@
 /** Options, fault descriptions and switchover records of the simulator (docs/simulator.md). */
 import { ConfigError } from '../errors.js';
+import { checkSimTlsIdentity, type SimTlsIdentity } from './tls.js';
 
 /** Options of {@link startSimulation}; every field optional. */
 export interface SimulationOptions {
@@ -42,6 +43,26 @@ export interface SimulationOptions {
   netns?: boolean;
   /** Directory for the oracle and CTI logs (default: a fresh temp dir, removed by stop()). */
   dir?: string;
+  /**
+   * Serve the T-Servers' client ports over TLS (default: plaintext). `true`: a throwaway CA and a server
+   * certificate for 127.0.0.1, ::1 and localhost (and the namespace address with `netns`) are made, and
+   * {@link Simulation.tls} gives the CA to trust. Or the servers' own `{ key, cert }` (PEM), with the
+   * `ca` that issued it when clients should get it from {@link Simulation.tls}. The switch (CTI) and HA
+   * links stay plaintext: they are the simulator's own.
+   */
+  tls?: boolean | { key: string | Uint8Array; cert: string | Uint8Array; ca?: string | Uint8Array };
+}
+
+/** TLS of a running simulation's client ports ({@link SimulationOptions.tls}). */
+export interface SimulationTls {
+  /** The certificate both servers present (PEM). */
+  cert: string;
+  /** The CA that issued it (PEM): a client's `tls: { ca }`. Absent when PEMs were given without their CA. */
+  ca?: string;
+  /** Path of `ca.pem` in the simulation's directory (when `ca` is known). */
+  caFile?: string;
+  /** Whether the simulator made the certificate (`tls: true`) or was given it. */
+  generated: boolean;
 }
 
 /** A server's address. */
@@ -127,5 +148,14 @@ export function resolveSimulationOptions(o: SimulationOptions = {}) {
     maxFrameSize: intOpt('maxFrameSize', o.maxFrameSize, 1024 * 1024, 64, 0xffffffff),
     dir: o.dir,
     netns: o.netns ?? false,
+    tls: resolveTls(o.tls),
   };
+}
+
+/** `'generate'`, the given identity, or undefined (plaintext). */
+function resolveTls(v: SimulationOptions['tls']): 'generate' | (SimTlsIdentity & { ca?: string }) | undefined {
+  if (v === undefined || v === false) return undefined;
+  if (v === true) return 'generate';
+  if (typeof v !== 'object' || v === null) throw new ConfigError(`tls must be true, false or { key, cert, ca? }, got ${String(v)}`);
+  return checkSimTlsIdentity(v);
 }

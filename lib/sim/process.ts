@@ -71,6 +71,9 @@ function listenAny(host: string): Promise<number> {
   });
 }
 
+/** Environment variable carrying a child's secrets ({@link ChildHandle}'s `secrets`). */
+export const SECRETS_ENV = 'TSERVER_HA_SIM_SECRETS';
+
 /** One spawned child. */
 export class ChildHandle {
   readonly proc: ChildProcess;
@@ -89,13 +92,21 @@ export class ChildHandle {
     onEvent: (name: string, ev: Record<string, unknown>) => void,
     /** A command prefix to run the child under (e.g. `ip netns exec NAME`); it must exec, not fork. */
     wrap: string[] = [],
+    /**
+     * Configuration that must not be on the command line (a TLS key: any user can read a process's
+     * arguments, only its owner its environment): passed as JSON in {@link SECRETS_ENV}, read by
+     * {@link childSecrets}.
+     */
+    secrets?: unknown,
   ) {
     const path = join(childScriptDir(), script);
     const args = [JSON.stringify(config)];
+    const env = secrets === undefined ? process.env : { ...process.env, [SECRETS_ENV]: JSON.stringify(secrets) };
     this.proc =
       wrap.length === 0
-        ? fork(path, args, { execPath: process.execPath, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' })
+        ? fork(path, args, { execPath: process.execPath, env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' })
         : spawn(wrap[0]!, [...wrap.slice(1), process.execPath, path, ...args], {
+            env,
             stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
             serialization: 'json',
           });

@@ -1,6 +1,6 @@
 /** Child process entry: one simulated T-Server, driven by the parent over IPC. */
 import { MessageType, encodeMessage } from '../protocol/index.js';
-import { childConfig, runChild, toParent } from './child.js';
+import { childConfig, childSecrets, runChild, toParent } from './child.js';
 import { TServer, type TServerConfig } from './tserver.js';
 
 /** Bytes of a bad frame of the given kind. */
@@ -31,6 +31,9 @@ function malformedFrame(variant: string): Buffer {
 /** Entry point of a T-Server child process. */
 function main(): void {
   const cfg = childConfig<TServerConfig>();
+  // The client port's TLS key and certificate come in the environment, never on the command line.
+  const tls = childSecrets<{ tls?: TServerConfig['tls'] }>()?.tls;
+  if (tls) cfg.tls = tls;
   const ts = new TServer(cfg);
   ts.start();
   toParent({ t: 'ready', name: cfg.name });

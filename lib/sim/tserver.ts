@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
+import tls from 'node:tls';
 import {
   Attr,
   MessageType,
@@ -49,6 +50,11 @@ export interface TServerConfig {
    * sequence reset: the switch's last seq at this process's first CTI link-up (docs/simulator.md).
    */
   seqBase: number | null;
+  /**
+   * TLS on the client port (PEM key and certificate), or absent for plaintext. Given to the child in its
+   * environment (ChildHandle's secrets), not in this JSON: a key on the command line is readable by anyone.
+   */
+  tls?: { key: string; cert: string };
 }
 
 /** ServerVersion the simulator reports. */
@@ -487,11 +493,15 @@ export class TServer implements SessionHost {
   private updateListener(): void {
     const want = this.serving && !this.refusing;
     if (want && !this.listener) {
-      const l = net.createServer((sock) => {
+      const accept = (sock: net.Socket) => {
         if (this.refusing) return sock.destroy();
         const s = new Session(sock, this, this.cfg.maxFrameSize);
         this.sessions.add(s);
-      });
+      };
+      // TLS: a session starts once the handshake is done (secureConnection); a client that fails it is
+      // dropped by Node without reaching us. The CTI and HA links stay plaintext.
+      const l: net.Server = this.cfg.tls ? tls.createServer({ key: this.cfg.tls.key, cert: this.cfg.tls.cert }, accept) : net.createServer(accept);
+      if (this.cfg.tls) l.on('tlsClientError', () => {});
       this.listener = l;
       l.on('error', (err) => {
         // The port was ours a moment ago; it can be in TIME_WAIT churn. Try again shortly.

@@ -2,6 +2,7 @@
  * A minimal raw protocol client for simulator tests: real socket, TS FrameDecoder, requests by ReferenceID.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import {
   Attr,
   FrameDecoder,
@@ -48,6 +49,15 @@ export class RawClient {
     return new Promise((resolve, reject) => {
       const s = net.connect({ host, port });
       s.once('connect', () => resolve(new RawClient(s)));
+      s.once('error', reject);
+    });
+  }
+
+  /** Connect over TLS, verifying the server's certificate against `ca` (and the host). */
+  static connectTls(port: number, ca: string, host = '127.0.0.1'): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const s = tls.connect({ host, port, ca, ...(net.isIP(host) ? {} : { servername: host }) });
+      s.once('secureConnect', () => resolve(new RawClient(s)));
       s.once('error', reject);
     });
   }
