@@ -5,7 +5,7 @@
  */
 import { ConfigError, RequestTimeoutError, ServerError, TServerHaError } from '../lib/errors.js';
 import type { TServerPair } from '../lib/pair/pair.js';
-import type { GapEvent, PairEventRecord, TEvent } from '../lib/pair/events.js';
+import type { GapEvent, PairEventRecord, SplitBrainEvent, TEvent } from '../lib/pair/events.js';
 import { Attr, ErrorCode } from '../lib/protocol/ids.js';
 import type { MessageFrame } from '../lib/protocol/types.js';
 
@@ -59,6 +59,8 @@ export class Checker {
   private connected = { primary: false, backup: false };
   private link: Record<string, string> = { primary: 'unknown', backup: 'unknown' };
   private violation: Violation | null = null;
+  /** The endpoint the last `active` event named (undefined before the first). */
+  private lastActive: string | null | undefined;
   private iterating: Promise<void> | undefined;
   private closedAt: number | undefined;
 
@@ -128,6 +130,10 @@ export class Checker {
   /** Invariants that hold after every step. */
   step(): Violation | null {
     const now = this.now();
+    // Once the events of a step are out, the last `active` names where requests go.
+    if (this.lastActive !== undefined && this.closedAt === undefined && this.pair.state.open && this.lastActive !== this.pair.state.active) {
+      this.fail('claims', `the last active event named ${String(this.lastActive)}, but requests go to ${String(this.pair.state.active)}`);
+    }
     for (const t of this.requests) {
       if (t.settledAt === undefined && !t.invalid && now > t.deadline + this.opts.tolMs()) {
         this.fail('settles-by-deadline', `request ${t.id} (deadline ${t.deadline - t.submittedAt} ms) unsettled ${now - t.submittedAt} ms after submission`);
@@ -215,6 +221,17 @@ export class Checker {
         const prev = this.stream[this.stream.length - 2];
         const a = data as { endpoint: string | null };
         if (prev?.type === 'switchover' && (prev.data as { to: string }).to !== a.endpoint) this.fail('event-order', 'switchover not followed by active naming its target');
+        this.lastActive = a.endpoint;
+        break;
+      }
+      case 'splitBrain': {
+        // What the event says must be what the pair does. A split is reported from a timer of its own (one
+        // decision), so the pair's state when the event is emitted is the state the event describes.
+        const e = data as SplitBrainEvent;
+        const st = this.pair.state;
+        if (st.active !== null && e.keeping !== st.active) this.fail('claims', `splitBrain says keeping ${e.keeping}, but requests go to ${st.active}`);
+        if (e.ignoring === e.keeping) this.fail('claims', `splitBrain keeps and ignores ${e.keeping}`);
+        if (e.eventsFrom !== st.source) this.fail('claims', `splitBrain says events come from ${String(e.eventsFrom)}, but the source is ${String(st.source)}`);
         break;
       }
     }

@@ -98,6 +98,22 @@ export const MUTANTS = [
     find: '      if (e.rule.repeatable) {',
     replace: '      if (e.rule.repeatable || e.name === "RequestRouteCall") {',
   },
+  // What events say (issue: the checker judges claims, not only safety).
+  {
+    name: '12-split-brain-names-the-source',
+    defect: 'splitBrain names the delivery source as kept, while requests go to the other server (after a management switchover)',
+    file: 'lib/pair/core/step.ts',
+    find: "const keeping = s.routing.active ?? s.delivery.source ?? 'primary';",
+    replace: "const keeping = s.delivery.source ?? 'primary';",
+  },
+  // When things happen (the checker judges timeliness on the virtual clock).
+  {
+    name: '13-own-drop-paced',
+    defect: 'a server we dropped ourselves (switchover()) is paced like a failing one: repeated switchovers delay its reconnect',
+    file: 'lib/pair/supervisor.ts',
+    find: "      if (dropped === 'manual') return;\n",
+    replace: '',
+  },
 ];
 
 function mutate(dir, m) {

@@ -55,7 +55,7 @@ async function main(): Promise<number> {
     const r = await runRound({ seed, ...cell, actions: Number(values.actions), log: values.verbose ? (l) => console.log(l) : undefined });
     results.push(r);
     if (!values.json) {
-      console.log(`${r.faults.length} actions, ${r.delivered} events, ${r.gaps} gaps, ${r.switchovers} switchovers, ${r.requests} requests, ${r.seconds} s${r.violation ? `\n  VIOLATION ${r.violation.invariant}: ${r.violation.detail}\n  schedule: ${r.faults.join('; ')}` : ''}`);
+      console.log(`${r.faults.length} actions, ${r.delivered} events, ${r.gaps} gaps, ${r.switchovers} switchovers, ${r.requests} requests (${r.realCallRequests} for real calls, ${r.routedByRequest} routed per the switch), ${r.seconds} s${r.violation ? `\n  VIOLATION ${r.violation.invariant}: ${r.violation.detail}\n  schedule: ${r.faults.join('; ')}` : ''}`);
     }
     if (r.violation) break;
   }
@@ -65,11 +65,13 @@ async function main(): Promise<number> {
     actions: results.reduce((a, r) => a + r.faults.length, 0), eventsDelivered: results.reduce((a, r) => a + r.delivered, 0),
     gaps: results.reduce((a, r) => a + r.gaps, 0), switchovers: results.reduce((a, r) => a + r.switchovers, 0),
     requests: results.reduce((a, r) => a + r.requests, 0),
+    realCallRequests: results.reduce((a, r) => a + r.realCallRequests, 0),
+    routedByRequest: results.reduce((a, r) => a + r.routedByRequest, 0),
     byCell: cells.map((c) => ({ ...c, rounds: results.filter((r) => r.mode === c.mode && r.transport === c.transport).length })),
     violations: violations.map((r) => ({ seed: r.seed, mode: r.mode, transport: r.transport, ...r.violation, schedule: r.faults })),
   };
   if (values.json) console.log(JSON.stringify(summary));
-  else console.log(`\nchaos: ${summary.rounds} rounds in ${summary.minutes} min, ${summary.actions} faults/actions, ${summary.eventsDelivered} events delivered, ${summary.gaps} gaps, ${summary.switchovers} switchovers, ${summary.requests} requests; violations ${violations.length}`);
+  else console.log(`\nchaos: ${summary.rounds} rounds in ${summary.minutes} min, ${summary.actions} faults/actions, ${summary.eventsDelivered} events delivered, ${summary.gaps} gaps, ${summary.switchovers} switchovers, ${summary.requests} requests (${summary.realCallRequests} for real calls, ${summary.routedByRequest} of them routed per the switch's log; outcomes judged against it); violations ${violations.length}`);
   return violations.length ? 1 : 0;
 }
 

@@ -8,7 +8,8 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TServerPair } from '../../lib/pair/pair.js';
 import { OPEN_END, type GapEvent, type TEvent } from '../../lib/pair/events.js';
-import { startSimulation, type Fault, type Simulation } from '../../lib/sim/index.js';
+import { Attr, MessageType } from '../../lib/protocol/ids.js';
+import { OracleReader, startSimulation, type Fault, type Simulation } from '../../lib/sim/index.js';
 import { prng } from '../dst/clock.js';
 import { Checker, type Oracle, type Violation } from '../invariants.js';
 
@@ -30,6 +31,9 @@ export interface RoundResult {
   gaps: number;
   switchovers: number;
   requests: number;
+  /** Route requests for real calls (from EventRouteRequest), and how many of them the switch routed. */
+  realCallRequests: number;
+  routedByRequest: number;
   violation: Violation | null;
   seconds: number;
 }
@@ -74,7 +78,11 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
   lag.enable();
   // A deadline is met if the promise settled within its deadline plus what the event loop was late by.
   let tolMs = 100;
-  const oracle = simOracle(sim, dns);
+  // Route requests route real calls: the ConnIDs of recent EventRouteRequests, each routed by one request
+  // at most (so the switch's route log tells what *this* request did); the oracle maps a request's
+  // identity to its call.
+  const calls = new RouteTargets(pair);
+  const oracle = simOracle(sim, dns, calls);
   const checker = new Checker(pair, oracle, () => performance.now(), { tolMs: () => tolMs, maxPending: 10_000 });
   const damage: Damage = { dead: new Set(), stopped: new Set(), silent: new Set(), linkDown: new Set(), slow: new Set(), refusing: new Set(), duplicating: new Set(), split: false };
   const faults: string[] = [];
@@ -88,7 +96,7 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
     await pair.open();
     await waitFor(() => pair.stats.delivered > 50, 10_000);
     for (let i = 0; i < o.actions && !checker.failed; i++) {
-      const what = await act(sim, pair, damage, rnd, pick, between, checker, () => ++requests, requestTimeoutMs);
+      const what = await act(sim, pair, damage, rnd, pick, between, checker, () => ++requests, requestTimeoutMs, calls);
       if (what) {
         faults.push(what);
         o.log?.(`  ${what}`);
@@ -128,12 +136,69 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
   }
   return {
     seed: o.seed, mode: o.mode, transport: o.transport, faults, delivered: pair.stats.delivered, gaps: pair.stats.gaps,
-    switchovers: pair.stats.switchovers, requests, violation: checker.failed, seconds: Math.round((performance.now() - t0) / 100) / 10,
+    switchovers: pair.stats.switchovers, requests, realCallRequests: calls.byId.size, routedByRequest: calls.routedCount(),
+    violation: checker.failed, seconds: Math.round((performance.now() - t0) / 100) / 10,
   };
 }
 
+/**
+ * The calls chaos routes: every EventRouteRequest's ConnID, handed out once each (the freshest first, while
+ * the call can still be waiting on its route point), and which request took which call.
+ */
+class RouteTargets {
+  private readonly waiting: { connId: bigint; thisDN: string; at: number }[] = [];
+  /** Request identity (its OtherDN) → the ConnID it routes. */
+  readonly byId = new Map<string, bigint>();
+  /** Route lines of the switch's log, by ConnID (read incrementally). */
+  private readonly routes = new Map<bigint, { by: string; server: string }[]>();
+  private reader: OracleReader | undefined;
+
+  constructor(pair: TServerPair) {
+    pair.on('event', (e: TEvent) => {
+      if (e.type !== MessageType.EventRouteRequest) return;
+      const c = e.get(Attr.ConnID);
+      const dn = e.get(Attr.ThisDN);
+      if ((typeof c !== 'bigint' && typeof c !== 'number') || typeof dn !== 'string') return;
+      this.waiting.push({ connId: BigInt(c), thisDN: dn, at: performance.now() });
+      if (this.waiting.length > 500) this.waiting.shift();
+    });
+  }
+
+  /** A real call seen in the last 5 s (route timeout: 10 s) that no request routes yet, for request `id`. */
+  take(id: string): { connId: bigint; thisDN: string } | undefined {
+    const now = performance.now();
+    while (this.waiting.length) {
+      const c = this.waiting.pop()!;
+      if (now - c.at > 5_000) {
+        this.waiting.length = 0;
+        break;
+      }
+      this.byId.set(id, c.connId);
+      return c;
+    }
+    return undefined;
+  }
+
+  attach(sim: Simulation): void {
+    this.reader = new OracleReader(sim.oraclePath);
+  }
+
+  /** The route lines of a call, the log read up to now (the switch writes a route before answering it). */
+  linesOf(connId: bigint): { by: string; server: string }[] {
+    if (this.reader) for (const r of this.reader.read().routes) this.routes.set(r.connId, [...(this.routes.get(r.connId) ?? []), r]);
+    return this.routes.get(connId) ?? [];
+  }
+
+  routedCount(): number {
+    let n = 0;
+    for (const c of this.byId.values()) if (this.linesOf(c).some((r) => r.by === 'request')) n++;
+    return n;
+  }
+}
+
 /** The switch's log and the numberings, as the checker's oracle. */
-function simOracle(sim: Simulation, dns: readonly string[]): Oracle {
+function simOracle(sim: Simulation, dns: readonly string[], calls: RouteTargets): Oracle {
+  calls.attach(sim);
   const base = (label: string) => sim.numberings().find((r) => r.label === label)?.base ?? undefined;
   return {
     switchNo: (e: TEvent) => {
@@ -148,16 +213,27 @@ function simOracle(sim: Simulation, dns: readonly string[]): Oracle {
       return [g.fromSeq + b, g.toSeq >= OPEN_END ? Infinity : g.toSeq + b];
     },
     expected: () => sim.oracle().events.filter((e) => dns.includes(e.thisDN)).map((e) => e.seq),
-    // The simulator keeps no per-request log; at-most-once is checked by check:sim.
-    executions: () => 0,
-    routed: () => undefined,
+    // A route request for a real call: the switch's route lines for that call (a request routes it at most
+    // once; a second line would be a second routing). Other requests (registrations, routes of made-up
+    // ConnIDs, which no call has) are not in the switch's log.
+    executions: (id) => {
+      const c = calls.byId.get(id);
+      return c === undefined ? 0 : calls.linesOf(c).filter((r) => r.by === 'request').length;
+    },
+    // Whether a request routed the call: each real call is routed by one chaos request at most, so a route
+    // line by a request is this request's (one of its attempts). A made-up ConnID is never a call: false.
+    routed: (id) => {
+      const c = calls.byId.get(id);
+      if (c === undefined) return id.startsWith('c') ? false : undefined;
+      return calls.linesOf(c).some((r) => r.by === 'request');
+    },
   };
 }
 
 /** One random fault or client action; returns what it did, for the report. */
 async function act(
   sim: Simulation, pair: TServerPair, d: Damage, rnd: () => number, pick: <T>(xs: readonly T[]) => T, between: (a: number, b: number) => number,
-  checker: Checker, nextId: () => number, requestTimeoutMs: number,
+  checker: Checker, nextId: () => number, requestTimeoutMs: number, calls: RouteTargets,
 ): Promise<string | null> {
   const s: Name = pick(['A', 'B']);
   const live = !d.dead.has(s) && !d.stopped.has(s);
@@ -234,17 +310,25 @@ async function act(
       if (!live || d.silent.has(s)) return null;
       return fault({ kind: 'malformed', server: s }, `malformed ${s}`);
     case 'requests': {
+      // Route requests for real calls (EventRouteRequests seen, each routed by one request at most); when
+      // no call waits, a made-up ConnID (no call has it: the switch answers 1201). Each request either
+      // keeps RequestRouteCall's rule (repeated when in doubt), opts out (`repeat: false`: acted on at most
+      // once), or says `idempotent: true`.
       const n = between(1, 20);
-      const idempotent = rnd() < 0.5;
+      const how = pick(['rule', 'rule', 'opt-out', 'idempotent'] as const);
+      let real = 0;
       for (let i = 0; i < n; i++) {
         const id = `c${nextId()}`;
         const timeoutMs = pick([50, 300, requestTimeoutMs, 3000]);
         const ac = rnd() < 0.2 ? new AbortController() : undefined;
         if (ac) setTimeout(() => ac.abort(), between(0, 200));
-        const p = pair.request('RequestRouteCall', { ThisDN: '7000', ConnID: BigInt(i + 1), OtherDN: id, RouteType: 2 }, { timeoutMs, idempotent, signal: ac?.signal });
-        checker.request(p, id, timeoutMs, idempotent);
+        const call = calls.take(id);
+        if (call) real++;
+        const opts = how === 'opt-out' ? { repeat: false } : how === 'idempotent' ? { idempotent: true } : {};
+        const p = pair.request('RequestRouteCall', { ThisDN: call?.thisDN ?? '7000', ConnID: call?.connId ?? BigInt(i + 1), OtherDN: id, RouteType: 2 }, { timeoutMs, ...opts, signal: ac?.signal });
+        checker.request(p, id, timeoutMs, how !== 'opt-out');
       }
-      return `requests ${n}${idempotent ? ' idempotent' : ''}`;
+      return `requests ${n} (${real} real calls${how === 'rule' ? '' : `, ${how}`})`;
     }
     case 'register': {
       const dn = pick(['9000', '9001']);

@@ -34,6 +34,30 @@ export async function runSchedule(s: Schedule): Promise<RunResult> {
   const world = new World({ mode: p.mode, dns: [...BASE_DNS, ...EXTRA_DNS], promotionDelayMs: p.promotionDelayMs, autoPromote: p.autoPromote, netDelayMs: p.netDelayMs, coarseTime: p.coarseTime, rng });
   const traffic = setInterval(() => world.emit(p.rate), 10);
   const lastTransport = new Map<number, SimTransport>();
+  /** Virtual ms at which each server hung (still hung), and at which each endpoint's session opened. */
+  const hungSince = new Map<'A' | 'B', number>();
+  const openedAt = { primary: -1, backup: -1 };
+  /**
+   * Hot standby: an endpoint our own switchover() dropped while its server was healthy, and when. Nothing
+   * failed, so it must be connected again within the first step of the reconnect schedule — not paced like
+   * a failing server (a defect: repeated switchovers grew the delay to seconds and caused gaps).
+   */
+  const droppedHealthy = new Map<'primary' | 'backup', number>();
+  const manualTimers: NodeJS.Timeout[] = [];
+  const manual = (): void => {
+    noteManualDrop();
+    try {
+      pair.switchover();
+    } catch {
+      // not open yet, or closed: ClosedError, as documented
+    }
+  };
+  const noteManualDrop = (): void => {
+    const ep = pair.state.source;
+    if (p.mode !== 'hot' || ep === null || closed || pair.state.endpoints[ep].server !== 'open') return;
+    const srv = world.servers[ep === 'primary' ? 'A' : 'B'];
+    if (srv.responsive && srv.listening && srv.linkUp && srv.latencyMs === 0) droppedHealthy.set(ep, Date.now());
+  };
   const maxPending = 200;
   const pair = new TServerPair({
     name: 'DST',
@@ -70,6 +94,7 @@ export async function runSchedule(s: Schedule): Promise<RunResult> {
     routed: (id) => world.routed.has(id),
   };
   const checker = new Checker(pair, oracle, () => Date.now(), { tolMs: () => TOL_MS, maxPending });
+  pair.on('EventServerConnected', (e) => (openedAt[e.source] = Date.now()));
   if (process.env.DST_TRACE) trace(pair, world);
   // Unknown epoch labels in gaps would make the loss check vacuous: fail loudly instead.
   pair.on('gap', (g) => {
@@ -103,24 +128,31 @@ export async function runSchedule(s: Schedule): Promise<RunResult> {
 
   const apply = (c: Cmd): void => {
     const srv = 's' in c ? world.servers[c.s] : undefined;
+    // Any fault of a server (or of the roles) ends the promise that a server we dropped comes back at once.
+    if ('s' in c) droppedHealthy.delete(c.s === 'A' ? 'primary' : 'backup');
+    if (c.t === 'switchover' || c.t === 'splitBrain' || c.t === 'resolveSplit' || c.t === 'close') droppedHealthy.clear();
     switch (c.t) {
       case 'wait':
         return;
       case 'emit':
         return world.emit(c.n);
       case 'kill':
+        hungSince.delete(c.s);
         srv!.kill();
         return world.watch();
       case 'garbage':
         return srv!.garbage();
       case 'restart':
+        hungSince.delete(c.s);
         return srv!.restart(c.reset);
       case 'renumber':
         return srv!.renumber();
       case 'hang':
+        if (srv!.alive && !srv!.hung) hungSince.set(c.s, Date.now());
         if (srv!.alive) srv!.hung = true;
         return world.watch();
       case 'resume':
+        hungSince.delete(c.s);
         return srv!.resume();
       case 'silent':
         srv!.setSilent(c.on);
@@ -164,11 +196,10 @@ export async function runSchedule(s: Schedule): Promise<RunResult> {
         return;
       }
       case 'manual':
-        try {
-          pair.switchover();
-        } catch {
-          // not open yet, or closed: ClosedError, as documented
-        }
+        return manual();
+      case 'manualEvery':
+        // On the virtual clock: later steps (faults) may interleave, as they would.
+        for (let i = 0; i < c.n; i++) manualTimers.push(setTimeout(manual, i * c.everyMs));
         return;
       case 'throwing':
         if (c.on && !throwing) {
@@ -188,14 +219,44 @@ export async function runSchedule(s: Schedule): Promise<RunResult> {
     }
   };
 
+  /**
+   * Timeliness: a hung server (it reads and writes nothing) is found by ADDP within T of its last byte. The
+   * last byte left it at most one network delay after it hung; this transport checks every T/4.
+   */
+  const checkReconnect = (): void => {
+    // First attempt at once (a manual drop is not paced), one schedule delay if it meets the old connection
+    // still closing, and a handshake with DN registration (a few network round trips).
+    const bound = 2 * 50 + 20 * p.netDelayMs + 50;
+    for (const [ep, at] of droppedHealthy) {
+      if (pair.state.endpoints[ep].server === 'open' && openedAt[ep] > at) {
+        droppedHealthy.delete(ep);
+      } else if (!closed && Date.now() > at + bound) {
+        checker.fail('timeliness', `${ep} was dropped by switchover() while healthy at ${at} ms and is not connected again ${Date.now() - at} ms later (bound ${bound} ms)`);
+        droppedHealthy.delete(ep);
+      }
+    }
+  };
+  const checkDetection = (): void => {
+    for (const [name, since] of hungSince) {
+      const ep = name === 'A' ? 'primary' : 'backup';
+      const due = since + p.netDelayMs + p.addpMs + Math.ceil(p.addpMs / 4) + 5;
+      if (!closed && Date.now() > due && pair.state.endpoints[ep].server === 'open' && openedAt[ep] < since) {
+        checker.fail('timeliness', `${ep} hung at ${since} ms (ADDP ${p.addpMs} ms) and is still taken for open ${Date.now() - since} ms later`);
+      }
+    }
+  };
   try {
     await vt.advance(5);
     for (const c of s.cmds) {
       apply(c);
       steps++;
       await vt.advance(c.t === 'wait' ? c.ms : 1);
+      checkDetection();
+      checkReconnect();
       if (checker.step()) break;
     }
+    // Healing ends every fault, ours included: no switchover() still to come.
+    for (const t of manualTimers) clearTimeout(t);
     if (!checker.failed) await heal(world, vt.advance, () => closed, pair, checker, () => clearInterval(traffic));
     // close() finishes on the virtual clock: advance it until the promise settles (bounded).
     let done = false;

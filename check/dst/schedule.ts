@@ -46,6 +46,8 @@ export type Cmd =
   | { t: 'register'; dn: string }
   | { t: 'unregister'; dn: string }
   | { t: 'manual' }
+  /** pair.switchover() `n` times, `everyMs` apart (an operator, or a test, moving the stream repeatedly). */
+  | { t: 'manualEvery'; n: number; everyMs: number }
   | { t: 'throwing'; on: boolean }
   | { t: 'close' };
 
@@ -105,6 +107,7 @@ const entries: fc.WeightedArbitrary<Cmd>[] = [
   { weight: 1, arbitrary: fc.record({ t: fc.constant('register' as const), dn: fc.constantFrom(...EXTRA_DNS) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('unregister' as const), dn: fc.constantFrom(...EXTRA_DNS) }) },
   { weight: 1, arbitrary: fc.constant({ t: 'manual' as const }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('manualEvery' as const), n: fc.integer({ min: 2, max: 5 }), everyMs: fc.integer({ min: 100, max: 1500 }) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('throwing' as const), on: fc.boolean() }) },
   { weight: 1, arbitrary: fc.constant({ t: 'close' as const }) },
 ];
