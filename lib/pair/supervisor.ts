@@ -186,16 +186,9 @@ export class Supervisor {
       }
       afterLoss = true;
       const openedAt = monotonicMs();
-      const lost = this.untilLost(ep);
-      if (ep.role === 'backup') void this.awaitPromotion(ep, lost);
-      // Demoted while we are connected (an operator switchover that keeps clients): wait for the server to
-      // be promoted back, or move to the other one, as for a backup found at connect time.
-      const onDemoted = () => {
-        if (ep.role === 'backup') void this.awaitPromotion(ep, lost);
-      };
-      ep.on('role', onDemoted);
-      const dropped = await lost;
-      ep.off('role', onDemoted);
+      // A server that says backup (or is demoted while we are connected) is given up by the decision core
+      // after warmBackupWaitMs (its `drop` effect, reason not-promoted); here that is just a loss.
+      const dropped = await this.untilLost(ep);
       first = this.other(ep);
       await pace(monotonicMs() - openedAt, dropped);
     }
@@ -229,28 +222,6 @@ export class Supervisor {
       if (this.signal.aborted) throw err;
       return undefined;
     }
-  }
-
-  /**
-   * Warm standby connected to a server that says backup: wait a while for its promotion (the primary may
-   * be dead and the management layer about to promote it); if it stays backup, drop it and try the other.
-   */
-  private async awaitPromotion(ep: Endpoint, lost: Promise<unknown>): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    let onRole: (() => void) | undefined;
-    const outcome = await Promise.race([
-      lost.then(() => 'lost' as const),
-      new Promise<'promoted'>((resolve) => {
-        onRole = () => {
-          if (ep.role === 'primary') resolve('promoted');
-        };
-        ep.on('role', onRole);
-      }),
-      new Promise<'timeout'>((resolve) => (timer = setTimeout(resolve, this.opts.warmBackupWaitMs, 'timeout'))),
-    ]);
-    clearTimeout(timer);
-    if (onRole) ep.off('role', onRole);
-    if (outcome === 'timeout' && ep.role !== 'primary' && !this.signal.aborted) await ep.drop('not-promoted');
   }
 
   /** No endpoint is open: the pair has nothing to deliver from. */
