@@ -20,9 +20,10 @@ import { EventStream, DEFAULT_MAX_BUFFERED } from './event-stream.js';
 import { setEpoch } from './tevent.js';
 import { TEvent, type PairEventRecord, type PairEvents, type PairState, type SwitchoverReason } from './events.js';
 import { Outbox } from './outbox.js';
-import { logEvent, requestChannel, StreakSampler, type RequestTraceContext } from './observe.js';
+import { AttemptEvents } from './attempt-events.js';
+import { logEvent, requestChannel, type RequestTraceContext } from './observe.js';
 import { checkTimeout, RequestBook, type RequestOptions, type RequestReply } from './requests.js';
-import { ruleFor } from './request-rules.js';
+import { callOf, ruleFor } from './request-rules.js';
 import { ServerEvents } from './server-events.js';
 import { Supervisor } from './supervisor.js';
 
@@ -44,23 +45,6 @@ function reasonOf(r: CloseReason, dropped: DropReason | undefined): SwitchoverRe
   if (dropped === 'manual') return 'manual';
   if (dropped === 'not-promoted') return 'role-change';
   return r === 'addp-timeout' ? 'heartbeat-timeout' : r === 'protocol-error' ? 'protocol-error' : 'crash';
-}
-
-/** The call a RequestRouteCall is about (ConnID) and where it asks it to go (OtherDN), when both are given. */
-function routedCall(attributes: AttributeInput | readonly Attribute[]): { connId: bigint; destination: string } | undefined {
-  let conn: unknown;
-  let dest: unknown;
-  if (Array.isArray(attributes)) {
-    for (const a of attributes as readonly Attribute[]) {
-      if (a.id === Attr.ConnID) conn ??= a.value;
-      else if (a.id === Attr.OtherDN) dest ??= a.value;
-    }
-  } else {
-    conn = (attributes as AttributeInput).ConnID;
-    dest = (attributes as AttributeInput).OtherDN;
-  }
-  const connId = typeof conn === 'bigint' ? conn : typeof conn === 'number' && Number.isInteger(conn) ? BigInt(conn) : undefined;
-  return connId !== undefined && typeof dest === 'string' ? { connId, destination: dest } : undefined;
 }
 
 /** Counters, for dashboards and benchmarks. */
@@ -115,6 +99,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
   /** Aborted once close() has finished, after the last events (EventServerDisconnected) were emitted. */
   private readonly ended = new AbortController();
   private readonly supervisor: Supervisor;
+  private readonly attempts: AttemptEvents;
   private readonly serverEvents: ServerEvents;
   private refCounter = 0;
   private opened = false;
@@ -141,6 +126,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     this.options = resolvePairOptions(options);
     const o = this.options;
     this.dns = new Set(o.dns);
+    this.attempts = new AttemptEvents(o.name, (n, p) => this.outbox.push(n, p), () => this.core.closed);
     this.book = new RequestBook(o.maxPendingRequests);
     this.core = createCore({
       name: o.name, mode: o.mode, switchOnLinkDown: o.switchOnLinkDown, splitBrainGraceMs: o.splitBrainGraceMs, warmBackupWaitMs: o.warmBackupWaitMs, maxHoles: 64,
@@ -166,7 +152,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
       });
     }
     this.serverEvents = new ServerEvents(o.name, (name, payload) => this.outbox.push(name, payload));
-    this.supervisor = new Supervisor(o, this.endpoints, this.lifecycle.signal, () => [...this.dns], (ep, minDelayMs, maxDelayMs) => this.onRetry(ep, minDelayMs, maxDelayMs));
+    this.supervisor = new Supervisor(o, this.endpoints, this.lifecycle.signal, () => [...this.dns], (ep, minDelayMs, maxDelayMs) => this.attempts.retry(ep, minDelayMs, maxDelayMs));
     this.observe();
   }
 
@@ -176,30 +162,10 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     const kind = typeof o.transport === 'function' ? null : resolveTransportKind({ tls: o.tls }, o.transport);
     for (const ep of Object.values(this.endpoints)) {
       ep.transportKind = kind;
-      const sampler = new StreakSampler();
-      ep.on('attemptFailed', (attempt, error) => {
-        if (this.core.closed || !sampler.take(attempt)) return;
-        this.outbox.push('connectFailed', { Server: o.name, source: ep.name, attempt, suppressed: sampler.suppressed(attempt), error, timestamp: monotonicMs() });
-      });
-      ep.on('breaker', (state) => {
-        if (!this.core.closed) this.outbox.push('breaker', { Server: o.name, source: ep.name, state, timestamp: monotonicMs() });
-      });
-      ep.on('heartbeat', (rttMs, at) => this.outbox.push('heartbeat', { Server: o.name, source: ep.name, rttMs, timestamp: at }));
-      // A new streak of retries starts when a session opens.
-      ep.on('open', () => (this.retries = 0));
+      this.attempts.watch(ep);
     }
     const log = o.logger;
     if (log) this.on(ALL as never, ((name: string, payload: unknown) => logEvent(log, o.name, name, payload)) as never);
-  }
-
-  private retries = 0;
-  private readonly retrySampler = new StreakSampler();
-
-  private onRetry(ep: Endpoint, minDelayMs: number, maxDelayMs: number): void {
-    const attempt = ++this.retries;
-    if (this.core.closed || !this.retrySampler.take(attempt)) return;
-    this.retrySampler.suppressed(attempt);
-    this.outbox.push('reconnecting', { Server: this.options.name, source: ep.name, attempt, minDelayMs, maxDelayMs, timestamp: monotonicMs() });
   }
 
   /**
@@ -348,7 +314,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     const active = this.core.routing.active;
     const idempotent = options.idempotent ?? false;
     const rule = ruleFor(type, options.repeat ?? (idempotent ? true : undefined));
-    const call = type === MessageType.RequestRouteCall ? routedCall(attributes) : undefined;
+    const call = callOf(type, attributes);
     const submit = () => this.book.submit(ref, messageName(type), bytes, { timeoutMs, rule, signal: options.signal, call }, active ? this.endpoints[active] : undefined);
     if (!requestChannel.hasSubscribers) return submit();
     const ctx: RequestTraceContext = { pair: this.options.name, request: messageName(type), referenceId: ref, timeoutMs, idempotent, active };

@@ -4,8 +4,9 @@
  * that was lost before it answered: it may or may not have run there. The rule says whether it may be sent
  * again to the next primary, and how to read the answer to that repeat.
  */
-import { ErrorCode, MessageType } from '../protocol/ids.js';
-import type { MessageFrame } from '../protocol/types.js';
+import { Attr, ErrorCode, MessageType } from '../protocol/ids.js';
+import type { AttributeInput } from '../protocol/encoder.js';
+import type { Attribute, MessageFrame } from '../protocol/types.js';
 import type { ServerError } from '../errors.js';
 
 /**
@@ -115,6 +116,27 @@ export function ruleFor(type: number, repeat: boolean | undefined): RequestRule 
   const r = rules.get(type);
   if (r) return r;
   return repeat === true ? repeatSafe : notRepeatable;
+}
+
+/**
+ * The call a RequestRouteCall is about (ConnID) and where it asks it to go (OtherDN), when both are given:
+ * what the event stream is watched for while the request is outstanding (call-evidence.ts).
+ */
+export function callOf(type: number, attributes: AttributeInput | readonly Attribute[]): { connId: bigint; destination: string } | undefined {
+  if (type !== MessageType.RequestRouteCall) return undefined;
+  let conn: unknown;
+  let dest: unknown;
+  if (Array.isArray(attributes)) {
+    for (const a of attributes as readonly Attribute[]) {
+      if (a.id === Attr.ConnID) conn ??= a.value;
+      else if (a.id === Attr.OtherDN) dest ??= a.value;
+    }
+  } else {
+    conn = (attributes as AttributeInput).ConnID;
+    dest = (attributes as AttributeInput).OtherDN;
+  }
+  const connId = typeof conn === 'bigint' ? conn : typeof conn === 'number' && Number.isInteger(conn) ? BigInt(conn) : undefined;
+  return connId !== undefined && typeof dest === 'string' ? { connId, destination: dest } : undefined;
 }
 
 function isError(a: MessageFrame | ServerError): a is ServerError {

@@ -34,7 +34,9 @@ function recorder(): { logger: TServerPairOptions['logger']; lines: Line[] } {
 let r: Rig | undefined;
 let pair: TServerPair | undefined;
 let sim: Simulation | undefined;
+const servers: ReturnType<typeof createServer>[] = [];
 afterEach(async () => {
+  for (const s of servers.splice(0)) s.close();
   await pair?.close();
   pair = undefined;
   await sim?.stop();
@@ -129,9 +131,13 @@ describe('observability', () => {
   });
 
   it('opens the breaker and says so (breaker events), and pair.state names the last error', async () => {
-    const port = await refusedPort();
+    // The backup accepts every connection and hangs up at once: a server that answers, with a failure (the
+    // breaker counts those; a refused port it leaves to the reconnect schedule — lib/endpoint/breaker.ts).
+    const hangUp = createServer((sock) => sock.destroy());
+    await new Promise<void>((res) => hangUp.listen(0, '127.0.0.1', res));
+    servers.push(hangUp);
+    const port = (hangUp.address() as { port: number }).port;
     sim = await startSimulation({ mode: 'hot', rate: 0 });
-    // The backup is a port nobody listens on.
     pair = new TServerPair({
       name: 'Breaker', primary: { host: sim.primary.host, port: sim.primary.port }, backup: { host: '127.0.0.1', port },
       transport: 'node', breaker: { volumeThreshold: 2, resetTimeoutMs: 200 },
