@@ -63,3 +63,4 @@ export { NodeTransport } from './transport/node-transport.js';
 export type { Transport, TransportOptions, TransportFactory, TransportEvents, TransportTimestamps, FrameBatch, CloseInfo, CloseReason, ReleaseResult, WindowOptions } from './transport/types.js';
 export type { MessageFrame, Attribute, KVPair, DecodedValue } from './protocol/types.js';
 export type { AttributeInput, EncodableValue } from './protocol/encoder.js';
+export { CHANNELS } from './diagnostics.js';

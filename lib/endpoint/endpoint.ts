@@ -1,4 +1,4 @@
-import diagnostics from 'node:diagnostics_channel';
+import { attemptChannel } from '../diagnostics.js';
 import { EventEmitter } from 'node:events';
 import type CircuitBreaker from 'opossum';
 import type { ResolvedPairOptions, EndpointAddress } from '../config.js';
@@ -10,9 +10,8 @@ import { getAttr } from '../protocol/message.js';
 import type { KVPair, MessageFrame } from '../protocol/types.js';
 import type { CloseInfo, FrameBatch, Transport, TransportOptions, WindowOptions } from '../transport/types.js';
 import { createBreaker } from './breaker.js';
+import { FrameKind, frameKind } from '../transport/hold-rule.js';
 
-/** Every failed connection attempt, with its typed error (docs/semantics.md, "Observability"). */
-const attemptChannel = diagnostics.channel('tserver-ha:attempt-failed');
 
 // The decision core's vocabulary: an endpoint reports in the words the core decides with.
 import type { EndpointName, LinkState, RoleName } from '../pair/core/vocabulary.js';
@@ -417,59 +416,62 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
       // Something done for an earlier frame of this batch (a listener, a write) closed the connection.
       if (gen !== this.generation || this.state === 'closed') return;
       const ref = batch.ref(i);
-      // A ReferenceID > 0 makes a frame a reply to one of our requests (0 or none: unsolicited). A reply
-      // whose call already settled is dropped, never delivered as an event (docs/semantics.md).
-      if (ref > 0) {
-        const call = this.pending.get(ref);
-        if (!call) {
-          this.ctx.onLateReply(this, batch.type(i), ref);
+      const type = batch.type(i);
+      // One classification for the endpoint, the windows and the checker (hold-rule.ts).
+      switch (frameKind(type, ref)) {
+        case FrameKind.Reply: {
+          // A reply whose call already settled is dropped, never delivered as an event (docs/semantics.md).
+          const call = this.pending.get(ref);
+          if (!call) {
+            this.ctx.onLateReply(this, type, ref);
+            continue;
+          }
+          this.pending.delete(ref);
+          const frame = batch.frame(i);
+          if (frame.type === MessageType.EventServerInfo) {
+            const role = roleOf(getAttr(frame, Attr.ServerRole));
+            if (role !== 'unknown') this.role = role;
+          }
+          if (frame.type === MessageType.EventError) {
+            const code = getAttr(frame, Attr.ErrorCode);
+            const msg = getAttr(frame, Attr.ErrorMessage);
+            call.settle(new ServerError(call.name, typeof code === 'number' ? code : -1, typeof msg === 'string' ? msg : '', frame), false);
+          } else {
+            call.settle(frame, false);
+          }
           continue;
         }
-        this.pending.delete(ref);
-        const frame = batch.frame(i);
-        if (frame.type === MessageType.EventServerInfo) {
-          const role = roleOf(getAttr(frame, Attr.ServerRole));
-          if (role !== 'unknown') this.role = role;
+        case FrameKind.Link: {
+          const up = type === MessageType.EventLinkConnected;
+          const frame = batch.frame(i);
+          const seq = seqOf(frame);
+          // Track every report, also those that arrive while DNs are still registering; the pair hears
+          // of changes only once the session is open (the session carries the state at that moment).
+          this.link = up ? 'up' : 'down';
+          this.linkFrame = frame;
+          if (this.state !== 'open') this.noteLinkReport(up, seq);
+          if (up) this.reportedAt = batch.receivedAt;
+          if (this.linkWaiter) {
+            this.linkWaiter({ up, frame });
+            this.linkWaiter = undefined;
+          }
+          if (this.state === 'open') this.emit('link', up, frame, seq);
+          continue;
         }
-        if (frame.type === MessageType.EventError) {
-          const code = getAttr(frame, Attr.ErrorCode);
-          const msg = getAttr(frame, Attr.ErrorMessage);
-          call.settle(new ServerError(call.name, typeof code === 'number' ? code : -1, typeof msg === 'string' ? msg : '', frame), false);
-        } else {
-          call.settle(frame, false);
+        case FrameKind.Position:
+          // A registration or query answer without our ReferenceID answers nobody; its number is a
+          // position, never an event's (docs/protocol.md): not delivered.
+          continue;
+        case FrameKind.Role: {
+          const role = roleOf(getAttr(batch.frame(i), Attr.ServerRole));
+          if (role !== 'unknown' && role !== this.role) {
+            const prev = this.role;
+            this.role = role;
+            this.reportedAt = batch.receivedAt;
+            if (this.state === 'open') this.emit('role', role, prev);
+          }
+          continue;
         }
-        continue;
-      }
-      const type = batch.type(i);
-      if (type === MessageType.EventLinkConnected || type === MessageType.EventLinkDisconnected) {
-        const up = type === MessageType.EventLinkConnected;
-        const frame = batch.frame(i);
-        const seq = seqOf(frame);
-        // Track every report, also those that arrive while DNs are still registering; the pair hears
-        // of changes only once the session is open (the session carries the state at that moment).
-        this.link = up ? 'up' : 'down';
-        this.linkFrame = frame;
-        if (this.state !== 'open') this.noteLinkReport(up, seq);
-        if (up) this.reportedAt = batch.receivedAt;
-        if (this.linkWaiter) {
-          this.linkWaiter({ up, frame });
-          this.linkWaiter = undefined;
-        }
-        if (this.state === 'open') this.emit('link', up, frame, seq);
-        continue;
-      }
-      // A registration or query answer without our ReferenceID answers nobody; its number is a position,
-      // never an event's (docs/protocol.md): not delivered.
-      if (type === MessageType.EventRegistered || type === MessageType.EventUnregistered || type === MessageType.EventAddressInfo) continue;
-      if (type === MessageType.EventPrimaryChanged || (type === MessageType.EventServerInfo && ref <= 0)) {
-        const role = roleOf(getAttr(batch.frame(i), Attr.ServerRole));
-        if (role !== 'unknown' && role !== this.role) {
-          const prev = this.role;
-          this.role = role;
-          this.reportedAt = batch.receivedAt;
-          if (this.state === 'open') this.emit('role', role, prev);
-        }
-        continue;
       }
       this.ctx.onEvent(this, batch, i);
     }

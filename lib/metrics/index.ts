@@ -16,6 +16,7 @@
  * @packageDocumentation
  */
 import diagnostics from 'node:diagnostics_channel';
+import { CHANNELS } from '../diagnostics.js';
 import { createRequire } from 'node:module';
 import type * as client from 'prom-client';
 import type { TServerPair } from '../pair/pair.js';
@@ -195,8 +196,8 @@ class MetricSet {
       const { pair, endpoint, error } = m as { pair: string; endpoint: string; error: { code?: string } };
       if (pairs.has(pair)) this.inc(this.attempts, { pair, endpoint, outcome: 'failed', code: nonEmpty(error?.code, 'unknown') });
     };
-    diagnostics.subscribe('tserver-ha:attempt-failed', onAttempt);
-    this.unsubscribe.push(() => diagnostics.unsubscribe('tserver-ha:attempt-failed', onAttempt));
+    diagnostics.subscribe(CHANNELS.attemptFailed, onAttempt);
+    this.unsubscribe.push(() => diagnostics.unsubscribe(CHANNELS.attemptFailed, onAttempt));
 
     const started = new WeakMap<object, number>();
     const handlers = {

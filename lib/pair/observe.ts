@@ -5,6 +5,7 @@
  * unless a logger is given (then one string compare per event).
  */
 import diagnostics from 'node:diagnostics_channel';
+import { CHANNELS } from '../diagnostics.js';
 import type { Logger } from '../config.js';
 import type { EndpointName } from '../endpoint/endpoint.js';
 import type { PairEvents } from './events.js';
@@ -13,7 +14,7 @@ import type { PairEvents } from './events.js';
  * `tserver-ha:request`: a TracingChannel around every `pair.request()` (start, end, asyncStart, asyncEnd,
  * error). The context is {@link RequestTraceContext}; `result` (the reply) or `error` is set on it.
  */
-export const requestChannel = diagnostics.tracingChannel<unknown, RequestTraceContext>('tserver-ha:request');
+export const requestChannel = diagnostics.tracingChannel<unknown, RequestTraceContext>(CHANNELS.request);
 
 /** The context object of the `tserver-ha:request` TracingChannel. */
 export interface RequestTraceContext {

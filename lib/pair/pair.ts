@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import diagnostics from 'node:diagnostics_channel';
+import { gapChannel, switchoverChannel } from '../diagnostics.js';
 import { resolvePairOptions, type ResolvedPairOptions, type TServerPairOptions } from '../config.js';
 import { ClosedError, ConfigError, OpenTimeoutError, QueueFullError, SwitchoverError, TransportError, TServerHaError } from '../errors.js';
 import { monotonicMs } from '../clock.js';
@@ -28,10 +28,6 @@ import { ServerEvents } from './server-events.js';
 import { Supervisor } from './supervisor.js';
 
 const ALL = Symbol('tserver-ha:all');
-const channels = {
-  switchover: diagnostics.channel('tserver-ha:switchover'),
-  gap: diagnostics.channel('tserver-ha:gap'),
-};
 
 /** An event's switch time in µs (TimeinSecs, TimeinuSecs), or -1 when it carries none. */
 function switchTimeUs(e: TEvent): number {
@@ -436,11 +432,11 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
           break;
         case 'gap':
           this.outbox.push('gap', { Server: this.options.name, ...fx.gap });
-          if (channels.gap.hasSubscribers) channels.gap.publish({ pair: this.options.name, ...fx.gap });
+          if (gapChannel.hasSubscribers) gapChannel.publish({ pair: this.options.name, ...fx.gap });
           break;
         case 'switchover':
           this.outbox.push('switchover', fx.event);
-          if (channels.switchover.hasSubscribers) channels.switchover.publish(fx.event);
+          if (switchoverChannel.hasSubscribers) switchoverChannel.publish(fx.event);
           break;
         case 'active':
           this.outbox.push('active', fx.event);

@@ -1,11 +1,9 @@
-import diagnostics from 'node:diagnostics_channel';
+import { serverChannel } from '../diagnostics.js';
 import type { EndpointName, SessionInfo } from '../endpoint/endpoint.js';
 import type { MessageFrame } from '../protocol/types.js';
 import type { CloseInfo } from '../transport/types.js';
 import { listToObject } from '../protocol/message.js';
 import { linkEvent, type DisconnectReason, type PairEvents } from './events.js';
-
-const serverChannel = diagnostics.channel('tserver-ha:server');
 
 /** How the pair hands an event to its outbox. */
 export type Publish = <K extends keyof PairEvents>(name: K, payload: PairEvents[K][0]) => void;
