@@ -1,3 +1,4 @@
+import { wentBack } from '../protocol/sequence.js';
 import { ConfigError } from '../errors.js';
 import type { MessageFrame } from '../protocol/types.js';
 import { ConcatBatch, SubsetBatch } from './batch-views.js';
@@ -47,7 +48,7 @@ export class HoldWindow<T = Buffer> {
   /** Add one frame (its wire bytes, owned by the window) and evict from the front until both bounds hold. */
   push(frame: T, seq: number, size: number = (frame as unknown as { length: number }).length): void {
     if (this.firstSeenSeq === -1 || seq < this.firstSeenSeq) this.firstSeenSeq = seq;
-    if (this.lastSeenSeq >= 0 && seq <= this.lastSeenSeq) this.decreased = true;
+    if (wentBack(this.lastSeenSeq, seq)) this.decreased = true;
     this.lastSeenSeq = seq;
     this.frames.push(frame);
     this.seqs.push(seq);
@@ -106,7 +107,7 @@ export class HoldWindow<T = Buffer> {
  */
 export function concatReleases(head: ReleaseResult, tail: ReleaseResult, afterSeq: number): ReleaseResult {
   // The tail's first frame is its lowest unless its own numbering went back (then it says so).
-  const decreased = head.seqDecreased || tail.seqDecreased || (tail.firstSeenSeq >= 0 && head.lastSeenSeq >= 0 && tail.firstSeenSeq <= head.lastSeenSeq);
+  const decreased = head.seqDecreased || tail.seqDecreased || wentBack(head.lastSeenSeq, tail.firstSeenSeq);
   const kept = (b: FrameBatch): FrameBatch => {
     if (decreased) return b;
     const keep: number[] = [];

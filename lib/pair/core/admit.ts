@@ -1,3 +1,4 @@
+import { wentBack } from '../../protocol/sequence.js';
 import type { GapEvent } from '../events.js';
 import type { EndpointName } from './vocabulary.js';
 import { OPEN_END, type ConnView, type CoreState, type Effect } from './types.js';
@@ -41,7 +42,7 @@ export function admit<E extends Admissible>(s: CoreState, v: ConnView, e: E, swi
     d.fenceUs = -1;
   }
   let restarted = false;
-  if (seq <= v.maxSeq) {
+  if (wentBack(v.maxSeq, seq)) {
     // The source's CTI link went down in the old numbering and what it missed was not reported yet: it
     // never will be in the new one, so report it now, up to the old numbering's end.
     const missed = d.source === v.name && v.holes.firstFrom !== Infinity ? Math.max(v.holes.firstFrom, d.lastSeq + 1) : -1;
