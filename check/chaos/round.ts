@@ -87,6 +87,7 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
   const damage: Damage = { dead: new Set(), stopped: new Set(), silent: new Set(), linkDown: new Set(), slow: new Set(), refusing: new Set(), duplicating: new Set(), split: false };
   const faults: string[] = [];
   let requests = 0;
+  let routedByRequest = 0;
   let closed = false;
   const ticker = setInterval(() => {
     tolMs = 100 + 4 * lag.max / 1e6;
@@ -132,11 +133,12 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
     clearInterval(ticker);
     lag.disable();
     if (!closed) await pair.close().catch(() => {});
+    routedByRequest = calls.routedCount();
     await sim.stop();
   }
   return {
     seed: o.seed, mode: o.mode, transport: o.transport, faults, delivered: pair.stats.delivered, gaps: pair.stats.gaps,
-    switchovers: pair.stats.switchovers, requests, realCallRequests: calls.byId.size, routedByRequest: calls.routedCount(),
+    switchovers: pair.stats.switchovers, requests, realCallRequests: calls.byId.size, routedByRequest,
     violation: checker.failed, seconds: Math.round((performance.now() - t0) / 100) / 10,
   };
 }
@@ -185,7 +187,16 @@ class RouteTargets {
 
   /** The route lines of a call, the log read up to now (the switch writes a route before answering it). */
   linesOf(connId: bigint): { by: string; server: string }[] {
-    if (this.reader) for (const r of this.reader.read().routes) this.routes.set(r.connId, [...(this.routes.get(r.connId) ?? []), r]);
+    if (this.reader) {
+      let got: ReturnType<OracleReader['read']>['routes'] = [];
+      try {
+        got = this.reader.read().routes;
+      } catch {
+        // The simulation is stopped (its directory removed): the log as read so far is all there is.
+        this.reader = undefined;
+      }
+      for (const r of got) this.routes.set(r.connId, [...(this.routes.get(r.connId) ?? []), r]);
+    }
     return this.routes.get(connId) ?? [];
   }
 

@@ -11,9 +11,9 @@ import { DEFAULT_ROUTE_TIMEOUT_MS } from '../sim/index.js';
 import { isTransportAvailable } from '../transport/index.js';
 import { renderHtml } from './bench/html.js';
 import { LabSession, type LabConfig } from './bench/lab-runner.js';
-import { Progress, renderCompare, renderReport } from './bench/output.js';
+import { Progress, compareReports, renderCompare, renderReport } from './bench/output.js';
 import { SimCell, type SimCellConfig } from './bench/sim-runner.js';
-import { cellOf } from './bench/stats.js';
+import { cellOf, verdictOf } from './bench/stats.js';
 import { SIM_FAULTS, type BenchReport, type CellResult, type Mode, type RunResult, type SimFault, type TransportName } from './bench/types.js';
 import { Interrupted, rng } from './bench/wait.js';
 import { UsageError, intArg, parseCommandArgs, type Command } from './command.js';
@@ -68,7 +68,8 @@ output:
 
 Progress (cell, run i/N, ETA) goes to stderr on a terminal. Ctrl-C stops after cleaning up and still writes
 what was measured (marked interrupted; exit code 130). Exit code 1 when an event was lost outside a gap or
-duplicated, a request stayed unsettled, or a failed request no documented rule explains.
+duplicated, a request stayed unsettled, a failed request no documented rule explains, a request's outcome
+contradicts the switch's log (simulator), or a call was routed twice.
 `;
 
 const list = <T extends string>(name: string, v: string | undefined, def: readonly T[], allowed: readonly T[]): T[] => {
@@ -138,7 +139,8 @@ function runLine(r: RunResult): string {
   const m = r.metrics;
   const q = r.requests;
   return `${r.cell} run ${r.run + 1}: detect ${f(m.detectMs)} firstEvent ${f(m.firstEventMs)} promo ${f(m.promotionMs)} ready ${f(m.readyMs)} recover ${f(m.recoverMs)} overhead ${f(m.overheadMs)} ms; ` +
-    `lost ${r.events.lost} (+${r.events.lostInGap} in gap) dup ${r.events.duplicated}; req ok ${q.ok}/${q.sent} sw ${q.switchover} to ${q.timeout} srv ${q.server} oth ${q.other} unexplained ${q.unexplained} unsettled ${q.unsettled}`;
+    `lost ${r.events.lost} (+${r.events.lostInGap} in gap) dup ${r.events.duplicated}; req ${q.sent}: answered ${q.resolved.answered} on-repeat ${q.resolved['answered-on-repeat']} done-earlier ${q.resolved['done-earlier-1202']}+${q.resolved['done-earlier-stream']}; ` +
+    `failed sw ${q.switchover} to ${q.timeout} srv ${q.server} else ${q.elsewhere} oth ${q.other}; unexplained ${q.unexplained} wrong ${q.wrongOutcome} twice ${q.doubleRouted} unsettled ${q.unsettled}`;
 }
 
 async function compare(argv: string[]): Promise<number> {
@@ -161,10 +163,9 @@ async function compare(argv: string[]): Promise<number> {
   };
   const [a, b] = [load(files[0]!), load(files[1]!)];
   if (json) {
-    const metrics = ['detectMs', 'firstEventMs', 'readyMs', 'recoverMs', 'overheadMs'] as const;
-    const keys = [...new Set([...a.cells.map((c) => c.key), ...b.cells.map((c) => c.key)])];
-    const pick = (c: CellResult | undefined) => c && { runs: c.totals.runs, ok: c.totals.ok, ...Object.fromEntries(metrics.map((m) => [m, c.summary[m] ? { p50: c.summary[m]!.p50, p99: c.summary[m]!.p99, max: c.summary[m]!.max } : null])), events: c.totals.events, requests: { sent: c.totals.requests.sent, ok: c.totals.requests.ok, unexplained: c.totals.requests.unexplained, unsettled: c.totals.requests.unsettled } };
-    process.stdout.write(JSON.stringify({ a: files[0], b: files[1], cells: keys.map((k) => ({ key: k, a: pick(a.cells.find((c) => c.key === k)) ?? null, b: pick(b.cells.find((c) => c.key === k)) ?? null })) }, null, 2) + '\n');
+    const cmp = compareReports(a, b);
+    const diff = Object.fromEntries(Object.entries(b.config).filter(([k, x]) => JSON.stringify(a.config[k]) !== JSON.stringify(x)).map(([k, x]) => [k, { a: a.config[k], b: x }]));
+    process.stdout.write(JSON.stringify({ a: files[0], b: files[1], load: { a: a.host, b: b.host }, configChanged: diff, significant: cmp.significant, tested: cmp.tested, verdict: cmp.tested === 0 ? 'too few runs' : cmp.significant === 0 ? 'no significant change' : `${cmp.significant} significant difference(s)`, cells: cmp.cells }, null, 2) + '\n');
   } else process.stdout.write(renderCompare(a, b, files[0]!, files[1]!));
   return 0;
 }
@@ -206,6 +207,7 @@ async function run(argv: string[]): Promise<number> {
   const say = (s: string) => process.stderr.write(s + '\n');
   const progressOn = !v.json && process.stderr.isTTY === true;
   const startedAt = new Date();
+  const loadAtStart = loadavg();
   const t0 = Date.now();
   const cells: CellResult[] = [];
   let interrupted = false;
@@ -352,7 +354,7 @@ async function run(argv: string[]): Promise<number> {
     tool: 'tserver-ha bench',
     version: version(),
     node: process.version,
-    host: { cpus: cpus().length, loadavg: loadavg() },
+    host: { cpus: cpus().length, loadavg: loadavg(), loadavgAtStart: loadAtStart },
     target: lab ? 'lab' : 'simulator',
     startedAt: startedAt.toISOString(),
     durationMs: Date.now() - t0,
@@ -365,9 +367,9 @@ async function run(argv: string[]): Promise<number> {
   if (v.out) writeFileSync(v.out, json + '\n');
   if (v.html) writeFileSync(v.html, renderHtml(report));
   if (v.json) process.stdout.write(json + '\n');
-  else process.stdout.write(renderReport(report));
+  else process.stdout.write(renderReport(report, process.stdout.isTTY === true && !process.env.NO_COLOR));
   if (interrupted) return 130;
-  const bad = cells.some((c) => c.totals.events.lost > 0 || c.totals.events.duplicated > 0 || c.totals.requests.unsettled > 0 || c.totals.requests.unexplained > 0 || c.totals.events.unexpected > 0);
+  const bad = cells.some((c) => !verdictOf(c).pass);
   return bad ? 1 : 0;
 }
 

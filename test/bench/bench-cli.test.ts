@@ -46,6 +46,15 @@ describe('tserver-ha bench (simulator)', { timeout: 200_000 }, () => {
       expect(c.totals.requests.sent).toBeGreaterThan(0);
       expect(c.totals.requests.unsettled).toBe(0);
       expect(c.totals.requests.unexplained).toBe(0);
+      // Route outcomes judged against the switch's oracle: none wrong, no call routed twice.
+      const q = c.totals.requests;
+      expect(q.judged).toBe(true);
+      expect(q.wrongOutcome).toBe(0);
+      expect(q.doubleRouted).toBe(0);
+      expect(Object.keys(q.resolved).sort()).toEqual(['answered', 'answered-on-repeat', 'done-earlier-1202', 'done-earlier-stream']);
+      expect(Object.values(q.resolved).reduce((x, y) => x + y, 0)).toBe(q.ok);
+      // Every failed request is listed with its explanation.
+      expect(c.runs.reduce((n, r) => n + r.requests.failures.length, 0) + c.failuresDropped).toBe(q.sent - q.ok - q.unsettled);
       for (const m of ['detectMs', 'firstEventMs', 'promotionMs', 'readyMs', 'recoverMs', 'overheadMs'] as const) {
         const s = c.summary[m];
         expect(s, `${c.key} ${m}`).toBeTruthy();
@@ -66,6 +75,10 @@ describe('tserver-ha bench (simulator)', { timeout: 200_000 }, () => {
   it.skipIf(!existsSync(CHROMIUM) && process.env.CI !== 'true')('the HTML report opens offline in Chromium without console errors, every chart drawn with data', async () => {
     const { chromium } = await import('playwright-core');
     const html = readFileSync(join(tmp, 'report.html'), 'utf8');
+    // The verdict first, then route outcomes, then latencies.
+    expect(html.indexOf('id="verdict"')).toBeGreaterThan(0);
+    expect(html.indexOf('id="verdict"')).toBeLessThan(html.indexOf('id="routes"'));
+    expect(html.indexOf('id="routes"')).toBeLessThan(html.indexOf('id="latency"'));
     // Self-contained: no external script, style or font.
     expect(html).not.toMatch(/<script[^>]+src=|<link[^>]+href=|@import|url\(http/);
     const browser = await chromium.launch({
@@ -88,7 +101,7 @@ describe('tserver-ha bench (simulator)', { timeout: 200_000 }, () => {
       // (Strings: this project's TypeScript has no DOM types.)
       await page.waitForFunction('Array.isArray(window.__benchCharts)', null, { timeout: 30_000 });
       const charts = (await page.evaluate('window.__benchCharts')) as { id: string; title: string; points: number }[];
-      // Per metric one CDF chart (5), per cell an outcomes and a timeline chart (2 × 2).
+      // Per metric one CDF chart (5), per cell a route-outcomes-per-failover and a timeline chart (2 × 2).
       expect(charts.length).toBe(5 + 2 * report.cells.length);
       for (const c of charts) expect(c.points, `${c.id}: ${c.title}`).toBeGreaterThan(0);
       // Each chart's canvas has pixels drawn on it.
@@ -119,6 +132,10 @@ describe('tserver-ha bench (simulator)', { timeout: 200_000 }, () => {
     expect(text.stdout).toContain('hot/node/kill');
     expect(text.stdout).toContain('client overhead');
     expect(text.stdout).toMatch(/config changed: promotionDelayMs 300 → 999/);
+    // Both machines' load, and the noise test's word (2 runs per cell: too few to tell).
+    expect(text.stdout).toMatch(/A: .*load average .* at start/);
+    expect(text.stdout).toMatch(/B: .*load average .* at start/);
+    expect(text.stdout).toMatch(/cannot tell change from noise|no significant change/);
     const json = await runCli(['bench', 'compare', reportPath, bPath, '--json'], 30_000);
     const cmp = JSON.parse(json.stdout) as { cells: { key: string; a: unknown; b: unknown }[] };
     expect(cmp.cells.map((c) => c.key)).toEqual(['hot/node/kill', 'warm/node/kill']);

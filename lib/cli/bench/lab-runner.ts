@@ -10,6 +10,7 @@ import type { EndpointName } from '../../endpoint/endpoint.js';
 import { OPEN_END } from '../../pair/events.js';
 import { TServerPair } from '../../pair/pair.js';
 import { RunObserver, countOutcomes, other, round3, type RequestRecord } from './observer.js';
+import { emptyJudgement } from './types.js';
 import { blankRun, type Mode, type RunResult, type TransportName } from './types.js';
 import { Interrupted, bounded, sleep, until } from './wait.js';
 
@@ -180,13 +181,15 @@ export class LabSession {
       res.timeline = o.timeline.sort((a, b) => a.t - b.t);
       res.events = seqCounts(o);
       const explain = (r: RequestRecord): string | null => {
-        if (r.outcome === 'switchover' && r.phase !== 'after') return 'SwitchoverError: sent to the failing primary, not idempotent';
+        if (r.outcome === 'switchover' && r.phase !== 'after') return 'SwitchoverError: in doubt after the failover, the repeat proved nothing either way';
+        if (r.outcome === 'elsewhere' && r.phase !== 'after') return 'CallElsewhereError: in doubt after the failover; the stream showed the call at another DN';
+        if (r.outcome === 'server:1204' && r.phase !== 'after') return 'ServerError 1204: in doubt after the failover; the call had reached its route timeout';
         if (r.outcome === 'timeout' && r.sentAt + cfg.requestTimeoutMs <= recovered.timestamp) return 'RequestTimeoutError: its deadline passed while no server was usable';
         if (r.outcome === 'server:1003' && o.linkDownAt !== null) return "ServerError 1003: the primary's CTI link was down";
         return null;
       };
       const c = countOutcomes(o.requests, explain);
-      res.requests = { ...c.all, unsettled, byPhase: c.byPhase, explanations: c.explanations, failures: c.failures };
+      res.requests = { ...c.all, ...emptyJudgement(false), unsettled, byPhase: c.byPhase, explanations: c.explanations, failures: c.failures };
       if (cfg.restoreCmd) {
         const r = await runShell(cfg.restoreCmd, { TSHA_FAILED: addr(oldEp), TSHA_PRIMARY: addr(recovered.endpoint!), TSHA_MODE: cfg.mode, TSHA_RUN: String(i + 1) }, cfg.waitTimeoutMs, signal, this.children);
         res.extra.restoreCmdExit = r.code;
@@ -195,7 +198,7 @@ export class LabSession {
       if (err instanceof Interrupted) throw err;
       res.error = (err as Error).message;
       const c = countOutcomes(o.requests, () => null);
-      res.requests = { ...c.all, unsettled: c.unsettled, byPhase: c.byPhase, explanations: c.explanations, failures: c.failures };
+      res.requests = { ...c.all, ...emptyJudgement(false), unsettled: c.unsettled, byPhase: c.byPhase, explanations: c.explanations, failures: c.failures };
       res.timeline = o.timeline;
     } finally {
       o.detach();

@@ -5,11 +5,12 @@
  */
 import { monotonicMs } from '../../clock.js';
 import type { Endpoint, EndpointName } from '../../endpoint/endpoint.js';
-import { RequestTimeoutError, ServerError, SwitchoverError } from '../../errors.js';
+import { CallElsewhereError, RequestTimeoutError, ServerError, SwitchoverError } from '../../errors.js';
 import type { ActiveEvent, GapEvent, SwitchoverEvent, TEvent } from '../../pair/events.js';
 import type { TServerPair } from '../../pair/pair.js';
-import { Attr, MessageType } from '../../protocol/ids.js';
-import { PHASES, emptyOutcomes, type Outcomes, type Phase, type TimelineMark } from './types.js';
+import { Attr, ErrorCode, MessageType } from '../../protocol/ids.js';
+import type { RequestReply } from '../../pair/requests.js';
+import { PHASES, emptyOutcomes, type FailedRequest, type Outcomes, type Phase, type Resolved, type TimelineMark } from './types.js';
 
 /** One request the bench made, and how it settled. */
 export interface RequestRecord {
@@ -18,9 +19,27 @@ export interface RequestRecord {
   otherDN: string;
   sentAt: number;
   phase: Phase;
-  /** `ok`, `switchover`, `timeout`, `server:<code>`, `other:<code>`; undefined while pending. */
+  /**
+   * `ok` (resolved; `resolved` says how), `switchover`, `timeout`, `server:<code>`, `elsewhere`
+   * (CallElsewhereError), `other:<code>`; undefined while pending.
+   */
   outcome?: string;
+  /** How a resolved request settled (the reply's outcome; done-earlier split by the refusal's ErrorCode). */
+  resolved?: keyof Resolved;
+  /** RequestTimeoutError: whether the request had been written to a server (it may have run). */
+  sent?: boolean;
   errorMessage?: string;
+}
+
+/** How a reply settled, from its `outcome` (and, for done-earlier, the refusal it carries: 1202 or 1201). */
+export function resolvedKind(reply: RequestReply | undefined): keyof Resolved {
+  const o = reply?.outcome;
+  if (o === 'answered-on-repeat') return 'answered-on-repeat';
+  if (o === 'done-earlier') {
+    const code = reply!.attributes?.find((a) => a.id === Attr.ErrorCode)?.value;
+    return Number(code) === ErrorCode.CallAlreadyRouted ? 'done-earlier-1202' : 'done-earlier-stream';
+  }
+  return 'answered';
 }
 
 /** The pair's endpoints (not public API: the warm reconnect's connect timestamps only). */
@@ -164,11 +183,13 @@ export class RunObserver {
     const p = this.pair
       .request('RequestRouteCall', { ThisDN: thisDN, ConnID: rec.connId, OtherDN: otherDN, RouteType: 2 }, { timeoutMs: this.opts.requestTimeoutMs })
       .then(
-        () => {
+        (reply) => {
           rec.outcome = 'ok';
+          rec.resolved = resolvedKind(reply);
         },
         (err: unknown) => {
           rec.outcome = classify(err);
+          if (err instanceof RequestTimeoutError) rec.sent = err.sent;
           rec.errorMessage = err instanceof Error ? err.message : String(err);
         },
       )
@@ -204,18 +225,34 @@ function classify(err: unknown): string {
   if (err instanceof SwitchoverError) return 'switchover';
   if (err instanceof RequestTimeoutError) return 'timeout';
   if (err instanceof ServerError) return `server:${err.errorCode}`;
+  if (err instanceof CallElsewhereError) return 'elsewhere';
   return `other:${(err as { code?: string }).code ?? (err as Error).name}`;
 }
 
-/** Count outcomes of `reqs` (all and by phase); `explain` names the documented rule behind a failure, or null. */
+/**
+ * Count outcomes of `reqs` (all and by phase); `explain` names the documented rule behind a failure, or
+ * null; `judge` (simulator) says what the oracle shows of the call and whether the outcome contradicts it.
+ * Every failure is listed (`failures`).
+ */
 export function countOutcomes(
   reqs: readonly RequestRecord[],
   explain: (r: RequestRecord) => string | null,
-): { all: Outcomes; byPhase: Record<Phase, Outcomes>; unsettled: number; explanations: Record<string, number>; failures: { connId: string; phase: Phase; error: string; explanation: string | null }[] } {
+  judge?: (r: RequestRecord) => { oracle: string; verdict?: 'wrong' | 'in-doubt-routed'; why?: string },
+): {
+  all: Outcomes;
+  byPhase: Record<Phase, Outcomes>;
+  unsettled: number;
+  explanations: Record<string, number>;
+  failures: FailedRequest[];
+  wrong: { connId: string; phase: Phase; outcome: string; oracle: string; why: string }[];
+  inDoubtRouted: number;
+} {
   const all = emptyOutcomes();
   const byPhase = Object.fromEntries(PHASES.map((p) => [p, emptyOutcomes()])) as Record<Phase, Outcomes>;
   const explanations: Record<string, number> = {};
-  const failures: { connId: string; phase: Phase; error: string; explanation: string | null }[] = [];
+  const failures: FailedRequest[] = [];
+  const wrong: { connId: string; phase: Phase; outcome: string; oracle: string; why: string }[] = [];
+  let inDoubtRouted = 0;
   let unsettled = 0;
   for (const r of reqs) {
     for (const o of [all, byPhase[r.phase]]) o.sent++;
@@ -227,21 +264,34 @@ export function countOutcomes(
       f(all);
       f(byPhase[r.phase]);
     };
+    const j = judge?.(r);
+    if (j?.verdict === 'wrong') wrong.push({ connId: String(r.connId), phase: r.phase, outcome: r.outcome === 'ok' ? r.resolved ?? 'answered' : r.outcome, oracle: j.oracle, why: j.why ?? '' });
+    if (j?.verdict === 'in-doubt-routed') inDoubtRouted++;
     if (r.outcome === 'ok') {
-      add((o) => o.ok++);
+      const k = r.resolved ?? 'answered';
+      add((o) => {
+        o.ok++;
+        o.resolved[k]++;
+      });
       continue;
     }
     if (r.outcome === 'switchover') add((o) => o.switchover++);
     else if (r.outcome === 'timeout') add((o) => o.timeout++);
     else if (r.outcome.startsWith('server:')) add((o) => o.server++);
+    else if (r.outcome === 'elsewhere') add((o) => o.elsewhere++);
     else add((o) => o.other++);
     add((o) => (o.detail[r.outcome!] = (o.detail[r.outcome!] ?? 0) + 1));
     const why = explain(r);
     if (why === null) add((o) => o.unexplained++);
     else explanations[why] = (explanations[why] ?? 0) + 1;
-    if (failures.length < 20) failures.push({ connId: String(r.connId), phase: r.phase, error: r.errorMessage ?? r.outcome, explanation: why });
+    const f: FailedRequest = { connId: String(r.connId), phase: r.phase, kind: r.outcome, error: r.errorMessage ?? r.outcome, explanation: why };
+    if (j) {
+      f.oracle = j.oracle;
+      if (j.verdict) f.verdict = j.verdict;
+    }
+    failures.push(f);
   }
-  return { all, byPhase, unsettled, explanations, failures };
+  return { all, byPhase, unsettled, explanations, failures, wrong, inDoubtRouted };
 }
 
 export const round3 = (x: number) => Math.round(x * 1000) / 1000;

@@ -17,7 +17,7 @@ import {
   type Simulation,
 } from '../../sim/index.js';
 import { RunObserver, countOutcomes, round3, type RequestRecord } from './observer.js';
-import { blankRun, type Mode, type RunResult, type SimFault, type TransportName } from './types.js';
+import { blankRun, emptyJudgement, type Mode, type RunResult, type SimFault, type TransportName } from './types.js';
 import { Interrupted, bounded, sleep, until } from './wait.js';
 
 export interface SimCellConfig {
@@ -87,10 +87,11 @@ export class SimCell {
   /** Repair what the previous run's fault left, then wait until both servers are healthy in their roles. */
   private async restore(signal: AbortSignal): Promise<void> {
     const r = this.toRestore;
-    this.toRestore = null;
     if (r?.fault === 'kill') await bounded(this.sim.fault({ kind: 'restart', server: r.server }), this.cfg.stepTimeoutMs, 'restart of the killed server', signal);
     if (r?.fault === 'stop') await this.sim.fault({ kind: 'cont', server: r.server }).catch(() => {});
     if (r?.fault === 'link-down') await this.sim.fault({ kind: 'link-up', server: r.server }).catch(() => {});
+    // Repaired (a failed restart stays to repair: the next run tries again instead of finding it dead).
+    this.toRestore = null;
     const end = monotonicMs() + this.cfg.stepTimeoutMs;
     let last = '';
     for (;;) {
@@ -249,14 +250,26 @@ export class SimCell {
 
       // Requests, each failure matched with the rule that explains it.
       const explain = explainer(oracle, cfg, oldName, recovered.timestamp);
-      const c = countOutcomes(o.requests, explain);
-      res.requests = { ...c.all, unsettled, byPhase: c.byPhase, explanations: c.explanations, failures: c.failures };
+      const c = countOutcomes(o.requests, explain, judge(oracle));
+      // A call routed twice: more than one route line for its ConnID (the switch routes a call once).
+      const lines = new Map<bigint, Oracle['routes']>();
+      for (const r of oracle.routes) lines.set(r.connId, [...(lines.get(r.connId) ?? []), r]);
+      const doubles = [...lines].filter(([, rs]) => rs.length > 1);
+      const phaseOf = new Map(o.requests.map((r) => [r.connId, r.phase]));
+      const wrong = [
+        ...c.wrong,
+        ...doubles.map(([id, rs]) => ({ connId: String(id), phase: phaseOf.get(id) ?? ('after' as const), outcome: 'routed twice', oracle: rs.map(describeRoute).join(', '), why: `${rs.length} route lines for one call` })),
+      ];
+      res.requests = {
+        ...c.all, ...emptyJudgement(true), wrongOutcome: c.wrong.length, inDoubtRouted: c.inDoubtRouted, doubleRouted: doubles.length, wrong,
+        unsettled, byPhase: c.byPhase, explanations: c.explanations, failures: c.failures,
+      };
     } catch (err) {
       if (err instanceof Interrupted) throw err;
       res.error = (err as Error).message;
       if (obs) {
         const c = countOutcomes(obs.requests, () => null);
-        res.requests = { ...c.all, unsettled: c.unsettled, byPhase: c.byPhase, explanations: c.explanations, failures: c.failures };
+        res.requests = { ...c.all, ...emptyJudgement(false), unsettled: c.unsettled, byPhase: c.byPhase, explanations: c.explanations, failures: c.failures };
         res.timeline = obs.timeline;
       }
       // Whatever state the servers are in, the next run starts from a fresh simulation state check.
@@ -284,16 +297,21 @@ function explainer(oracle: Oracle, cfg: SimCellConfig, oldName: ServerName, reco
     const route = routes.get(r.connId);
     switch (r.outcome) {
       case 'switchover':
+        // In doubt after the failover, and the repeat's answer proved nothing (1201 with the call never
+        // seen, 1203, 1205) — or the deadline passed before the repeat was answered.
         if (r.phase === 'after') return null;
         return route?.by === 'request' && route.server === oldName
-          ? 'SwitchoverError: sent to the failing primary, not idempotent; it had routed the call'
-          : 'SwitchoverError: sent to the failing primary, not idempotent; it had not routed the call';
+          ? 'SwitchoverError: in doubt after the failover, the repeat proved nothing; the failed primary had routed the call'
+          : 'SwitchoverError: in doubt after the failover, the repeat proved nothing; no request routed the call';
+      case 'elsewhere':
+        // The repeat found the call gone (1201) and the stream showed it ringing another DN.
+        return route && (route.by !== 'request' || route.destination !== r.otherDN) ? `CallElsewhereError: the call went to ${route.destination} (${route.by}), not to ${r.otherDN}` : null;
       case 'timeout':
         return r.sentAt + cfg.requestTimeoutMs <= recoveredAt ? 'RequestTimeoutError: its deadline passed while no server was usable' : null;
       case 'server:1203':
         return cfg.mode === 'warm' && r.phase !== 'before' ? 'ServerError 1203: the call began before the warm backup was promoted (calls in progress are lost)' : null;
       case 'server:1204':
-        return route && route.by !== 'request' ? 'ServerError 1204: the call had reached its route timeout' : null;
+        return route && route.by !== 'request' ? `ServerError 1204: the call had reached its route timeout (oracle: ${route.by})` : null;
       case 'server:1202':
         return route?.by === 'request' ? 'ServerError 1202: routed already (by a request whose reply was lost)' : null;
       case 'server:1003':
@@ -305,5 +323,31 @@ function explainer(oracle: Oracle, cfg: SimCellConfig, oldName: ServerName, reco
       default:
         return null;
     }
+  };
+}
+
+const describeRoute = (r: Oracle['routes'][number]) => (r.by === 'request' ? `request/${r.server} → ${r.destination}` : `${r.by} → ${r.destination}`);
+
+/**
+ * Each request's outcome against what the switch's oracle says happened to its call (the bench routes each
+ * call once, so "routed by a request" means routed by this request, by one of its attempts):
+ * - resolved while the call was not routed by a request (default-routed, or still on its route point): wrong;
+ * - failed while a request routed it: in doubt (SwitchoverError, or RequestTimeoutError of a request that
+ *   was sent: "may or may not have run" is true) — else wrong (a false "not routed").
+ */
+function judge(oracle: Oracle): (r: RequestRecord) => { oracle: string; verdict?: 'wrong' | 'in-doubt-routed'; why?: string } {
+  const routes = new Map<bigint, Oracle['routes'][number]>();
+  for (const r of oracle.routes) if (!routes.has(r.connId)) routes.set(r.connId, r);
+  return (r) => {
+    const route = routes.get(r.connId);
+    const seen = route ? describeRoute(route) : 'none';
+    const byRequest = route?.by === 'request';
+    if (r.outcome === 'ok') {
+      if (!byRequest) return { oracle: seen, verdict: 'wrong', why: `resolved (${r.resolved ?? 'answered'}) but the oracle shows the call ${route ? `left by ${route.by}` : 'never routed'}` };
+      return { oracle: seen };
+    }
+    if (!byRequest) return { oracle: seen };
+    if (r.outcome === 'switchover' || (r.outcome === 'timeout' && r.sent !== false)) return { oracle: seen, verdict: 'in-doubt-routed', why: `${r.outcome}: in doubt, the call was routed by a request` };
+    return { oracle: seen, verdict: 'wrong', why: `failed (${r.outcome}) but the oracle shows the call routed by a request` };
   };
 }

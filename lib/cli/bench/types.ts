@@ -38,15 +38,33 @@ export const METRIC_LABEL: Record<MetricName, string> = {
   overheadMs: 'client overhead',
 };
 
+/**
+ * How resolved requests settled (the reply's `outcome`, docs/semantics.md "Requests across a failover"):
+ * routed first time, routed by the repeat after a failover, or found done by the earlier attempt — told by
+ * the switch's refusal of the repeat (1202) or by the event stream (the call rang our destination; 1201).
+ */
+export interface Resolved {
+  answered: number;
+  'answered-on-repeat': number;
+  'done-earlier-1202': number;
+  'done-earlier-stream': number;
+}
+export const RESOLVED_KEYS = ['answered', 'answered-on-repeat', 'done-earlier-1202', 'done-earlier-stream'] as const;
+export const emptyResolved = (): Resolved => ({ answered: 0, 'answered-on-repeat': 0, 'done-earlier-1202': 0, 'done-earlier-stream': 0 });
+
 /** Request outcomes by class. */
 export interface Outcomes {
   sent: number;
+  /** Resolved (any outcome in `resolved`). */
   ok: number;
-  /** SwitchoverError: sent to a primary that failed before answering (not idempotent: not re-sent). */
+  resolved: Resolved;
+  /** SwitchoverError: in doubt after a failover, and the repeat's answer (or its absence) proved nothing. */
   switchover: number;
   timeout: number;
   /** ServerError: the server answered EventError (detail has the ErrorCode). */
   server: number;
+  /** CallElsewhereError: the call rang another DN: not routed by this request. */
+  elsewhere: number;
   other: number;
   /** Failures not explained by a documented rule (must be 0; see explanations). */
   unexplained: number;
@@ -77,13 +95,46 @@ export interface TimelineMark {
   what: string;
 }
 
-/** One failed request, kept for the report (the first few of each run). */
+/** One failed request, kept for the report (every one; see CellResult.failuresDropped). */
 export interface FailedRequest {
   connId: string;
   phase: Phase;
+  /** `switchover`, `timeout`, `server:<code>`, `elsewhere`, `other:<code>`. */
+  kind: string;
   error: string;
   explanation: string | null;
+  /** What the switch's oracle says of the call: `request/A` (routed by a request through A), `timeout`, `overflow`, `none`; lab: undefined. */
+  oracle?: string;
+  /** Judged against the oracle: `wrong` (a false answer), `in-doubt-routed` (an in-doubt error for a call a request did route), or undefined. */
+  verdict?: 'wrong' | 'in-doubt-routed';
 }
+
+/** A request whose outcome contradicts the switch's oracle, or a call the switch routed twice. */
+export interface WrongOutcome {
+  connId: string;
+  phase: Phase;
+  outcome: string;
+  oracle: string;
+  why: string;
+}
+
+/**
+ * Route outcomes judged against the switch's oracle (simulator only; a lab pair has none):
+ * - `wrongOutcome`: resolved while the call was not routed by a request, or failed (but for an in-doubt
+ *   error) while it was: must be 0;
+ * - `inDoubtRouted`: SwitchoverError, or RequestTimeoutError of a request that had been sent, for a call a
+ *   request did route: the truth was unknown to the client, not a false answer (listed, not "wrong");
+ * - `doubleRouted`: calls with more than one route line in the oracle: must be 0.
+ */
+export interface Judgement {
+  judged: boolean;
+  wrongOutcome: number;
+  inDoubtRouted: number;
+  doubleRouted: number;
+  /** Every wrong outcome and double route (capped at 1000 per cell). */
+  wrong: WrongOutcome[];
+}
+export const emptyJudgement = (judged: boolean): Judgement => ({ judged, wrongOutcome: 0, inDoubtRouted: 0, doubleRouted: 0, wrong: [] });
 
 /** Everything measured in one run. */
 export interface RunResult {
@@ -95,7 +146,7 @@ export interface RunResult {
   /** Context: application lag behind the switch at the fault, fault → the killed process seen gone, warm reconnect split. */
   extra: Record<string, number | null>;
   events: EventCounts;
-  requests: Outcomes & { unsettled: number; byPhase: Record<Phase, Outcomes>; explanations: Record<string, number>; failures: FailedRequest[] };
+  requests: Outcomes & Judgement & { unsettled: number; byPhase: Record<Phase, Outcomes>; explanations: Record<string, number>; failures: FailedRequest[] };
   switchover: { from: string | null; to: string; reason: string; replayed: number } | null;
   gaps: { epoch: string; fromSeq: number; toSeq: number }[];
   timeline: TimelineMark[];
@@ -124,7 +175,7 @@ export interface CellTotals {
   ok: number;
   errors: number;
   events: EventCounts;
-  requests: Outcomes & { unsettled: number; byPhase: Record<Phase, Outcomes>; explanations: Record<string, number> };
+  requests: Outcomes & Judgement & { unsettled: number; byPhase: Record<Phase, Outcomes>; explanations: Record<string, number> };
 }
 
 export interface CellResult {
@@ -135,13 +186,16 @@ export interface CellResult {
   summary: Partial<Record<MetricName, LatencySummary | null>>;
   totals: CellTotals;
   runs: RunResult[];
+  /** Failed requests left out of the runs' `failures` lists past 1000 per cell (counts stay exact). */
+  failuresDropped: number;
 }
 
 export interface BenchReport {
   tool: 'tserver-ha bench';
   version: string;
   node: string;
-  host: { cpus: number; loadavg: number[] };
+  /** The machine: load average (1, 5, 15 min) at the start and at the end of the bench. */
+  host: { cpus: number; loadavg: number[]; loadavgAtStart?: number[] };
   target: 'simulator' | 'lab';
   startedAt: string;
   durationMs: number;
@@ -152,7 +206,7 @@ export interface BenchReport {
   cells: CellResult[];
 }
 
-export const emptyOutcomes = (): Outcomes => ({ sent: 0, ok: 0, switchover: 0, timeout: 0, server: 0, other: 0, unexplained: 0, detail: {} });
+export const emptyOutcomes = (): Outcomes => ({ sent: 0, ok: 0, resolved: emptyResolved(), switchover: 0, timeout: 0, server: 0, elsewhere: 0, other: 0, unexplained: 0, detail: {} });
 
 export const emptyEvents = (): EventCounts => ({ expected: 0, received: 0, lost: 0, lostInGap: 0, duplicated: 0, unexpected: 0, gapSeqs: 0 });
 
@@ -164,7 +218,7 @@ export const blankRun = (cell: string, run: number, expected: number | null = 0)
   metrics: { detectMs: null, firstEventMs: null, promotionMs: null, readyMs: null, recoverMs: null, overheadMs: null },
   extra: {},
   events: { ...emptyEvents(), expected },
-  requests: { ...emptyOutcomes(), unsettled: 0, byPhase: { before: emptyOutcomes(), switching: emptyOutcomes(), after: emptyOutcomes() }, explanations: {}, failures: [] },
+  requests: { ...emptyOutcomes(), ...emptyJudgement(expected !== null), unsettled: 0, byPhase: { before: emptyOutcomes(), switching: emptyOutcomes(), after: emptyOutcomes() }, explanations: {}, failures: [] },
   switchover: null,
   gaps: [],
   timeline: [],
