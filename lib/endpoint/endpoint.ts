@@ -4,12 +4,16 @@ import type CircuitBreaker from 'opossum';
 import type { ResolvedPairOptions, EndpointAddress } from '../config.js';
 import { BreakerOpenError, HandshakeError, RequestTimeoutError, ServerError, TransportError, type TServerHaError } from '../errors.js';
 import { monotonicMs } from '../clock.js';
-import { Attr, MessageType, messageName } from '../protocol/ids.js';
+import { Attr, MessageType, messageId, messageName, type MessageName } from '../protocol/ids.js';
+import { ValueType } from '../protocol/constants.js';
 import { encodeMessage, type AttributeInput } from '../protocol/encoder.js';
 import { getAttr } from '../protocol/message.js';
-import type { KVPair, MessageFrame } from '../protocol/types.js';
+import type { Attribute, KVPair, MessageFrame } from '../protocol/types.js';
 import type { CloseInfo, FrameBatch, Transport, TransportOptions, WindowOptions } from '../transport/types.js';
 import { createBreaker } from './breaker.js';
+import { createTransport, resolveTransportKind } from '../transport/index.js';
+// Side effect: registers the native transport when the addon loads, so transport 'auto' can pick it.
+import '../native/register.js';
 import { FrameKind, frameKind } from '../transport/hold-rule.js';
 
 
@@ -69,7 +73,6 @@ export interface PendingCall {
 export interface EndpointContext {
   options: ResolvedPairOptions;
   nextRef(): number;
-  createTransport(options: TransportOptions): Transport;
   /** A server event (not a reply, not link/role bookkeeping) from this endpoint. */
   onEvent(ep: Endpoint, batch: FrameBatch, i: number): void;
   /** Runs the processing of one batch: the owner can emit what it decided once the batch is done. */
@@ -94,6 +97,19 @@ export interface EndpointEvents {
   breaker: [state: 'open' | 'half-open' | 'closed'];
   /** An ADDP poll of the current connection was answered (sampled by the transport). */
   heartbeat: [rttMs: number, at: number];
+}
+
+/**
+ * Encode a request of `name` (or TMessageType id) with ReferenceID `ref` — the one this endpoint layer
+ * correlates its reply by (a ReferenceID among `attributes` is replaced). Throws TypeError for an unknown
+ * name, ProtocolError/TypeError for attributes that cannot be encoded.
+ */
+export function encodeRequest(name: MessageName | number, attributes: AttributeInput | readonly Attribute[], ref: number): { type: number; bytes: Uint8Array } {
+  const type = messageId(name);
+  const bytes = Array.isArray(attributes)
+    ? encodeMessage(type, [...(attributes as Attribute[]).filter((a) => a.id !== Attr.ReferenceID), { id: Attr.ReferenceID, type: ValueType.Int32, value: ref }])
+    : encodeMessage(type, { ...(attributes as AttributeInput), ReferenceID: ref });
+  return { type, bytes };
 }
 
 function roleOf(v: unknown): RoleName {
@@ -141,7 +157,7 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
   private linkReports: LinkReport[] = [];
   private linkWaiter: ((report: { up: boolean; frame: MessageFrame | undefined }) => void) | undefined;
   /** `kind` of the current (or last) connection's transport; before the first, what the pair will use. */
-  transportKind: string | null = null;
+  transportKind: string | null;
   /** The last failed attempt's or lost session's error, since the last session opened (open timeout reports it). */
   lastError: Error | null = null;
   /** When {@link lastError} happened (monotonic ms). */
@@ -153,6 +169,8 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
     private readonly ctx: EndpointContext,
   ) {
     super();
+    const o = ctx.options;
+    this.transportKind = typeof o.transport === 'function' ? null : resolveTransportKind({ tls: o.tls }, o.transport);
     const b = ctx.options.breaker;
     if (b) {
       this.breaker = createBreaker(() => this.attempt(), b, `${ctx.options.name}/${name}`);
@@ -160,6 +178,12 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
       this.breaker.on('halfOpen', () => this.emit('breaker', 'half-open'));
       this.breaker.on('close', () => this.emit('breaker', 'closed'));
     }
+  }
+
+  /** A transport for the next attempt: the configured kind (`auto`: native when the addon loaded), or the factory given. */
+  private createTransport(t: TransportOptions): Transport {
+    const kind = this.ctx.options.transport;
+    return typeof kind === 'function' ? kind(t) : createTransport(t, kind);
   }
 
   /** `host:port`, for messages. */
@@ -206,7 +230,7 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
     const { dns, hold } = this.nextAttempt;
     const o = this.ctx.options;
     const gen = ++this.generation;
-    const t = this.ctx.createTransport({
+    const t = this.createTransport({
       host: this.address.host,
       port: this.address.port,
       connectTimeoutMs: o.connectTimeoutMs,

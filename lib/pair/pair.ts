@@ -3,21 +3,16 @@ import { gapChannel, switchoverChannel } from '../diagnostics.js';
 import { resolvePairOptions, type ResolvedPairOptions, type TServerPairOptions } from '../config.js';
 import { ClosedError, ConfigError, OpenTimeoutError, QueueFullError, SwitchoverError, TransportError, TServerHaError } from '../errors.js';
 import { monotonicMs } from '../clock.js';
-import { Endpoint, type EndpointName, type SessionInfo, type DropReason } from '../endpoint/endpoint.js';
-import { encodeMessage, type AttributeInput } from '../protocol/encoder.js';
-import { Attr, MessageType, messageId, messageName, type MessageName } from '../protocol/ids.js';
-import { ValueType } from '../protocol/constants.js';
-import { getAttr } from '../protocol/message.js';
+import { encodeRequest, Endpoint, type EndpointName, type SessionInfo, type DropReason } from '../endpoint/endpoint.js';
+import type { AttributeInput } from '../protocol/encoder.js';
+import { messageName, type MessageName } from '../protocol/ids.js';
 import type { Attribute, MessageFrame } from '../protocol/types.js';
-import { createTransport, resolveTransportKind } from '../transport/index.js';
-// Side effect: registers the native transport when the addon loads, so transport 'auto' can pick it.
-import '../native/register.js';
 import type { CloseInfo, CloseReason, FrameBatch } from '../transport/types.js';
 import { admit, DUPLICATE } from './core/admit.js';
 import { createCore, step } from './core/step.js';
 import type { ConnView, CoreState, Effect, Input } from './core/types.js';
 import { EventStream, DEFAULT_MAX_BUFFERED } from './event-stream.js';
-import { setEpoch } from './tevent.js';
+import { setEpoch, switchTimeUs } from './tevent.js';
 import { TEvent, type PairEventRecord, type PairEvents, type PairState, type SwitchoverReason } from './events.js';
 import { Outbox } from './outbox.js';
 import { AttemptEvents } from './attempt-events.js';
@@ -28,14 +23,6 @@ import { ServerEvents } from './server-events.js';
 import { Supervisor } from './supervisor.js';
 
 const ALL = Symbol('tserver-ha:all');
-
-/** An event's switch time in µs (TimeinSecs, TimeinuSecs), or -1 when it carries none. */
-function switchTimeUs(e: TEvent): number {
-  const secs = e.get(Attr.TimeinSecs);
-  if (typeof secs !== 'number') return -1;
-  const us = e.get(Attr.TimeinuSecs);
-  return secs * 1e6 + (typeof us === 'number' ? us : 0);
-}
 
 function reasonOf(r: CloseReason, dropped: DropReason | undefined): SwitchoverReason {
   if (dropped === 'manual') return 'manual';
@@ -130,7 +117,6 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     const ctx = {
       options: o,
       nextRef: () => this.nextRef(),
-      createTransport: (t: Parameters<typeof createTransport>[0]) => (typeof o.transport === 'function' ? o.transport(t) : createTransport(t, o.transport)),
       onEvent: (ep: Endpoint, batch: FrameBatch, i: number) => this.onEvent(ep, batch, i),
       inBatch: (fn: () => void) => this.decide(fn),
       onLateReply: () => void this.lateReplies++,
@@ -155,11 +141,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
   /** Connect failures, retries, heartbeats and breaker changes as public events; the logger bridge. */
   private observe(): void {
     const o = this.options;
-    const kind = typeof o.transport === 'function' ? null : resolveTransportKind({ tls: o.tls }, o.transport);
-    for (const ep of Object.values(this.endpoints)) {
-      ep.transportKind = kind;
-      this.attempts.watch(ep);
-    }
+    for (const ep of Object.values(this.endpoints)) this.attempts.watch(ep);
     const log = o.logger;
     if (log) this.on(ALL as never, ((name: string, payload: unknown) => logEvent(log, o.name, name, payload)) as never);
   }
@@ -300,10 +282,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
       for (const k of ['idempotent', 'repeat'] as const) {
         if (options[k] !== undefined && typeof options[k] !== 'boolean') throw new ConfigError(`option ${k} must be a boolean, got ${typeof options[k]}`);
       }
-      type = messageId(name);
-      bytes = Array.isArray(attributes)
-        ? encodeMessage(type, [...(attributes as Attribute[]).filter((a) => a.id !== Attr.ReferenceID), { id: Attr.ReferenceID, type: ValueType.Int32, value: ref }])
-        : encodeMessage(type, { ...(attributes as AttributeInput), ReferenceID: ref });
+      ({ type, bytes } = encodeRequest(name, attributes, ref));
     } catch (err) {
       return Promise.reject(err);
     }

@@ -1,6 +1,6 @@
 import { LENGTH_BYTES } from '../protocol/constants.js';
 import { decodeAttribute, decodeBody } from '../protocol/decoder.js';
-import { attrId, messageName, type AttrName } from '../protocol/ids.js';
+import { Attr, attrId, messageName, type AttrName } from '../protocol/ids.js';
 import { listToRecord, messageToRecord, plainValue } from '../protocol/json.js';
 import type { PlainValue } from '../protocol/message.js';
 import type { DecodedValue, KVPair, MessageFrame } from '../protocol/types.js';
@@ -128,6 +128,14 @@ export class TEvent {
     const v = decodeAttribute(raw.bytes, at + LENGTH_BYTES, at + this.len, raw.limits, id);
     return v === undefined ? undefined : plain(v);
   }
+}
+
+/** @internal An event's switch time in µs (TimeinSecs, TimeinuSecs), or -1 when it carries none. */
+export function switchTimeUs(e: TEvent): number {
+  const secs = e.get(Attr.TimeinSecs);
+  if (typeof secs !== 'number') return -1;
+  const us = e.get(Attr.TimeinuSecs);
+  return secs * 1e6 + (typeof us === 'number' ? us : 0);
 }
 
 /** @internal The pair stamps the epoch when it admits the event (it may change while an event waits). */
