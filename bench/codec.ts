@@ -6,11 +6,12 @@
  *   options: --runs N (default 7), --ms M per run (default 150)
  *
  * Decoders: `ts-decoder` (FrameDecoder, the TS reference: builds every frame), `ts-index` (pure-TS
- * validating scanner + lazy view, lib/native/ts-scanner.ts), `native` (the addon's batch decode + the
+ * validating scanner + lazy view, bench/codec-index/ts-scanner.ts), `native` (the addon's batch decode + the
  * same lazy view). Access patterns: `all` (materialize every attribute), `two` (ThisDN + ConnID),
  * `index` (type + seq only). Each number is the median of several timed runs.
  */
-import { BatchDecoder, nativeStatus, type IndexBackend } from '../lib/native/index.js';
+import { nativeStatus } from '../lib/native/index.js';
+import { BatchDecoder, type IndexBackend } from './codec-index/index.js';
 import { Attr, FrameDecoder, MessageType, encodeMessage, getAttr, type Frame } from '../lib/protocol/index.js';
 
 const argv = process.argv.slice(2);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { IndexLayout as L, nativeStatus, requireNativeBinding, scanFrames } from '../../lib/native/index.js';
+import { nativeStatus, requireNativeBinding } from '../../lib/native/index.js';
+import { IndexLayout as L, scanFrames } from '../../bench/codec-index/index.js';
 import { encodeAddp, encodeMessage, resolveLimits } from '../../lib/protocol/index.js';
 
 // The addon's decode() as a raw function: argument checking, output bounds, offsets of a Buffer that is

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { BatchDecoder, nativeStatus, type IndexBackend } from '../../lib/native/index.js';
+import { nativeStatus } from '../../lib/native/index.js';
+import { BatchDecoder, type IndexBackend } from '../../bench/codec-index/index.js';
 import {
   ProtocolError, ValueType, decodeFrames, encodeAddp, encodeMessage, frameToJSON,
   type Attribute, type CodecLimits, type DecodedValue, type KVPair,

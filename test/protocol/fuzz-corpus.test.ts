@@ -2,7 +2,8 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { delimiter, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { BatchDecoder, nativeStatus, type IndexBackend } from '../../lib/native/index.js';
+import { nativeStatus } from '../../lib/native/index.js';
+import { BatchDecoder, type IndexBackend } from '../../bench/codec-index/index.js';
 import { FrameDecoder, ProtocolError, ValueType, decodeFrames, frameToJSON, type Frame } from '../../lib/protocol/index.js';
 import { DEFAULT_LIMITS, fuzzHeader, parseFuzzInput, type FuzzLimits } from '../../scripts/fuzz-input.mjs';
 

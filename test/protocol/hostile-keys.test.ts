@@ -8,7 +8,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeFramesIndexed, nativeStatus, type IndexBackend } from '../../lib/native/index.js';
+import { nativeStatus } from '../../lib/native/index.js';
+import { decodeFramesIndexed, type IndexBackend } from '../../bench/codec-index/index.js';
 import { TEvent } from '../../lib/pair/tevent.js';
 import { ValueType } from '../../lib/protocol/constants.js';
 import { decodeFrames, resolveLimits } from '../../lib/protocol/decoder.js';

@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../lib/errors.js';
-import { BatchDecoder, NativeTransport, nativeStatus, requireNativeBinding } from '../../lib/native/index.js';
+import { NativeTransport, nativeStatus, requireNativeBinding } from '../../lib/native/index.js';
+import { BatchDecoder } from '../../bench/codec-index/index.js';
 import { DEFAULT_LIMITS } from '../../lib/protocol/constants.js';
 import { resolveLimits } from '../../lib/protocol/decoder.js';
 import { encodeMessage } from '../../lib/protocol/encoder.js';

@@ -7,7 +7,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import '../../lib/native/index.js';
-import { BatchDecoder, nativeStatus } from '../../lib/native/index.js';
+import { nativeStatus } from '../../lib/native/index.js';
+import { BatchDecoder } from '../../bench/codec-index/index.js';
 import { FrameDecoder, MAX_LIST_ENTRIES, decodeFrames } from '../../lib/protocol/decoder.js';
 import { MessageType, ProtocolError } from '../../lib/protocol/index.js';
 import { createTransport } from '../../lib/transport/index.js';

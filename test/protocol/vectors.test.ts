@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { BatchDecoder, decodeFramesIndexed, nativeStatus, requireNativeBinding, type IndexBackend } from '../../lib/native/index.js';
+import { nativeStatus, requireNativeBinding } from '../../lib/native/index.js';
+import { BatchDecoder, decodeFramesIndexed, type IndexBackend } from '../../bench/codec-index/index.js';
 import { FrameDecoder, ProtocolError, decodeFrames, frameToJSON, type CodecLimits, type Frame, type FrameJSON } from '../../lib/protocol/index.js';
 
 interface Vector {

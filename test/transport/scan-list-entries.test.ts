@@ -1,6 +1,6 @@
 /**
  * The TS index scanners — scanBody (lib/transport/scan.ts, the node transport's hold window) and
- * scanFrames (lib/native/ts-scanner.ts, the TS twin of the addon's index) — apply the decoders' bound of
+ * scanFrames (bench/codec-index/ts-scanner.ts, the TS twin of the addon's index) — apply the decoders' bound of
  * MAX_LIST_ENTRIES (65,535) list entries per frame, every list at every depth together, with the same
  * code (ERR_TOO_MANY_ATTRIBUTES), at the same point (as each entry starts, before its key) and offset as
  * decodeBody and the C++ codec. So a held frame over the bound is refused when it arrives, not when the
@@ -8,7 +8,8 @@
  * test/transport/scan.test.ts) use small frames that never reach the bound: the cases here do.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { BatchDecoder, nativeStatus, type IndexBackend } from '../../lib/native/index.js';
+import { nativeStatus } from '../../lib/native/index.js';
+import { BatchDecoder, type IndexBackend } from '../../bench/codec-index/index.js';
 import { LENGTH_BYTES, MessageType, ProtocolError, decodeFrames, encodeMessage, frameToJSON, resolveLimits } from '../../lib/protocol/index.js';
 import { MAX_LIST_ENTRIES } from '../../lib/protocol/decoder.js';
 import { createTransport } from '../../lib/transport/index.js';

@@ -1,9 +1,9 @@
-import type { CodecLimits } from '../protocol/constants.js';
-import { resolveLimits, type ResolvedLimits } from '../protocol/decoder.js';
-import { ProtocolError, protocolCodeOf } from '../protocol/errors.js';
-import type { Frame } from '../protocol/types.js';
+import type { CodecLimits } from '../../lib/protocol/constants.js';
+import { resolveLimits, type ResolvedLimits } from '../../lib/protocol/decoder.js';
+import { ProtocolError, protocolCodeOf } from '../../lib/protocol/errors.js';
+import type { Frame } from '../../lib/protocol/types.js';
 import { IndexLayout as L, IndexedFrameBatch } from './frame-view.js';
-import { requireNativeBinding, type NativeBinding } from './loader.js';
+import { requireNativeBinding, type NativeBinding } from '../../lib/native/loader.js';
 import { scanFrames } from './ts-scanner.js';
 
 /** Which index builder a {@link BatchDecoder} uses: the addon, or its pure-TS twin. */

@@ -1,11 +1,11 @@
-import { FrameKind, ValueType } from '../protocol/constants.js';
-import type { DecodedValue, Frame, KVPair, MessageFrame } from '../protocol/types.js';
-import type { FrameBatch } from '../transport/types.js';
+import { FrameKind, ValueType } from '../../lib/protocol/constants.js';
+import type { DecodedValue, Frame, KVPair, MessageFrame } from '../../lib/protocol/types.js';
+import type { FrameBatch } from '../../lib/transport/types.js';
 
 /**
  * Layout of a batch index (native/addon/decode.h): a Float64Array holding a header, then one record of
  * `STRIDE` numbers per frame; attribute offsets live in a separate Uint32Array. Written by the addon's
- * `decode` and by the TS twin {@link scanFrames} (lib/native/ts-scanner.ts).
+ * `decode` and by the TS twin {@link scanFrames} (bench/codec-index/ts-scanner.ts).
  */
 export const IndexLayout = {
   HEADER_SIZE: 8,

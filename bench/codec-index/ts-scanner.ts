@@ -1,5 +1,5 @@
-import { ValueType } from '../protocol/constants.js';
-import { MAX_LIST_ENTRIES, type ResolvedLimits } from '../protocol/decoder.js';
+import { ValueType } from '../../lib/protocol/constants.js';
+import { MAX_LIST_ENTRIES, type ResolvedLimits } from '../../lib/protocol/decoder.js';
 import { IndexLayout as L } from './frame-view.js';
 
 /**
