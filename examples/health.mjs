@@ -1,6 +1,8 @@
-// Health checks for a load balancer or Kubernetes, from `pair.state`:
-//   /healthz  200 while a primary with a live CTI link takes requests (state.active), else 503;
-//   /readyz   200 once open() resolved and until close(); the body is the state as JSON either way.
+// Health checks for Kubernetes or a load balancer, from `pair.health()`:
+//   /healthz  liveness: 200 while the pair runs (opened, not closed) — it stays 200 through switchovers and
+//             outages, so a liveness probe never restarts a pod because a T-Server failed over;
+//   /readyz   readiness: 200 while a server takes requests, or none has for less than the grace period
+//             (2 s: a switchover takes less); 503 with the reason otherwise. The body is the health as JSON.
 // `node examples/health.mjs --primary h:p --backup h:p --dns 7000 --port 8080`
 import { createServer } from 'node:http';
 import { TServerPair } from 'tserver-ha';
@@ -8,25 +10,19 @@ import { exampleArgs, untilStopped } from './args.cjs';
 
 const args = exampleArgs();
 const pair = new TServerPair({ name: 'ExamplePair', primary: args.primary, backup: args.backup, mode: args.mode, dns: args.dns });
-let ready = false;
 
-const body = () => {
-  const s = pair.state;
-  const ep = (e) => ({ server: e.server, role: e.role, link: e.link, breaker: e.breaker, transport: e.transport, lastError: e.lastError?.message ?? null });
-  return JSON.stringify({ open: s.open, active: s.active, source: s.source, queuedRequests: s.queuedRequests, primary: ep(s.endpoints.primary), backup: ep(s.endpoints.backup) });
-};
 const server = createServer((req, res) => {
-  const ok = req.url === '/healthz' ? pair.state.active !== null : req.url === '/readyz' ? ready && pair.state.open : null;
+  const h = pair.health();
+  const ok = req.url === '/healthz' ? h.live : req.url === '/readyz' ? h.ready : null;
   if (ok === null) return res.writeHead(404).end();
-  res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(body());
+  const s = pair.state;
+  res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ...h, source: s.source, queuedRequests: s.queuedRequests }));
 });
 await new Promise((resolve) => server.listen(args.port, '127.0.0.1', resolve));
 console.log(`health on http://127.0.0.1:${server.address().port}/healthz`);
 await pair.open();
-ready = true;
 console.log('ready');
 await untilStopped(args.runMs);
-ready = false;
 server.close();
-await pair.close();
+await pair.close({ drain: true });
 console.log('stopped');

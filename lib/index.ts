@@ -2,7 +2,7 @@
  * tserver-ha: one normalized event stream and one request path over a primary/backup T-Server pair.
  * @packageDocumentation
  */
-export { TServerPair, type PairStats, type AddressOptions, type EventsOptions } from './pair/pair.js';
+export { TServerPair, type PairStats, type AddressOptions, type EventsOptions, type OpenOptions, type CloseOptions, type PairHealth } from './pair/pair.js';
 export { MAX_TIMEOUT_MS, type RequestOptions, type RequestReply } from './pair/requests.js';
 export type { RequestOutcome } from './pair/request-rules.js';
 export { ListenerError } from './pair/outbox.js';

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { gapChannel, switchoverChannel } from '../diagnostics.js';
 import { resolvePairOptions, type ResolvedPairOptions, type TServerPairOptions } from '../config.js';
-import { ClosedError, ConfigError, OpenTimeoutError, QueueFullError, SwitchoverError, TransportError, TServerHaError } from '../errors.js';
+import { AbortedError, ClosedError, ConfigError, OpenTimeoutError, QueueFullError, SwitchoverError, TransportError, TServerHaError } from '../errors.js';
 import { monotonicMs } from '../clock.js';
 import { encodeRequest, Endpoint, type EndpointName, type SessionInfo, type DropReason } from '../endpoint/endpoint.js';
 import type { AttributeInput } from '../protocol/encoder.js';
@@ -17,7 +17,7 @@ import { TEvent, type PairEventRecord, type PairEvents, type PairState, type Swi
 import { Outbox } from './outbox.js';
 import { AttemptEvents } from './attempt-events.js';
 import { logEvent, requestChannel, type RequestTraceContext } from './observe.js';
-import { checkTimeout, RequestBook, type RequestOptions, type RequestReply } from './requests.js';
+import { checkTimeout, MAX_TIMEOUT_MS, RequestBook, type RequestOptions, type RequestReply } from './requests.js';
 import { callOf, ruleFor } from './request-rules.js';
 import { ServerEvents } from './server-events.js';
 import { Supervisor } from './supervisor.js';
@@ -28,6 +28,24 @@ function reasonOf(r: CloseReason, dropped: DropReason | undefined): SwitchoverRe
   if (dropped === 'manual') return 'manual';
   if (dropped === 'not-promoted') return 'role-change';
   return r === 'addp-timeout' ? 'heartbeat-timeout' : r === 'protocol-error' ? 'protocol-error' : 'crash';
+}
+
+/** `signal` of open(): an AbortSignal or nothing (checked before anything is armed). */
+function checkSignal(options: OpenOptions): AbortSignal | undefined {
+  if (typeof options !== 'object' || options === null) throw new ConfigError('open() options must be an object');
+  const s = options.signal;
+  if (s !== undefined && !(s instanceof AbortSignal)) throw new ConfigError('option signal must be an AbortSignal');
+  return s;
+}
+
+/** `drain` of close(): null (no drain), or the longest wait in ms (Infinity: each request's own deadline). */
+function checkDrain(options: CloseOptions): number | null {
+  if (typeof options !== 'object' || options === null) throw new ConfigError('close() options must be an object');
+  const d = options.drain;
+  if (d === undefined || d === false) return null;
+  if (d === true) return Infinity;
+  if (typeof d === 'object' && d !== null && Number.isInteger(d.timeoutMs) && d.timeoutMs >= 0 && d.timeoutMs <= MAX_TIMEOUT_MS) return d.timeoutMs;
+  throw new ConfigError(`option drain must be a boolean or { timeoutMs } (an integer number of ms in [0, ${MAX_TIMEOUT_MS}]), got ${JSON.stringify(d)}`);
 }
 
 /** Counters, for dashboards and benchmarks. */
@@ -45,6 +63,42 @@ export interface PairStats {
 export interface AddressOptions {
   /** Deadline for the active server's answer; default the pair's `requestTimeoutMs`. */
   timeoutMs?: number;
+}
+
+/** Options of `open()`. */
+export interface OpenOptions {
+  /** Abort the open: it rejects with AbortedError and the pair is closed. */
+  signal?: AbortSignal;
+}
+
+/** Options of `close()`. */
+export interface CloseOptions {
+  /**
+   * Graceful: stop taking requests (new ones reject with ClosedError), let those in flight settle — each
+   * by its own deadline, so the wait is bounded — then close. `{ timeoutMs }` bounds the wait further;
+   * requests still unsettled then reject with ClosedError. Default false: reject them at once.
+   */
+  drain?: boolean | { timeoutMs: number };
+}
+
+/**
+ * What a health probe reads (`pair.health()`): liveness for "restart me?" (a Kubernetes liveness probe),
+ * readiness for "send me work?" (a readiness probe or a load balancer).
+ */
+export interface PairHealth {
+  /** The pair is running: opened and not closed. Stays true through switchovers and outages. */
+  live: boolean;
+  /**
+   * A server takes requests — or none has for less than the grace period (a switchover is short; a
+   * request submitted meanwhile is queued, not refused). False before open() resolved and after close().
+   */
+  ready: boolean;
+  /** Where requests go now (null while no server is usable). */
+  active: EndpointName | null;
+  /** For how long no server has taken requests (ms), or null while one does. */
+  noServerForMs: number | null;
+  /** Why not ready, in words (absent when ready). */
+  reason?: string;
 }
 
 /** Options of `events()`. */
@@ -100,6 +154,10 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
   private readonly admitFx: Effect[] = [];
   /** Replies that arrived after their request had settled: a request-layer count, not a core decision. */
   private lateReplies = 0;
+  /** close({ drain }) is letting requests settle: no new ones. */
+  private draining = false;
+  /** Since when (monotonic ms) no server has taken requests, after one had; null while one does. */
+  private noActiveSince: number | null = null;
   /** The last event delivered: its switch time orders events across a change of numbering. */
   private lastEvent: TEvent | null = null;
   private timer: NodeJS.Timeout | undefined;
@@ -208,16 +266,26 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
    * Connect (both servers in hot standby, one in warm) and resolve once a primary with a live CTI link is
    * usable. Rejects with `ERR_OPEN_TIMEOUT` after `openTimeoutMs`, closing the pair.
    */
-  async open(): Promise<void> {
+  async open(options: OpenOptions = {}): Promise<void> {
+    const signal = checkSignal(options);
     if (this.core.closed) throw new ClosedError();
     if (this.opened) throw new TServerHaError('ERR_ALREADY_OPEN', 'open() was already called');
+    if (signal?.aborted) {
+      await this.close();
+      throw new AbortedError('open()', signal.reason);
+    }
     this.opened = true;
     const ready = new Promise<void>((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
     this.supervisor.start();
     let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
     const startedAt = monotonicMs();
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(this.openTimeoutError()), this.options.openTimeoutMs);
+      if (signal) {
+        onAbort = () => reject(new AbortedError('open()', signal.reason));
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
     });
     const log = this.options.logger;
     try {
@@ -231,7 +299,27 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
       throw err;
     } finally {
       clearTimeout(timer);
+      if (onAbort) signal!.removeEventListener('abort', onAbort);
     }
+  }
+
+  /**
+   * Liveness and readiness for health probes (docs/semantics.md, "Health"). `graceMs` (default 2000): how
+   * long no server may take requests before the pair says it is not ready — a switchover takes less, so a
+   * readiness probe does not take the pair out of service at every switchover.
+   */
+  health(options: { graceMs?: number } = {}): PairHealth {
+    const graceMs = options.graceMs ?? 2000;
+    if (typeof graceMs !== 'number' || !Number.isFinite(graceMs) || graceMs < 0) throw new ConfigError(`option graceMs must be a number of ms >= 0, got ${String(graceMs)}`);
+    const live = this.opened && !this.core.closed && !this.draining;
+    const active = this.core.routing.active;
+    const noServerForMs = active === null && this.noActiveSince !== null ? monotonicMs() - this.noActiveSince : null;
+    let reason: string | undefined;
+    if (!this.opened) reason = 'open() was not called';
+    else if (this.core.closed || this.draining) reason = 'the pair is closing or closed';
+    else if (!this.core.routing.everActive) reason = 'no server has taken requests yet';
+    else if (active === null && (noServerForMs ?? 0) >= graceMs) reason = `no server has taken requests for ${Math.round(noServerForMs!)} ms`;
+    return { live, ready: reason === undefined, active, noServerForMs, ...(reason ? { reason } : {}) };
   }
 
   /** ERR_OPEN_TIMEOUT with why: each endpoint's state and last error, the most recent one as `cause`. */
@@ -242,9 +330,18 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     return new OpenTimeoutError(this.options.name, this.options.openTimeoutMs, { primary: each(this.endpoints.primary), backup: each(this.endpoints.backup) }, latest?.lastError ?? undefined);
   }
 
-  /** Close both connections. Pending requests reject with ClosedError; resolves when sockets are closed. */
-  close(): Promise<void> {
-    this.closing ??= this.doClose();
+  /**
+   * Close both connections; resolves when the sockets are closed. Requests still pending reject with
+   * ClosedError — after `drain` lets them settle first ({@link CloseOptions}).
+   */
+  close(options: CloseOptions = {}): Promise<void> {
+    let drainMs: number | null;
+    try {
+      drainMs = checkDrain(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.closing ??= this.doClose(drainMs);
     return this.closing;
   }
 
@@ -253,7 +350,12 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     await this.close();
   }
 
-  private async doClose(): Promise<void> {
+  private async doClose(drainMs: number | null): Promise<void> {
+    if (drainMs !== null && this.opened) {
+      // Stop taking requests; those in flight settle by their own deadlines (or the drain bound).
+      this.draining = true;
+      await this.book.idle(drainMs);
+    }
     this.input({ kind: 'close', at: monotonicMs() });
     this.lifecycle.abort();
     const err = new ClosedError();
@@ -272,7 +374,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
    * @param name message name (`'RequestRouteCall'`) or TMessageType id
    */
   request(name: MessageName | number, attributes: AttributeInput | readonly Attribute[], options: RequestOptions = {}): Promise<RequestReply> {
-    if (this.core.closed || !this.opened) return Promise.reject(new ClosedError(this.core.closed ? 'the pair is closed' : 'call open() first'));
+    if (this.core.closed || !this.opened || this.draining) return Promise.reject(new ClosedError(this.core.closed || this.draining ? 'the pair is closed' : 'call open() first'));
     let timeoutMs: number;
     let type: number;
     let bytes: Uint8Array;
@@ -418,6 +520,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
           if (switchoverChannel.hasSubscribers) switchoverChannel.publish(fx.event);
           break;
         case 'active':
+          this.noActiveSince = fx.event.endpoint === null ? (this.noActiveSince ?? monotonicMs()) : null;
           this.outbox.push('active', fx.event);
           break;
         case 'splitBrain':

@@ -88,6 +88,8 @@ export class RequestBook {
   private readonly requeued = new Set<Entry>();
   /** Requests a server refused before acting (backup, link down): they wait for another connection. */
   private readonly parked = new Set<Entry>();
+  /** close({ drain }) waiting for every request to settle. */
+  private readonly idleWaiters = new Set<() => void>();
   /** The endpoint requests were last dispatched to (the active one, as far as the book knows). */
   private target: Endpoint | undefined;
   private submitted = 0;
@@ -166,6 +168,24 @@ export class RequestBook {
         return;
       }
     }
+  }
+
+  /**
+   * Resolves once no request is unsettled, or after `limitMs` (Infinity: no bound beyond the requests' own
+   * deadlines, which every request has).
+   */
+  idle(limitMs: number): Promise<void> {
+    if (this.live.size === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = () => {
+        clearTimeout(timer);
+        this.idleWaiters.delete(done);
+        resolve();
+      };
+      if (Number.isFinite(limitMs)) timer = setTimeout(done, limitMs);
+      this.idleWaiters.add(done);
+    });
   }
 
   /** Reject everything (pair closed). */
@@ -274,6 +294,7 @@ export class RequestBook {
 
   private done(e: Entry): boolean {
     if (!this.live.delete(e)) return false;
+    if (this.live.size === 0 && this.idleWaiters.size > 0) for (const w of [...this.idleWaiters]) w();
     this.queue.delete(e);
     this.requeued.delete(e);
     this.parked.delete(e);
