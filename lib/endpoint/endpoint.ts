@@ -263,6 +263,7 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
     // has its own, shorter deadline in the transport).
     const limitMs = o.connectTimeoutMs + o.handshakeTimeoutMs;
     let timedOut = false;
+    let connected = false;
     const deadline = setTimeout(() => {
       timedOut = true;
       void t.destroy();
@@ -279,6 +280,7 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
       checkStopped();
       await t.connect();
       checkStopped();
+      connected = true;
       const connectedAt = t.timestamps.connectedAt ?? monotonicMs();
       this.state = 'registering';
       const linkReported = new Promise<{ up: boolean; frame: MessageFrame | undefined }>((resolve) => (this.linkWaiter = resolve));
@@ -332,6 +334,11 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
       // The attempt failed: make sure this connection is gone before the next one starts.
       if (gen === this.generation) await t.destroy();
       if (timedOut && !this.stopped) throw new HandshakeError(this.label, `no complete handshake within ${limitMs} ms`, err);
+      // Connected, then lost before the handshake completed (a server that accepts and never answers is
+      // found by ADDP first): a handshake failure, with the transport's error as its cause.
+      if (err instanceof TransportError && connected && !this.stopped && err.code !== 'ERR_TRANSPORT_CLOSED') {
+        throw new HandshakeError(this.label, `the connection failed during the handshake: ${err.message}`, err);
+      }
       if (err instanceof TransportError || err instanceof HandshakeError) throw err;
       throw new HandshakeError(this.label, (err as Error).message, err);
     } finally {

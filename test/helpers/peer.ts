@@ -24,6 +24,8 @@ export interface PeerOptions {
   backlog?: number;
   /** ServerRole this peer reports in EventServerInfo (default 0, primary). */
   role?: 0 | 1;
+  /** Answer nothing at all, ADDP polls included (a server that accepts and then says nothing). */
+  silent?: boolean;
 }
 
 /** One accepted connection, seen from the peer. */
@@ -47,6 +49,7 @@ export class PeerConnection {
   private stopped = false;
 
   constructor(readonly socket: net.Socket, private readonly peer: TestPeer, private readonly options: PeerOptions) {
+    if (options.silent) this.answerPolls = false;
     let endedHow: 'end' | 'error' | 'close' = 'close';
     socket.on('end', () => (endedHow = 'end'));
     socket.on('error', () => (endedHow = 'error'));

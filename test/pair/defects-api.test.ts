@@ -132,11 +132,15 @@ describe('suspected: events() buffers without bound for a slow consumer', () => 
 });
 
 describe.each(transportsUnderTest())('defect: a handshake that times out is reported as ERR_TRANSPORT_CLOSED (%s transport)', (transport) => {
-  it('a server that accepts and never answers RequestRegisterClient: each failed attempt is a HandshakeError (ERR_HANDSHAKE)', async () => {
-    const primary = await TestPeer.start({ autoReply: false });
-    const backup = await TestPeer.start({ autoReply: false });
+  it.each([
+    ['without ADDP (the handshake deadline ends it)', false],
+    ['with the default ADDP (the heartbeat ends it first: was reported as ERR_ADDP_TIMEOUT)', undefined],
+  ] as const)('a server that accepts and never answers RequestRegisterClient, %s: each failed attempt is a HandshakeError (ERR_HANDSHAKE)', async (_what, addp) => {
+    // Accepts TCP, then says nothing — not even to ADDP polls.
+    const primary = await TestPeer.start({ autoReply: false, silent: true });
+    const backup = await TestPeer.start({ autoReply: false, silent: true });
     cleanups.push(() => primary.close(), () => backup.close());
-    const name = `Silent-${transport}-${process.pid}`;
+    const name = `Silent-${transport}-${String(addp)}-${process.pid}`;
     const failures: { pair: string; endpoint?: string; attempt: number; error: Error }[] = [];
     const onFailed = (m: unknown) => {
       if ((m as { pair: string }).pair === name) failures.push(m as (typeof failures)[number]);
@@ -144,7 +148,7 @@ describe.each(transportsUnderTest())('defect: a handshake that times out is repo
     diagnostics.subscribe('tserver-ha:attempt-failed', onFailed);
     cleanups.push(async () => void diagnostics.unsubscribe('tserver-ha:attempt-failed', onFailed));
     const pair = new TServerPair({
-      name, mode: 'warm', transport, addp: false, breaker: false, connectTimeoutMs: 200, handshakeTimeoutMs: 300, openTimeoutMs: 20_000,
+      name, mode: 'warm', transport, ...(addp === false ? { addp: false as const } : {}), breaker: false, connectTimeoutMs: 200, handshakeTimeoutMs: addp === false ? 300 : 3000, openTimeoutMs: 20_000,
       retry: { minDelayMs: 50, maxDelayMs: 200 },
       primary: { host: '127.0.0.1', port: primary.port }, backup: { host: '127.0.0.1', port: backup.port },
     });
