@@ -30,10 +30,10 @@ export interface EndpointAddress {
 export interface TServerPairOptions {
   /** Names the pair: the `Server` attribute of every normalized event. */
   name: string;
-  /** The server configured as primary. Which one really is primary is what the servers say (ServerRole). */
-  primary: EndpointAddress;
-  /** The server configured as backup. */
-  backup: EndpointAddress;
+  /** The server configured as primary, as `{ host, port }` or `'host:port'` (`'[::1]:7000'`). Which one really is primary is what the servers say (ServerRole). */
+  primary: EndpointAddress | string;
+  /** The server configured as backup (`{ host, port }` or `'host:port'`). */
+  backup: EndpointAddress | string;
   /** `hot`: both connected, backup stream buffered; `warm`: one connection at a time. Default `hot`. */
   mode?: 'warm' | 'hot';
   /** ApplicationName sent in RequestRegisterClient. Default `tserver-ha`. */
@@ -161,8 +161,24 @@ export const DEFAULTS = {
 
 const REGISTER_MODES = { share: 0, private: 1, monitor: 2 } as const;
 
+/** `v`, or the default when `v` is undefined — only then: `null`, `''`, `NaN` are values, checked like any other. */
+function or<T>(v: T | undefined, d: T): T {
+  return v === undefined ? d : v;
+}
+
 function fail(path: string, want: string, got: unknown): never {
-  throw new ConfigError(`option ${path} must be ${want}, got ${typeof got === 'string' ? JSON.stringify(got) : String(got)}`);
+  throw new ConfigError(`option ${path} must be ${want}, got ${show(got)}`);
+}
+
+/** A value, for an error message — never throws (a null-prototype object has no toString). */
+export function show(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'bigint') return `${v}n`;
+  if (typeof v === 'function') return 'a function';
+  if (typeof v === 'symbol') return 'a symbol';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object' && v !== null) return 'an object';
+  return String(v);
 }
 
 function int(path: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -181,10 +197,25 @@ function oneOf<T extends string>(path: string, v: unknown, allowed: readonly T[]
 }
 
 function address(path: string, v: unknown): EndpointAddress {
-  if (typeof v !== 'object' || v === null) fail(path, 'an object { host, port }', v);
+  if (typeof v === 'string') {
+    // 'host:port', '[v6]:port'
+    const m = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d{1,5})$/.exec(v);
+    if (!m) fail(path, "'host:port' or an object { host, port }", v);
+    return { host: m[1] ?? m[2]!, port: int(`${path} port`, Number(m[3]), 1, 65535) };
+  }
+  if (typeof v !== 'object' || v === null) fail(path, "an object { host, port } or 'host:port'", v);
   const { host, port } = v as EndpointAddress;
-  if (typeof host !== 'string' || host.length === 0) fail(`${path}.host`, 'a non-empty string', host);
+  if (typeof host !== 'string' || host.length === 0 || /\s/.test(host)) fail(`${path}.host`, 'a host name or address (a non-empty string without spaces)', host);
   return { host, port: int(`${path}.port`, port, 1, 65535) };
+}
+
+/** Codec limits, checked now (not at the first connection, after openTimeoutMs of failed attempts). */
+function checkLimits(v: unknown): CodecLimits {
+  const l = objectOr<CodecLimits>('limits', v, false) || {};
+  for (const [k, x] of Object.entries(l)) {
+    if (x !== undefined) int(`limits.${k}`, x, 1, 2 ** 32 - 1);
+  }
+  return l;
 }
 
 function objectOr<T>(path: string, v: unknown, allowFalse: boolean): Partial<T> | false | undefined {
@@ -317,10 +348,12 @@ export function resolvePairOptions(o: TServerPairOptions): ResolvedPairOptions {
   if (primary.host === backup.host && primary.port === backup.port) {
     throw new ConfigError('options primary and backup name the same host:port');
   }
-  const mode = oneOf('mode', o.mode ?? DEFAULTS.mode, ['warm', 'hot']);
-  const applicationName = o.applicationName ?? DEFAULTS.applicationName;
+  const mode = oneOf('mode', or(o.mode, DEFAULTS.mode), ['warm', 'hot']);
+  const applicationName = or(o.applicationName, DEFAULTS.applicationName);
   if (typeof applicationName !== 'string' || applicationName.length === 0) fail('applicationName', 'a non-empty string', applicationName);
-  const dns = [...(o.dns ?? [])];
+  // An array, not any iterable: a string would be spread character by character into DNs.
+  if (o.dns !== undefined && !Array.isArray(o.dns)) fail('dns', 'an array of DNs (strings)', o.dns);
+  const dns = [...new Set(o.dns ?? [])];
   dns.forEach((d, i) => {
     if (typeof d !== 'string' || d.length === 0) fail(`dns[${i}]`, 'a non-empty string', d);
   });
@@ -328,46 +361,46 @@ export function resolvePairOptions(o: TServerPairOptions): ResolvedPairOptions {
   const addpIn = objectOr<{ timeoutMs: number; remoteTimeoutMs: number }>('addp', o.addp, true);
   let addp: ResolvedPairOptions['addp'] = false;
   if (addpIn !== false) {
-    const timeoutMs = int('addp.timeoutMs', addpIn?.timeoutMs ?? DEFAULTS.addp.timeoutMs, 10, 3_600_000);
-    addp = { timeoutMs, remoteTimeoutMs: int('addp.remoteTimeoutMs', addpIn?.remoteTimeoutMs ?? timeoutMs * 2, 10, 3_600_000) };
+    const timeoutMs = int('addp.timeoutMs', or(addpIn?.timeoutMs, DEFAULTS.addp.timeoutMs), 10, 3_600_000);
+    addp = { timeoutMs, remoteTimeoutMs: int('addp.remoteTimeoutMs', or(addpIn?.remoteTimeoutMs, timeoutMs * 2), 10, 3_600_000) };
   }
 
   const r = objectOr<ResolvedPairOptions['retry']>('retry', o.retry, false) || {};
   const retry = {
     // A zero delay with unlimited retries is a busy loop (p-retry lesson): 1 ms is the floor.
-    minDelayMs: int('retry.minDelayMs', r.minDelayMs ?? DEFAULTS.retry.minDelayMs, 1, 3_600_000),
-    maxDelayMs: int('retry.maxDelayMs', r.maxDelayMs ?? DEFAULTS.retry.maxDelayMs, 1, 3_600_000),
-    factor: num('retry.factor', r.factor ?? DEFAULTS.retry.factor, 1, 10),
-    fastPhaseMs: int('retry.fastPhaseMs', r.fastPhaseMs ?? DEFAULTS.retry.fastPhaseMs, 0, 3_600_000),
-    probeMs: int('retry.probeMs', r.probeMs ?? DEFAULTS.retry.probeMs, 0, 60_000),
+    minDelayMs: int('retry.minDelayMs', or(r.minDelayMs, DEFAULTS.retry.minDelayMs), 1, 3_600_000),
+    maxDelayMs: int('retry.maxDelayMs', or(r.maxDelayMs, DEFAULTS.retry.maxDelayMs), 1, 3_600_000),
+    factor: num('retry.factor', or(r.factor, DEFAULTS.retry.factor), 1, 10),
+    fastPhaseMs: int('retry.fastPhaseMs', or(r.fastPhaseMs, DEFAULTS.retry.fastPhaseMs), 0, 3_600_000),
+    probeMs: int('retry.probeMs', or(r.probeMs, DEFAULTS.retry.probeMs), 0, 60_000),
     // Sequential attempts, never two in flight: 1 ms is the floor (as for minDelayMs).
-    probeIntervalMs: int('retry.probeIntervalMs', r.probeIntervalMs ?? DEFAULTS.retry.probeIntervalMs, 1, 60_000),
+    probeIntervalMs: int('retry.probeIntervalMs', or(r.probeIntervalMs, DEFAULTS.retry.probeIntervalMs), 1, 60_000),
   };
   if (retry.maxDelayMs < retry.minDelayMs) throw new ConfigError('option retry.maxDelayMs must be >= retry.minDelayMs');
 
   const b = objectOr<Exclude<ResolvedPairOptions['breaker'], false>>('breaker', o.breaker, true);
   const breaker: ResolvedPairOptions['breaker'] = b === false ? false : {
-    errorThresholdPercentage: num('breaker.errorThresholdPercentage', b?.errorThresholdPercentage ?? DEFAULTS.breaker.errorThresholdPercentage, 1, 100),
+    errorThresholdPercentage: num('breaker.errorThresholdPercentage', or(b?.errorThresholdPercentage, DEFAULTS.breaker.errorThresholdPercentage), 1, 100),
     // volumeThreshold 0 lets a single failure trip the breaker (opossum #217): at least 1.
-    volumeThreshold: int('breaker.volumeThreshold', b?.volumeThreshold ?? DEFAULTS.breaker.volumeThreshold, 1, 1_000_000),
-    resetTimeoutMs: int('breaker.resetTimeoutMs', b?.resetTimeoutMs ?? DEFAULTS.breaker.resetTimeoutMs, 1, 3_600_000),
-    rollingWindowMs: int('breaker.rollingWindowMs', b?.rollingWindowMs ?? DEFAULTS.breaker.rollingWindowMs, 100, 3_600_000),
+    volumeThreshold: int('breaker.volumeThreshold', or(b?.volumeThreshold, DEFAULTS.breaker.volumeThreshold), 1, 1_000_000),
+    resetTimeoutMs: int('breaker.resetTimeoutMs', or(b?.resetTimeoutMs, DEFAULTS.breaker.resetTimeoutMs), 1, 3_600_000),
+    rollingWindowMs: int('breaker.rollingWindowMs', or(b?.rollingWindowMs, DEFAULTS.breaker.rollingWindowMs), 100, 3_600_000),
   };
 
   const w = objectOr<ResolvedPairOptions['window']>('window', o.window, false) || {};
   const window = {
-    maxFrames: int('window.maxFrames', w.maxFrames ?? DEFAULTS.window.maxFrames, 1, 100_000_000),
-    maxBytes: int('window.maxBytes', w.maxBytes ?? DEFAULTS.window.maxBytes, 1024, 2 ** 40),
+    maxFrames: int('window.maxFrames', or(w.maxFrames, DEFAULTS.window.maxFrames), 1, 100_000_000),
+    maxBytes: int('window.maxBytes', or(w.maxBytes, DEFAULTS.window.maxBytes), 1024, 2 ** 40),
   };
 
   const ka = objectOr<{ idleMs: number; intervalMs: number; count: number }>('keepAlive', o.keepAlive, true);
   const keepAlive = ka === false ? false : {
-    idleMs: int('keepAlive.idleMs', ka?.idleMs ?? DEFAULTS.keepAlive.idleMs, 1, 3_600_000),
-    intervalMs: int('keepAlive.intervalMs', ka?.intervalMs ?? DEFAULTS.keepAlive.intervalMs, 1, 3_600_000),
-    count: int('keepAlive.count', ka?.count ?? DEFAULTS.keepAlive.count, 1, 127),
+    idleMs: int('keepAlive.idleMs', or(ka?.idleMs, DEFAULTS.keepAlive.idleMs), 1, 3_600_000),
+    intervalMs: int('keepAlive.intervalMs', or(ka?.intervalMs, DEFAULTS.keepAlive.intervalMs), 1, 3_600_000),
+    count: int('keepAlive.count', or(ka?.count, DEFAULTS.keepAlive.count), 1, 127),
   };
 
-  const transport = typeof o.transport === 'function' ? o.transport : oneOf('transport', o.transport ?? DEFAULTS.transport, ['auto', 'native', 'node']);
+  const transport = typeof o.transport === 'function' ? o.transport : oneOf('transport', or(o.transport, DEFAULTS.transport), ['auto', 'native', 'node']);
   const tls = checkTls(o.tls);
   if (tls !== undefined && transport === 'native') throw new ConfigError("option tls needs transport 'node' or 'auto' (the addon does not do TLS)");
   // Fail now, not after openTimeoutMs of attempts that cannot succeed.
@@ -383,24 +416,24 @@ export function resolvePairOptions(o: TServerPairOptions): ResolvedPairOptions {
     mode,
     applicationName,
     dns,
-    registerMode: REGISTER_MODES[oneOf('registerMode', o.registerMode ?? DEFAULTS.registerMode, ['share', 'private', 'monitor'])],
+    registerMode: REGISTER_MODES[oneOf('registerMode', or(o.registerMode, DEFAULTS.registerMode), ['share', 'private', 'monitor'])],
     addp,
-    connectTimeoutMs: int('connectTimeoutMs', o.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs, 1, 3_600_000),
-    handshakeTimeoutMs: int('handshakeTimeoutMs', o.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs, 1, 3_600_000),
-    requestTimeoutMs: int('requestTimeoutMs', o.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs, 1, 3_600_000),
-    openTimeoutMs: int('openTimeoutMs', o.openTimeoutMs ?? DEFAULTS.openTimeoutMs, 1, 3_600_000),
-    warmBackupWaitMs: int('warmBackupWaitMs', o.warmBackupWaitMs ?? DEFAULTS.warmBackupWaitMs, 1, 3_600_000),
+    connectTimeoutMs: int('connectTimeoutMs', or(o.connectTimeoutMs, DEFAULTS.connectTimeoutMs), 1, 3_600_000),
+    handshakeTimeoutMs: int('handshakeTimeoutMs', or(o.handshakeTimeoutMs, DEFAULTS.handshakeTimeoutMs), 1, 3_600_000),
+    requestTimeoutMs: int('requestTimeoutMs', or(o.requestTimeoutMs, DEFAULTS.requestTimeoutMs), 1, 3_600_000),
+    openTimeoutMs: int('openTimeoutMs', or(o.openTimeoutMs, DEFAULTS.openTimeoutMs), 1, 3_600_000),
+    warmBackupWaitMs: int('warmBackupWaitMs', or(o.warmBackupWaitMs, DEFAULTS.warmBackupWaitMs), 1, 3_600_000),
     retry,
     breaker,
     transport,
     tls,
     window,
-    switchOnLinkDown: o.switchOnLinkDown ?? DEFAULTS.switchOnLinkDown,
-    splitBrainGraceMs: int('splitBrainGraceMs', o.splitBrainGraceMs ?? DEFAULTS.splitBrainGraceMs, 0, 3_600_000),
-    maxPendingRequests: int('maxPendingRequests', o.maxPendingRequests ?? DEFAULTS.maxPendingRequests, 1, 10_000_000),
+    switchOnLinkDown: or(o.switchOnLinkDown, DEFAULTS.switchOnLinkDown),
+    splitBrainGraceMs: int('splitBrainGraceMs', or(o.splitBrainGraceMs, DEFAULTS.splitBrainGraceMs), 0, 3_600_000),
+    maxPendingRequests: int('maxPendingRequests', or(o.maxPendingRequests, DEFAULTS.maxPendingRequests), 1, 10_000_000),
     keepAlive,
-    userTimeoutMs: int('userTimeoutMs', o.userTimeoutMs ?? DEFAULTS.userTimeoutMs, 0, 3_600_000),
-    limits: o.limits ?? {},
+    userTimeoutMs: int('userTimeoutMs', or(o.userTimeoutMs, DEFAULTS.userTimeoutMs), 0, 3_600_000),
+    limits: checkLimits(o.limits),
     logger: checkLogger(o.logger),
   };
 }

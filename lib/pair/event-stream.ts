@@ -58,15 +58,24 @@ export class EventStream implements AsyncIterableIterator<PairEventRecord> {
   constructor(
     private readonly emitter: EventEmitter,
     private readonly key: symbol,
-    private readonly signal: AbortSignal,
+    /**
+     * Any of these aborting ends the iterator. A list, not `AbortSignal.any()`: a composite made from the
+     * pair's lifetime signal stays referenced by it until the pair ends — one per `events()` call.
+     */
+    private readonly signals: readonly AbortSignal[],
     private readonly maxBuffered: number,
   ) {
-    if (signal.aborted) {
+    if (this.aborted()) {
       this.finished = true;
       return;
     }
     emitter.on(key, this.onEvent);
-    signal.addEventListener('abort', this.onAbort, { once: true });
+    for (const s of signals) s.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  private aborted(): boolean {
+    for (const s of this.signals) if (s.aborted) return true;
+    return false;
   }
 
   [Symbol.asyncIterator](): this {
@@ -93,7 +102,7 @@ export class EventStream implements AsyncIterableIterator<PairEventRecord> {
       this.end();
       return Promise.reject(err);
     }
-    if (this.finished || this.signal.aborted) {
+    if (this.finished || this.aborted()) {
       this.end();
       return Promise.resolve(DONE);
     }
@@ -115,7 +124,7 @@ export class EventStream implements AsyncIterableIterator<PairEventRecord> {
     if (!this.finished) {
       this.finished = true;
       this.emitter.off(this.key, this.onEvent);
-      this.signal.removeEventListener('abort', this.onAbort);
+      for (const s of this.signals) s.removeEventListener('abort', this.onAbort);
     }
     this.types.length = 0;
     this.datas.length = 0;

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { gapChannel, switchoverChannel } from '../diagnostics.js';
-import { resolvePairOptions, type ResolvedPairOptions, type TServerPairOptions } from '../config.js';
+import { resolvePairOptions, show, type ResolvedPairOptions, type TServerPairOptions } from '../config.js';
 import { AbortedError, ClosedError, ConfigError, OpenTimeoutError, QueueFullError, SwitchoverError, TransportError, TServerHaError } from '../errors.js';
 import { monotonicMs } from '../clock.js';
 import { encodeRequest, Endpoint, type EndpointName, type SessionInfo, type DropReason } from '../endpoint/endpoint.js';
@@ -30,9 +30,22 @@ function reasonOf(r: CloseReason, dropped: DropReason | undefined): SwitchoverRe
   return r === 'addp-timeout' ? 'heartbeat-timeout' : r === 'protocol-error' ? 'protocol-error' : 'crash';
 }
 
+/** An options argument: a plain object (not null, not an array). */
+function isOptions(v: unknown): v is object {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Options of one method, with only the keys it knows (a typo is refused, not ignored). */
+function checkOptions(method: string, v: unknown, known: readonly string[]): void {
+  if (!isOptions(v)) throw new ConfigError(`${method} options must be an object, got ${show(v)}`);
+  for (const k of Object.keys(v)) {
+    if (!known.includes(k)) throw new ConfigError(`unknown option ${k} of ${method}; known: ${known.join(', ')}`);
+  }
+}
+
 /** `signal` of open(): an AbortSignal or nothing (checked before anything is armed). */
 function checkSignal(options: OpenOptions): AbortSignal | undefined {
-  if (typeof options !== 'object' || options === null) throw new ConfigError('open() options must be an object');
+  checkOptions('open()', options, ['signal']);
   const s = options.signal;
   if (s !== undefined && !(s instanceof AbortSignal)) throw new ConfigError('option signal must be an AbortSignal');
   return s;
@@ -40,7 +53,7 @@ function checkSignal(options: OpenOptions): AbortSignal | undefined {
 
 /** `drain` of close(): null (no drain), or the longest wait in ms (Infinity: each request's own deadline). */
 function checkDrain(options: CloseOptions): number | null {
-  if (typeof options !== 'object' || options === null) throw new ConfigError('close() options must be an object');
+  checkOptions('close()', options, ['drain']);
   const d = options.drain;
   if (d === undefined || d === false) return null;
   if (d === true) return Infinity;
@@ -108,13 +121,14 @@ export interface EventsOptions {
   maxBuffered?: number;
 }
 
+// The decisions live in a pure core (./core/: step(state, input) → effects, and admit per event); this
+// class is the shell around it: endpoint callbacks become inputs, effects become I/O, the outbox emits.
+
 /**
  * A primary/backup T-Server pair in warm or hot standby, seen as one stream of events and one place to
- * send requests. See docs/semantics.md for every rule it keeps.
- *
- * The decisions live in a pure core (`./core/`: `step(state, input) → effects`, and `admit` per event);
- * this class is the shell around it: it turns endpoint callbacks into inputs, runs the effects (windows,
- * requests, timers) and emits the public events.
+ * send requests: events are delivered once, in order, through every failover (or a `gap` says what may be
+ * missing), and every request settles with an answer or a typed error by its deadline. The rules it keeps
+ * are in the package's docs/semantics.md; options and their defaults in the README.
  *
  * @example
  * ```ts
@@ -309,8 +323,9 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
    * readiness probe does not take the pair out of service at every switchover.
    */
   health(options: { graceMs?: number } = {}): PairHealth {
-    const graceMs = options.graceMs ?? 2000;
-    if (typeof graceMs !== 'number' || !Number.isFinite(graceMs) || graceMs < 0) throw new ConfigError(`option graceMs must be a number of ms >= 0, got ${String(graceMs)}`);
+    checkOptions('health()', options, ['graceMs']);
+    const graceMs = options.graceMs === undefined ? 2000 : options.graceMs;
+    if (typeof graceMs !== 'number' || !Number.isFinite(graceMs) || graceMs < 0) throw new ConfigError(`option graceMs must be a number of ms >= 0, got ${show(graceMs)}`);
     const live = this.opened && !this.core.closed && !this.draining;
     const active = this.core.routing.active;
     const noServerForMs = active === null && this.noActiveSince !== null ? monotonicMs() - this.noActiveSince : null;
@@ -375,12 +390,20 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
    */
   request(name: MessageName | number, attributes: AttributeInput | readonly Attribute[], options: RequestOptions = {}): Promise<RequestReply> {
     if (this.core.closed || !this.opened || this.draining) return Promise.reject(new ClosedError(this.core.closed || this.draining ? 'the pair is closed' : 'call open() first'));
+    // Every argument checked before anything is sent, armed or allocated.
+    try {
+      checkOptions('request()', options, ['timeoutMs', 'idempotent', 'repeat', 'signal']);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) return Promise.reject(new ConfigError('option signal must be an AbortSignal'));
+    if (typeof attributes !== 'object' || attributes === null) return Promise.reject(new TypeError('attributes must be an object of attribute names or an array of attributes'));
     let timeoutMs: number;
     let type: number;
     let bytes: Uint8Array;
     const ref = this.nextRef();
     try {
-      timeoutMs = checkTimeout('timeoutMs', options.timeoutMs ?? this.options.requestTimeoutMs);
+      timeoutMs = checkTimeout('timeoutMs', options.timeoutMs === undefined ? this.options.requestTimeoutMs : options.timeoutMs);
       for (const k of ['idempotent', 'repeat'] as const) {
         if (options[k] !== undefined && typeof options[k] !== 'boolean') throw new ConfigError(`option ${k} must be a boolean, got ${typeof options[k]}`);
       }
@@ -410,6 +433,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
 
   /** Remove a DN from the registration set and unregister it where connected (same outcomes as registerAddress). */
   unregisterAddress(dn: string, options: AddressOptions = {}): Promise<void> {
+    if (typeof dn !== 'string' || dn.length === 0) return Promise.reject(new TypeError('dn must be a non-empty string'));
     return this.addressCall('RequestUnregisterAddress', options, () => this.dns.delete(dn), (ep, ms) => ep.unregisterAddress(dn, ms));
   }
 
@@ -418,8 +442,12 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
    * already buffered are yielded first); see {@link EventsOptions.maxBuffered} for a consumer that falls behind.
    */
   events(options: EventsOptions = {}): AsyncIterableIterator<PairEventRecord> {
-    const signal = options.signal ? AbortSignal.any([options.signal, this.ended.signal]) : this.ended.signal;
-    return new EventStream(this, ALL, signal, options.maxBuffered ?? DEFAULT_MAX_BUFFERED);
+    checkOptions('events()', options, ['signal', 'maxBuffered']);
+    const { signal } = options;
+    const maxBuffered = options.maxBuffered === undefined ? DEFAULT_MAX_BUFFERED : options.maxBuffered;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new ConfigError('option signal must be an AbortSignal');
+    if (!Number.isSafeInteger(maxBuffered) || maxBuffered < 1) throw new ConfigError(`option maxBuffered must be an integer >= 1, got ${show(maxBuffered)}`);
+    return new EventStream(this, ALL, signal ? [signal, this.ended.signal] : [this.ended.signal], maxBuffered);
   }
 
   /**
@@ -434,7 +462,8 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
 
   private async addressCall(what: string, options: AddressOptions, update: () => void, call: (ep: Endpoint, timeoutMs: number) => Promise<MessageFrame>): Promise<void> {
     if (this.core.closed) throw new ClosedError();
-    const timeoutMs = checkTimeout('timeoutMs', options.timeoutMs ?? this.options.requestTimeoutMs);
+    checkOptions(what, options, ['timeoutMs']);
+    const timeoutMs = checkTimeout('timeoutMs', options.timeoutMs === undefined ? this.options.requestTimeoutMs : options.timeoutMs);
     if (this.book.size + this.addressCalls.size >= this.options.maxPendingRequests) throw new QueueFullError(this.options.maxPendingRequests);
     update();
     const eps = Object.values(this.endpoints).filter((ep) => ep.state === 'open');

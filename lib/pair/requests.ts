@@ -1,3 +1,4 @@
+import { show } from '../config.js';
 import { AbortedError, CallElsewhereError, ClosedError, ConfigError, QueueFullError, RequestTimeoutError, ServerError, SwitchoverError, TransportError, type TServerHaError } from '../errors.js';
 import type { Endpoint } from '../endpoint/endpoint.js';
 import type { MessageFrame } from '../protocol/types.js';
@@ -40,7 +41,7 @@ export const MAX_TIMEOUT_MS = 0x7fffffff;
 /** Validate a deadline given per call (config deadlines are validated with the options). */
 export function checkTimeout(name: string, ms: unknown): number {
   if (typeof ms !== 'number' || !Number.isInteger(ms) || ms < 1 || ms > MAX_TIMEOUT_MS) {
-    throw new ConfigError(`option ${name} must be an integer number of ms in [1, ${MAX_TIMEOUT_MS}], got ${String(ms)}`);
+    throw new ConfigError(`option ${name} must be an integer number of ms in [1, ${MAX_TIMEOUT_MS}], got ${show(ms)}`);
   }
   return ms;
 }
