@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { routeRows } from './output.js';
+import { failureLabel, routeRows } from './output.js';
 import { verdictOf } from './stats.js';
 import { METRIC_LABEL, PHASES, type BenchReport, type MetricName } from './types.js';
 
@@ -81,7 +81,7 @@ function verdictSection(r: BenchReport): string {
 /** How every request settled: the table over cells, per cell the failovers (runs) and every failure. */
 function routeSection(r: BenchReport): string {
   let h = '<section id="routes"><h2>Route outcomes</h2>';
-  h += '<p class="note">Every EventRouteRequest is answered with RequestRouteCall. <i>answered</i>: routed the first time; <i>on repeat</i>: in doubt after the failover, repeated on the new primary, which routed it; <i>done earlier</i>: the repeat showed the first attempt had routed it (the switch refused with 1202, or the stream showed the call at our destination); <i>in doubt, routed</i>: SwitchoverError (or a sent request’s timeout) for a call a request did route — the client could not know, not a false answer; <i>wrong</i>: resolved for a call no request routed, or failed for one a request routed; <i>routed twice</i>: more than one route line for one call in the switch’s log.</p>';
+  h += '<p class="note">Every EventRouteRequest is answered with RequestRouteCall. <i>answered</i>: routed the first time; <i>on repeat</i>: in doubt after the failover, repeated on the new primary, which routed it; <i>done earlier</i>: the repeat showed the first attempt had routed it (the switch refused with 1202, or the stream showed the call at our destination); <i>in doubt, routed</i>: SwitchoverError, a sent request’s timeout or 1205 (errors saying “may or may not have run”) for a call a request did route — the client could not know, not a false answer; <i>wrong</i>: resolved for a call no request routed, or failed for one a request routed; <i>routed twice</i>: more than one route line for one call in the switch’s log.</p>';
   h += table(routeRows(r.cells), 'routes');
   for (const [i, c] of r.cells.entries()) {
     const q = c.totals.requests;
@@ -100,10 +100,10 @@ function routeSection(r: BenchReport): string {
     }
     const fails = c.runs.flatMap((run) => run.requests.failures.map((f) => ({ run: run.run + 1, ...f })));
     if (fails.length) {
-      h += `<details${fails.length <= 50 ? ' open' : ''}><summary>every failed request (${fails.length}${c.failuresDropped ? `; ${c.failuresDropped} explained ones left out past 1000` : ''})</summary><table class="fails"><thead><tr><th>run</th><th>phase</th><th>ConnID</th><th>error</th><th>oracle</th><th>judged</th><th>explanation</th></tr></thead><tbody>`;
+      h += `<details${fails.length <= 50 ? ' open' : ''}><summary>every failed request (${fails.length}${c.failuresDropped ? `; ${c.failuresDropped} explained ones left out past 1000` : ''})</summary><table class="fails"><thead><tr><th>run</th><th>phase</th><th>made (ms after fault)</th><th>ConnID</th><th>error</th><th>oracle</th><th>judged</th><th>explanation</th></tr></thead><tbody>`;
       for (const f of fails) {
         const bad = f.explanation === null || f.verdict === 'wrong';
-        h += `<tr class="${bad ? 'fail' : ''}"><td>${f.run}</td><td>${f.phase}</td><td>${esc(f.connId)}</td><td title="${esc(f.error)}">${esc(f.kind ?? f.error)}</td><td>${esc(f.oracle ?? '')}</td><td>${esc(f.verdict === 'wrong' ? 'WRONG' : f.verdict === 'in-doubt-routed' ? 'in doubt, routed' : 'ok')}</td><td>${esc(f.explanation ?? `UNEXPLAINED: ${f.error}`)}</td></tr>`;
+        h += `<tr class="${bad ? 'fail' : ''}"><td>${f.run}</td><td>${f.phase}</td><td>${fmt(f.atMs)}</td><td>${esc(f.connId)}</td><td title="${esc(f.error)}">${esc(failureLabel(f.kind ?? f.error, f.error))}</td><td>${esc(f.oracle ?? '')}</td><td>${esc(f.verdict === 'wrong' ? 'WRONG' : f.verdict === 'in-doubt-routed' ? 'in doubt, routed' : 'ok')}</td><td>${esc(f.explanation ?? `UNEXPLAINED: ${f.error}`)}</td></tr>`;
       }
       h += '</tbody></table></details>';
     }
@@ -151,7 +151,7 @@ export function renderHtml(r: BenchReport): string {
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
 h1{font-size:1.4em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ccc}h3{font-size:1.05em;margin-top:1.2em}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:2px 8px;text-align:right}td:first-child,th:first-child{text-align:left}
-table.fails td:last-child,table.verdict td:nth-child(8),table.verdict td:nth-child(9),table.bad td:last-child{text-align:left}
+table.fails td,table.verdict td:nth-child(8),table.verdict td:nth-child(9),table.bad td:last-child{text-align:left}
 .charts{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}.chart{min-width:560px}
 .note{color:#555;max-width:70em}pre{background:#f5f5f5;padding:.5em;overflow:auto}
 .banner{font-size:1.15em;font-weight:600;padding:.4em .8em;border-radius:4px;max-width:70em}

@@ -238,6 +238,7 @@ export function countOutcomes(
   reqs: readonly RequestRecord[],
   explain: (r: RequestRecord) => string | null,
   judge?: (r: RequestRecord) => { oracle: string; verdict?: 'wrong' | 'in-doubt-routed'; why?: string },
+  faultAt: number | null = null,
 ): {
   all: Outcomes;
   byPhase: Record<Phase, Outcomes>;
@@ -284,7 +285,7 @@ export function countOutcomes(
     const why = explain(r);
     if (why === null) add((o) => o.unexplained++);
     else explanations[why] = (explanations[why] ?? 0) + 1;
-    const f: FailedRequest = { connId: String(r.connId), phase: r.phase, kind: r.outcome, error: r.errorMessage ?? r.outcome, explanation: why };
+    const f: FailedRequest = { connId: String(r.connId), phase: r.phase, kind: r.outcome, atMs: faultAt === null ? null : round3(r.sentAt - faultAt), error: r.errorMessage ?? r.outcome, explanation: why };
     if (j) {
       f.oracle = j.oracle;
       if (j.verdict) f.verdict = j.verdict;

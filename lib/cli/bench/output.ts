@@ -56,6 +56,12 @@ export function routeRows(cells: readonly CellResult[]): Record<string, string |
   });
 }
 
+/** A failure's kind, with the ErrorCode its message names (a SwitchoverError carries the repeat's answer). */
+export function failureLabel(kind: string, error: string): string {
+  const code = /ErrorCode (\d+)/.exec(error)?.[1];
+  return kind === 'switchover' && code ? `SwitchoverError (repeat answered ${code})` : kind === 'switchover' ? 'SwitchoverError' : kind === 'elsewhere' ? 'CallElsewhereError' : kind === 'timeout' ? 'RequestTimeoutError' : kind.startsWith('server:') ? `ServerError ${kind.slice(7)}` : kind;
+}
+
 const paint = (on: boolean, code: number, s: string) => (on ? `\x1b[${code}m${s}\x1b[0m` : s);
 
 /** The whole text report: the verdict, route outcomes, latencies, then every failed request. */
@@ -79,7 +85,7 @@ export function renderReport(r: BenchReport, color = false): string {
   out += '\nroute outcomes (every EventRouteRequest answered with RequestRouteCall), summed over the runs:\n';
   out += renderTable(routeRows(r.cells));
   out += sim
-    ? '(done earlier: the repeat after the failover was refused with 1202, or the stream showed the call at our destination; in doubt, routed: SwitchoverError or a sent request\'s timeout for a call a request did route — not wrong, listed below; wrong: resolved for a call no request routed, or failed for one a request routed)\n'
+    ? '(done earlier: the repeat after the failover was refused with 1202, or the stream showed the call at our destination; in doubt, routed: SwitchoverError, a sent request\'s timeout or 1205 ("may or may not have run") for a call a request did route — not wrong, listed below; wrong: resolved for a call no request routed, or failed for one a request routed)\n'
     : '(no oracle against a lab pair: outcomes are not judged)\n';
   out += '\nlatencies in ms, p50 / p99 (HdrHistogram); events summed over the runs\n';
   out += renderTable(cellRows(r.cells, sim));
@@ -102,7 +108,7 @@ export function renderReport(r: BenchReport, color = false): string {
       for (const run of x.runs) {
         for (const f of run.requests.failures) {
           const tag = f.explanation === null ? paint(color, 31, 'UNEXPLAINED') : f.verdict === 'wrong' ? paint(color, 31, 'WRONG') : f.verdict === 'in-doubt-routed' ? 'in doubt, routed' : '';
-          out += `    run ${run.run + 1} ${f.phase} ConnID ${f.connId}: ${f.kind}${f.oracle ? `; oracle: ${f.oracle}` : ''}${tag ? `; ${tag}` : ''}\n      ${f.explanation ?? f.error}\n`;
+          out += `    run ${run.run + 1} ${f.phase} ConnID ${f.connId}${f.atMs === null || f.atMs === undefined ? '' : ` (made ${fmt(f.atMs)} ms after the fault)`}: ${failureLabel(f.kind, f.error)}${f.oracle ? `; oracle: ${f.oracle}` : ''}${tag ? `; ${tag}` : ''}\n      ${f.explanation ?? f.error}\n`;
         }
       }
     }

@@ -250,7 +250,7 @@ export class SimCell {
 
       // Requests, each failure matched with the rule that explains it.
       const explain = explainer(oracle, cfg, oldName, recovered.timestamp);
-      const c = countOutcomes(o.requests, explain, judge(oracle));
+      const c = countOutcomes(o.requests, explain, judge(oracle), faultAt);
       // A call routed twice: more than one route line for its ConnID (the switch routes a call once).
       const lines = new Map<bigint, Oracle['routes']>();
       for (const r of oracle.routes) lines.set(r.connId, [...(lines.get(r.connId) ?? []), r]);
@@ -307,7 +307,10 @@ function explainer(oracle: Oracle, cfg: SimCellConfig, oldName: ServerName, reco
         // The repeat found the call gone (1201) and the stream showed it ringing another DN.
         return route && (route.by !== 'request' || route.destination !== r.otherDN) ? `CallElsewhereError: the call went to ${route.destination} (${route.by}), not to ${r.otherDN}` : null;
       case 'timeout':
-        return r.sentAt + cfg.requestTimeoutMs <= recoveredAt ? 'RequestTimeoutError: its deadline passed while no server was usable' : null;
+        if (r.sentAt + cfg.requestTimeoutMs <= recoveredAt) return 'RequestTimeoutError: its deadline passed while no server was usable';
+        // Queued while no server was usable, sent when requests flowed again (with every other queued
+        // request at once), and its deadline came before the answer: the failure list has when it was made.
+        return r.phase !== 'after' && r.sentAt < recoveredAt ? 'RequestTimeoutError: made while no server was usable, sent at recovery with the queued burst; its deadline came before the answer' : null;
       case 'server:1203':
         return cfg.mode === 'warm' && r.phase !== 'before' ? 'ServerError 1203: the call began before the warm backup was promoted (calls in progress are lost)' : null;
       case 'server:1204':
@@ -318,6 +321,9 @@ function explainer(oracle: Oracle, cfg: SimCellConfig, oldName: ServerName, reco
         return cfg.fault === 'link-down' ? "ServerError 1003: the primary's CTI link was down" : null;
       case 'server:1002':
         return r.phase !== 'after' && (cfg.fault === 'switchover' || cfg.fault === 'stop') ? 'ServerError 1002: reached a server as it was demoted' : null;
+      case 'server:1205':
+        // The CTI link fell with the route on its way to the switch: the server cannot tell whether the switch acted.
+        return r.phase !== 'after' || cfg.fault === 'link-down' ? 'ServerError 1205: the CTI link fell with the route on its way (the switch may or may not have acted)' : null;
       case 'server:1201':
         return released.has(r.connId) ? 'ServerError 1201: the call had been released' : null;
       default:
@@ -347,7 +353,8 @@ function judge(oracle: Oracle): (r: RequestRecord) => { oracle: string; verdict?
       return { oracle: seen };
     }
     if (!byRequest) return { oracle: seen };
-    if (r.outcome === 'switchover' || (r.outcome === 'timeout' && r.sent !== false)) return { oracle: seen, verdict: 'in-doubt-routed', why: `${r.outcome}: in doubt, the call was routed by a request` };
+    // Errors that say "may or may not have run": SwitchoverError, a sent request's timeout, 1205.
+    if (r.outcome === 'switchover' || (r.outcome === 'timeout' && r.sent !== false) || r.outcome === 'server:1205') return { oracle: seen, verdict: 'in-doubt-routed', why: `${r.outcome}: in doubt, the call was routed by a request` };
     return { oracle: seen, verdict: 'wrong', why: `failed (${r.outcome}) but the oracle shows the call routed by a request` };
   };
 }

@@ -101,6 +101,8 @@ export interface FailedRequest {
   phase: Phase;
   /** `switchover`, `timeout`, `server:<code>`, `elsewhere`, `other:<code>`. */
   kind: string;
+  /** When the request was made: ms after the fault (negative: before it); null before any fault. */
+  atMs?: number | null;
   error: string;
   explanation: string | null;
   /** What the switch's oracle says of the call: `request/A` (routed by a request through A), `timeout`, `overflow`, `none`; lab: undefined. */
