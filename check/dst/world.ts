@@ -165,7 +165,7 @@ export class SimServer {
         return reply(withRef(MessageType.EventRouteUsed, [str(Attr.ThisDN, dn), str(Attr.OtherDN, id)]));
       }
       default:
-        return error(1000);
+        return error(ErrorCode.UnknownRequest);
     }
   }
 

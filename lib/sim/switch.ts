@@ -11,7 +11,7 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
-import { Attr, FrameDecoder, MessageType, encodeMessage, getAttr, messageName, type Frame } from '../protocol/index.js';
+import { Attr, ErrorCode, FrameDecoder, MessageType, encodeMessage, getAttr, messageName, type Frame } from '../protocol/index.js';
 import { childConfig, runChild, toParent } from './child.js';
 import { Private, buildTemplate, type EventTemplate } from './frames.js';
 
@@ -74,9 +74,9 @@ interface Call {
 
 /** ErrorCodes of CtiRouteResult (the T-Server passes them on in EventError; docs/simulator.md). */
 export const RouteError = {
-  CallNotFound: 1201,
-  AlreadyRouted: 1202,
-  DefaultRouted: 1204,
+  CallNotFound: ErrorCode.CallNotFound,
+  AlreadyRouted: ErrorCode.CallAlreadyRouted,
+  DefaultRouted: ErrorCode.RouteTimedOut,
 } as const;
 
 interface Link {
