@@ -74,7 +74,7 @@ export function toInput(spec: StepSpec): Input {
       return { kind: 'link', ep: i.ep as never, gen: i.gen as number, up: i.up as boolean, seq: (i.seq ?? -1) as number, at, readAt: at };
     case 'released': {
       const f = (i.facts ?? {}) as Partial<ReleaseFacts>;
-      const facts: ReleaseFacts = { evictedUpTo: f.evictedUpTo ?? -1, seqDecreased: f.seqDecreased ?? false, lastSeenSeq: f.lastSeenSeq ?? -1, lastTimeUs: f.lastTimeUs ?? -1 };
+      const facts: ReleaseFacts = { evictedUpTo: f.evictedUpTo ?? -1, firstSeenSeq: f.firstSeenSeq ?? -1, seqDecreased: f.seqDecreased ?? false, lastSeenSeq: f.lastSeenSeq ?? -1, lastTimeUs: f.lastTimeUs ?? -1 };
       return { kind: 'released', ep: i.ep as never, gen: i.gen as number, facts, at };
     }
     case 'releaseFailed':

@@ -17,7 +17,7 @@ const NAMES: readonly EndpointName[] = ['primary', 'backup'];
 function conn(name: EndpointName, maxHoles: number): ConnView {
   return {
     name, open: false, gen: -1, role: 'unknown', link: 'unknown', epoch: '', restarts: 0, registeredSeq: -1, maxSeq: -1, windowEnd: -1,
-    highWater: -1, holes: new Holes(maxHoles), reportedAt: 0, broken: false, pendingSkip: -1, backupSince: -1,
+    highWater: -1, holes: new Holes(maxHoles), reportedAt: 0, broken: false, pendingSkip: -1, backupSince: -1, handshakeSeq: -1,
   };
 }
 
@@ -169,6 +169,7 @@ function opened(s: CoreState, input: Extract<Input, { kind: 'opened' }>, fx: Eff
   v.backupSince = -1;
   watchBackup(s, v, f.at);
   v.registeredSeq = f.registeredSeq;
+  v.handshakeSeq = f.serverSeq;
   const position = Math.max(f.serverSeq, f.registeredSeq);
   if (f.epoch !== undefined) {
     if (f.epoch !== v.epoch) v.highWater = -1;
@@ -233,9 +234,29 @@ function released(s: CoreState, input: Extract<Input, { kind: 'released' }>, fx:
   const d = s.delivery;
   if (!movingTo(s, input.ep, input.gen)) return;
   const v = s.eps[input.ep];
-  const f = input.facts;
+  // Every event held on this connection came after its handshake, so it is numbered above the position
+  // the server gave then: one at or below it means the numbering went back (an in-place restart between
+  // the handshake and the first held event), even if the window's own numbers only went up.
+  const belowHandshake = input.facts.firstSeenSeq >= 0 && v.handshakeSeq >= 0 && input.facts.firstSeenSeq <= v.handshakeSeq;
+  const f = belowHandshake ? { ...input.facts, seqDecreased: true } : input.facts;
   v.windowEnd = f.lastSeenSeq;
   const reason: GapEvent['reason'] = s.config.mode === 'hot' ? 'switchover' : 'reconnect';
+  if (!d.everHadSource && f.seqDecreased) {
+    // The first source, renumbered before we delivered anything: what its window holds mixes numberings,
+    // so none of it is delivered. Promised (after its registration point) and maybe in the window: the rest
+    // of the old numbering, and the new one up to the window's last frame.
+    const oldEpoch = v.epoch;
+    renumbered(v);
+    gap(s, fx, oldEpoch, v.registeredSeq + 1, OPEN_END, 'sequence-reset', v.name);
+    if (f.lastSeenSeq >= 0) gap(s, fx, v.epoch, 0, f.lastSeenSeq, 'sequence-reset', v.name);
+    d.epoch = v.epoch;
+    d.lastSeq = f.lastSeenSeq;
+    d.everHadSource = true;
+    v.maxSeq = f.lastSeenSeq;
+    v.pendingSkip = -1;
+    fx.push({ kind: 'admitWindow', ep: v.name, gen: v.gen, deliver: false });
+    return;
+  }
   if (d.everHadSource && d.epoch !== null && (d.epoch !== v.epoch || f.seqDecreased)) {
     // A window whose numbering went back is discarded (below): from its newest frames on, this connection
     // is in a numbering of its own (as when a live event goes back, admit.ts).

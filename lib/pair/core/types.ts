@@ -21,6 +21,8 @@ export interface ConnView {
   restarts: number;
   /** Position at which this session's DN registrations took effect (events after it arrive live). */
   registeredSeq: number;
+  /** EventServerInfo's position: every event of this session is numbered above it, unless its numbering went back. */
+  handshakeSeq: number;
   /** Highest sequence number taken from this connection (live or released): one connection only goes up. */
   maxSeq: number;
   /** The last number its released window saw (returned or not), or -1: applied once the window is replayed. */
@@ -134,6 +136,8 @@ export interface OpenedFacts {
  */
 export interface ReleaseFacts {
   evictedUpTo: number;
+  /** Lowest sequence number that entered the window, or -1. */
+  firstSeenSeq: number;
   /** The window's numbering went backwards: values above `afterSeq` do not mean "after". */
   seqDecreased: boolean;
   /** Sequence number of the window's last frame (returned or not), or -1: in its newest numbering. */
