@@ -9,8 +9,11 @@
  *
  * Sections: load (one hot pair, listener reading ThisDN and ConnID, 20k / 100k events/s / saturation);
  * listeners (at 100k: reads nothing / two attributes / every attribute / events() reading two);
- * pairs (1, 100, 500 hot pairs sharing 20k events/s); idle (500 idle hot pairs: main-thread %, RSS, fds,
- * threads per pair). Medians of `--runs` runs; the ratio column is native ÷ node.
+ * pairs (1, 100, 500 hot pairs sharing 20k events/s); idle (500 idle hot pairs against the synthetic peer,
+ * `breaker: false`, ADDP 500 ms: main-thread %, RSS, fds, threads per pair); idle-sim (500 and 1,000 idle hot
+ * pairs with the DEFAULT options against the simulator — lib/sim startSimulation with `addpEnforce`, so
+ * heartbeats run both ways, and each pair registers the simulator's 12 DNs). Medians of `--runs` runs; the
+ * ratio column is native ÷ node. `--idle-pairs 500,1000` picks the idle-sim sizes.
  */
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -23,14 +26,19 @@ import { Attr } from '../lib/protocol/ids.js';
 import { createTransport, isTransportAvailable, type Transport } from '../lib/transport/index.js';
 import { MessageType, encodeMessage } from '../lib/protocol/index.js';
 import { ChildPeer } from '../test/helpers/child-peer.js';
+import { startSimulation } from '../lib/sim/index.js';
+import { NativeTransport } from '../lib/native/native-transport.js';
+import { getHeapSpaceStatistics } from 'node:v8';
 
 const { values: args } = parseArgs({
   options: {
     json: { type: 'boolean', default: false },
     runs: { type: 'string', default: '3' },
     seconds: { type: 'string', default: '3' },
-    only: { type: 'string', default: 'load,listeners,pairs,idle' },
+    only: { type: 'string', default: 'load,listeners,pairs,idle,idle-sim' },
+    'idle-pairs': { type: 'string', default: '500,1000' },
     'idle-child': { type: 'string' },
+    'sim-host': { type: 'boolean', default: false },
   },
 });
 const RUNS = Number(args.runs);
@@ -199,25 +207,199 @@ async function row(section: string, kind: string, load: string, n: number, rateP
 
 interface IdleRow {
   kind: string;
+  /** `peer`: the synthetic child peer, breaker off, ADDP 500 ms; `sim`: the simulator, default options. */
+  source: 'peer' | 'sim';
   pairs: number;
   elu: number;
   rssPerPairKiB: number;
   fdsPerPair: number;
   threads: number;
   threadsBefore: number;
+  runs?: { elu: number; rssPerPairKiB: number }[];
+  /** JS heap in use after a GC, per pair (settled). */
+  heapPerPairKiB?: number;
+  /** RSS per pair once V8's young generation shrank back after the opening burst. */
+  rssSettledPerPairKiB?: number;
+  /** Heartbeat records crossing from the I/O thread to JS per second, all pairs (native). */
+  heartbeatRecordsPerSec?: number;
 }
 
 const fds = () => readdirSync('/proc/self/fd').length;
 const threads = () => Number(/Threads:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN);
 
-/** Measured in a fresh process (`--idle-child kind:n`): RSS and threads are not disturbed by earlier runs. */
-function idle(kind: string, n: number): Promise<IdleRow> {
+/** Measured in a fresh process (`--idle-child kind:n:source`): RSS and threads are not disturbed by earlier runs. */
+function idleOnce(kind: string, n: number, source: 'peer' | 'sim'): Promise<IdleRow> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--idle-child', `${kind}:${n}`, '--seconds', String(SECONDS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--idle-child', `${kind}:${n}:${source}`, '--seconds', String(SECONDS)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as IdleRow) : reject(new Error(`idle child exited with ${code}`))));
   });
+}
+
+const optMedian = (xs: (number | undefined)[]) => (xs.some((x) => x === undefined) ? undefined : median(xs as number[]));
+
+/** Median of `--runs` fresh processes (each value on its own). */
+async function idle(kind: string, n: number, source: 'peer' | 'sim'): Promise<IdleRow> {
+  const rs: IdleRow[] = [];
+  for (let r = 0; r < RUNS; r++) rs.push(await idleOnce(kind, n, source));
+  return {
+    ...rs[0]!, elu: median(rs.map((x) => x.elu)), rssPerPairKiB: median(rs.map((x) => x.rssPerPairKiB)),
+    fdsPerPair: median(rs.map((x) => x.fdsPerPair)), heapPerPairKiB: optMedian(rs.map((x) => x.heapPerPairKiB)),
+    rssSettledPerPairKiB: optMedian(rs.map((x) => x.rssSettledPerPairKiB)), heartbeatRecordsPerSec: optMedian(rs.map((x) => x.heartbeatRecordsPerSec)), runs: rs.map((x) => ({ elu: x.elu, rssPerPairKiB: x.rssSettledPerPairKiB ?? x.rssPerPairKiB })),
+  };
+}
+
+/**
+ * The simulator in a process of its own (`--sim-host`): its management role talks to its children over IPC
+ * many times a second, which is not the pairs' cost and must not land on the measured main thread.
+ */
+class SimHost {
+  private constructor(
+    private readonly child: ReturnType<typeof spawn>,
+    readonly primary: { host: string; port: number },
+    readonly backup: { host: string; port: number },
+    readonly routePoints: string[],
+    readonly agents: string[],
+  ) {}
+
+  static start(): Promise<SimHost> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--sim-host'], { stdio: ['pipe', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout!.on('data', (d) => {
+        out += d;
+        const nl = out.indexOf('\n');
+        if (nl < 0) return;
+        const s = JSON.parse(out.slice(0, nl)) as { primary: { host: string; port: number }; backup: { host: string; port: number }; routePoints: string[]; agents: string[] };
+        resolve(new SimHost(child, s.primary, s.backup, s.routePoints, s.agents));
+      });
+      child.on('exit', (code) => reject(new Error(`sim host exited with ${code}`)));
+    });
+  }
+
+  stop(): Promise<void> {
+    return new Promise((resolve) => {
+      this.child.once('exit', () => resolve());
+      this.child.stdin!.end();
+    });
+  }
+}
+
+async function simHost(): Promise<void> {
+  const sim = await startSimulation({ mode: 'hot', addpEnforce: true });
+  const ep = (e: { host: string; port: number }) => ({ host: e.host, port: e.port });
+  process.stdout.write(`${JSON.stringify({ primary: ep(sim.primary), backup: ep(sim.backup), routePoints: sim.routePoints, agents: sim.agents })}\n`);
+  process.stdin.resume();
+  await new Promise<void>((r) => process.stdin.once('end', () => r()));
+  await sim.stop();
+}
+
+/**
+ * `n` idle hot pairs with the default options (no `breaker`, `addp`, `window` given) against the simulator:
+ * real frames (handshake, link and role reports), the servers' own ADDP polls answered by the transport
+ * (`addpEnforce`), our polls answered by the servers, every pair registering the simulator's DNs.
+ */
+async function idleSimHere(kind: string, n: number): Promise<IdleRow> {
+  const sim = await SimHost.start();
+  const dnList = [...sim.routePoints, ...sim.agents];
+  const open = async (count: number) => {
+    const pairs: TServerPair[] = [];
+    for (let i = 0; i < count; i++) {
+      pairs.push(new TServerPair({
+        name: `S${i}`,
+        primary: { host: sim.primary.host, port: sim.primary.port },
+        backup: { host: sim.backup.host, port: sim.backup.port },
+        dns: dnList,
+        transport: kind as 'native' | 'node',
+      }));
+    }
+    for (let i = 0; i < pairs.length; i += 50) await Promise.all(pairs.slice(i, i + 50).map((p) => p.open()));
+    for (;;) {
+      if (pairs.every((p) => p.state.endpoints.backup.server === 'open' && p.state.endpoints.primary.server === 'open')) break;
+      await sleep(20);
+    }
+    return pairs;
+  };
+  try {
+    // Start the I/O thread and warm the code with one pair first.
+    const warm = await open(1);
+    await Promise.all(warm.map((p) => p.close()));
+    await sleep(200);
+    global.gc?.();
+    const m0 = process.memoryUsage();
+    const rss0 = m0.rss;
+    const fd0 = fds();
+    const th0 = threads();
+    const pairs = await open(n);
+    try {
+      // Let registrations, the first heartbeats and the breakers' windows settle.
+      await sleep(2000);
+      global.gc?.();
+      const m = process.memoryUsage();
+      const fd = fds();
+      const stopProfile = process.env.BENCH_PAIR_PROFILE ? await profile(process.env.BENCH_PAIR_PROFILE) : null;
+      const hb0 = heartbeatRecords;
+      const e0 = performance.eventLoopUtilization();
+      const w0 = performance.now();
+      await sleep(SECONDS * 1000);
+      const e = performance.eventLoopUtilization(e0);
+      const hbPerSec = ((heartbeatRecords - hb0) * 1000) / (performance.now() - w0);
+      await stopProfile?.();
+      // Opening hundreds of pairs at once grows V8's young generation to its maximum (32 MiB: a fixed cost,
+      // not a per-pair one); V8 shrinks it at a full GC once allocation has stopped — its memory reducer does
+      // that on an idle process on its own schedule, here full GCs every 2 s until it has (at most 30 s).
+      // The freed pages leave the RSS a moment after the GC (V8 unmaps them on a background thread).
+      const settleEnd = Date.now() + 30_000;
+      while (Date.now() < settleEnd && newSpaceBytes() > 2 * 1024 * 1024) {
+        global.gc?.();
+        await sleep(2000);
+      }
+      global.gc?.();
+      await sleep(1000);
+      const settled = process.memoryUsage();
+      return {
+        kind, source: 'sim', pairs: n, elu: e.utilization, rssPerPairKiB: (m.rss - rss0) / 1024 / n, fdsPerPair: (fd - fd0) / n, threads: threads(), threadsBefore: th0,
+        heapPerPairKiB: (settled.heapUsed - m0.heapUsed) / 1024 / n, rssSettledPerPairKiB: (settled.rss - rss0) / 1024 / n,
+        heartbeatRecordsPerSec: kind === 'native' ? hbPerSec : undefined,
+      };
+    } finally {
+      await Promise.all(pairs.map((p) => p.close()));
+    }
+  } finally {
+    await sim.stop();
+  }
+}
+
+/** Bytes V8's young generation has now (grows under an allocation burst, shrinks when quiet). */
+function newSpaceBytes(): number {
+  return getHeapSpaceStatistics().find((x) => x.space_name === 'new_space')?.space_size ?? 0;
+}
+
+/** Heartbeat records the native I/O thread delivered to JS in this process (counted at the transport). */
+let heartbeatRecords = 0;
+{
+  const proto = NativeTransport.prototype as unknown as { onHeartbeat: (rtt: number, at: number) => void };
+  const original = proto.onHeartbeat;
+  proto.onHeartbeat = function (this: NativeTransport, rtt: number, at: number) {
+    heartbeatRecords++;
+    original.call(this, rtt, at);
+  };
+}
+
+/** BENCH_PAIR_PROFILE=<file>: a CPU profile of the idle window only (the child's measured seconds). */
+async function profile(file: string): Promise<() => Promise<void>> {
+  const { Session } = await import('node:inspector/promises');
+  const { writeFileSync } = await import('node:fs');
+  const s = new Session();
+  s.connect();
+  await s.post('Profiler.enable');
+  await s.post('Profiler.start');
+  return async () => {
+    const { profile: p } = await s.post('Profiler.stop');
+    writeFileSync(file, JSON.stringify(p));
+    s.disconnect();
+  };
 }
 
 async function idleHere(kind: string, n: number): Promise<IdleRow> {
@@ -238,7 +420,7 @@ async function idleHere(kind: string, n: number): Promise<IdleRow> {
     const e0 = performance.eventLoopUtilization();
     await sleep(SECONDS * 1000);
     const e = performance.eventLoopUtilization(e0);
-    return { kind, pairs: n, elu: e.utilization, rssPerPairKiB: (rss - rss0) / 1024 / n, fdsPerPair: (fd - fd0) / n, threads: threads(), threadsBefore: th0 };
+    return { kind, source: 'peer', pairs: n, elu: e.utilization, rssPerPairKiB: (rss - rss0) / 1024 / n, fdsPerPair: (fd - fd0) / n, threads: threads(), threadsBefore: th0 };
   } finally {
     await stop();
     await peer.kill();
@@ -246,9 +428,10 @@ async function idleHere(kind: string, n: number): Promise<IdleRow> {
 }
 
 async function main(): Promise<void> {
+  if (args['sim-host']) return simHost();
   if (args['idle-child']) {
-    const [kind, n] = args['idle-child'].split(':');
-    console.log(JSON.stringify(await idleHere(kind!, Number(n))));
+    const [kind, n, source] = args['idle-child'].split(':');
+    console.log(JSON.stringify(source === 'sim' ? await idleSimHere(kind!, Number(n)) : await idleHere(kind!, Number(n))));
     return;
   }
   const rows: Row[] = [];
@@ -278,8 +461,17 @@ async function main(): Promise<void> {
       }
     }
     if (only.has('idle')) {
-      say(`idle ${kind} 500`);
-      idles.push(await idle(kind, 500));
+      say(`idle ${kind} 500 (synthetic peer)`);
+      idles.push(await idle(kind, 500, 'peer'));
+    }
+  }
+  // The simulator rows, native and node side by side per size.
+  if (only.has('idle-sim')) {
+    for (const n of args['idle-pairs'].split(',').map(Number)) {
+      for (const kind of kinds) {
+        say(`idle ${kind} ${n} (simulator, default options)`);
+        idles.push(await idle(kind, n, 'sim'));
+      }
     }
   }
   if (args.json) {
@@ -298,9 +490,15 @@ async function main(): Promise<void> {
     console.log(`| ${r.section} | ${r.kind} | ${r.load} | ${r.listener} | ${r.pairs} | ${r.eventsPerSec.toLocaleString('en-US')} | ${(r.elu * 100).toFixed(1)} % | ${r.usPerEvent.toFixed(2)} | ${ratio(r)} |`);
   }
   if (idles.length) {
-    console.log('\n| idle hot pairs | transport | main thread | RSS per pair | fds per pair | threads (before → with pairs) |');
-    console.log('|---|---|---|---|---|---|');
-    for (const i of idles) console.log(`| ${i.pairs} | ${i.kind} | ${(i.elu * 100).toFixed(2)} % | ${i.rssPerPairKiB.toFixed(0)} KiB | ${i.fdsPerPair.toFixed(2)} | ${i.threadsBefore} → ${i.threads} |`);
+    console.log(`\n| idle hot pairs | against | transport | main thread | RSS per pair, settled | RSS per pair, right after opening | of it JS heap | heartbeat records to JS | fds per pair | threads (before → with pairs) | runs (main thread / RSS) |`);
+    console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+    const kib = (v: number | undefined) => (v === undefined ? '' : `${v.toFixed(0)} KiB`);
+    for (const i of idles) {
+      const src = i.source === 'sim' ? 'simulator, default options' : 'synthetic peer, breaker off';
+      const runs = (i.runs ?? []).map((r) => `${(r.elu * 100).toFixed(2)} % / ${r.rssPerPairKiB.toFixed(0)}`).join(', ');
+      const hb = i.heartbeatRecordsPerSec === undefined ? '' : `${i.heartbeatRecordsPerSec.toFixed(0)}/s`;
+      console.log(`| ${i.pairs} | ${src} | ${i.kind} | ${(i.elu * 100).toFixed(2)} % | ${kib(i.rssSettledPerPairKiB)} | ${kib(i.rssPerPairKiB)} | ${kib(i.heapPerPairKiB)} | ${hb} | ${i.fdsPerPair.toFixed(2)} | ${i.threadsBefore} → ${i.threads} | ${runs} |`);
+    }
   }
   void sink;
 }

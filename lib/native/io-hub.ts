@@ -13,6 +13,8 @@ export interface HubClient {
   onRelease(batch: NativeFrameBatch, evictedUpTo: number, firstSeenSeq: number, lastSeenSeq: number, seqDecreased: boolean): void;
   onClose(reason: CloseReason, err: number, message: string, lossAt: number, closedAt: number): void;
   onHeartbeat?(rttMs: number, at: number): void;
+  /** Just before onClose, for a connection that opened: how far the outbound stream got, the last heartbeat. */
+  onOutbound?(flushed: number, rttMs: number, at: number, answered: number): void;
 }
 
 /**
@@ -81,6 +83,23 @@ export class IoHub {
     this.io.release(id, afterSeq);
   }
 
+  /** Whether this addon can keep heartbeats on its thread (an older build delivers every one). */
+  get heartbeatsOnDemand(): boolean {
+    return typeof this.io.heartbeats === 'function' && typeof this.io.heartbeat === 'function';
+  }
+
+  heartbeats(id: number, on: boolean): void {
+    this.io.heartbeats?.(id, on);
+  }
+
+  private readonly hbOut = new Float64Array(3);
+
+  /** The last answered poll of `id` (read from the I/O thread now), or undefined. */
+  heartbeat(id: number): { rttMs: number; at: number; answered: number } | undefined {
+    if (this.io.heartbeat === undefined || !this.io.heartbeat(id, this.hbOut)) return undefined;
+    return { rttMs: this.hbOut[0]!, at: this.hbOut[1]!, answered: this.hbOut[2]! };
+  }
+
   /** Live connections (tests). */
   get liveCount(): number {
     return this.clients.size;
@@ -134,6 +153,9 @@ export class IoHub {
             break;
           case Rec.Heartbeat:
             guard(() => c.onHeartbeat?.(index[r + 2]!, index[r + 3]!));
+            break;
+          case Rec.Outbound:
+            guard(() => c.onOutbound?.(index[r + 2]!, index[r + 3]!, index[r + 4]!, index[r + 5]!));
             break;
           case Rec.Close: {
             const off = index[r + 4]!;

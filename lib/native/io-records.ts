@@ -22,8 +22,14 @@ export const Rec = {
   Close: 5,
   /** count, evictedUpTo, firstSeenSeq, lastSeenSeq, seqDecreased (0/1); followed by `count` Frame records */
   Release: 6,
-  /** rttMs, at: our ADDP poll was answered (at most one a second per connection) */
+  /** rttMs, at: our ADDP poll was answered (at most one a second per connection; only while asked for: `heartbeats`) */
   Heartbeat: 7,
+  /**
+   * flushed, rttMs, at, answered: just before the Close record of a connection that opened — bytes of the
+   * frames JS wrote (ADDP excluded) the kernel had taken when the loss was detected; the last heartbeat facts
+   * (rttMs and at -1 when no poll was answered).
+   */
+  Outbound: 8,
 } as const;
 
 /** Native close codes (io_host.h CloseCode) by index. */
@@ -52,6 +58,13 @@ export interface IoBinding {
   close(id: number, abort: boolean): void;
   hold(id: number, maxFrames: number, maxBytes: number): void;
   release(id: number, afterSeq: number): void;
+  /**
+   * Deliver Heartbeat records of `id` (on) or only keep the facts (off, the default). Absent from an addon
+   * built before it existed (then every answered poll is delivered, sampled).
+   */
+  heartbeats?(id: number, on: boolean): void;
+  /** Fill `out` with [rttMs, at, answered] of `id`'s last answered poll; false when none (or not open). */
+  heartbeat?(id: number, out: Float64Array): boolean;
   ack(): void;
   ref(on: boolean): void;
   /** Live native objects of this addon instance (leak checks). */

@@ -7,7 +7,7 @@ import { ConfigError, TransportError, type TransportErrorCode } from '../errors.
 import { resolveLimits, type ResolvedLimits } from '../protocol/decoder.js';
 import { ProtocolError, protocolCodeOf } from '../protocol/errors.js';
 import type {
-  CloseInfo, CloseReason, ReleaseResult, Transport, TransportEvents, TransportOptions, TransportTimestamps, WindowOptions,
+  CloseInfo, CloseReason, HeartbeatStats, ReleaseResult, Transport, TransportEvents, TransportOptions, TransportTimestamps, WindowOptions,
 } from '../transport/types.js';
 import { ioBinding } from './io-binding.js';
 import { IoHub, type HubClient } from './io-hub.js';
@@ -165,6 +165,13 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
   private releases: Array<(r: ReleaseResult) => void> = [];
   /** The connect deadline while the host name is being resolved (before anything is opened natively). */
   private lookupTimer: NodeJS.Timeout | null = null;
+  /** Bytes of the frames send() accepted (CloseInfo.outbound.sent). */
+  private sentBytes = 0;
+  /** What the thread reported at the end (Outbound record): flushed bytes and the last heartbeat facts. */
+  private outboundFlushed = -1;
+  private finalHeartbeat: HeartbeatStats | undefined;
+  /** The thread delivers Heartbeat records only while this transport has `heartbeat` listeners. */
+  private heartbeatsWanted = false;
 
   constructor(options: TransportOptions) {
     super();
@@ -203,6 +210,28 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
     o[Opt.MaxAttributes] = this.limits.maxAttributes;
     o[Opt.MaxQueued] = maxQueued;
     this.native = o;
+    // An answered poll crosses to JS only while someone listens for it; otherwise the thread keeps the facts
+    // (heartbeatStats()) and an idle connection costs the main thread nothing per poll.
+    const self = this as EventEmitter;
+    self.on('newListener', (event: string | symbol) => {
+      if (event === 'heartbeat') this.wantHeartbeats(true);
+    });
+    self.on('removeListener', (event: string | symbol) => {
+      if (event === 'heartbeat' && this.listenerCount('heartbeat') === 0) this.wantHeartbeats(false);
+    });
+  }
+
+  private wantHeartbeats(on: boolean): void {
+    if (this.heartbeatsWanted === on) return;
+    this.heartbeatsWanted = on;
+    if (this.hub !== null && this.state !== 'closed') this.hub.heartbeats(this.id, on);
+  }
+
+  /** The last answered ADDP poll of ours, read from the I/O thread now (after close: as it was at the end). */
+  heartbeatStats(): HeartbeatStats | undefined {
+    if (this.state === 'closed') return this.finalHeartbeat;
+    if (this.hub === null) return undefined;
+    return this.hub.heartbeat(this.id);
   }
 
   get timestamps(): Readonly<TransportTimestamps> {
@@ -270,6 +299,8 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
       return;
     }
     this.hub = h;
+    // Queued after the open, so the thread applies it to the new connection before anything is read.
+    if (this.heartbeatsWanted) h.heartbeats(this.id, true);
   }
 
   /** A connect that failed before anything was opened natively (lookup failure or deadline). */
@@ -283,6 +314,7 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
     if (this.state !== 'open') throw new TransportError('ERR_TRANSPORT_CLOSED', `cannot send: transport is ${this.state === 'idle' ? 'not connected' : this.state}`);
     if (!(frame instanceof Uint8Array)) throw new TypeError('send() takes an encoded frame (Uint8Array)');
     this.hub!.write(this.id, frame);
+    this.sentBytes += frame.byteLength;
   }
 
   hold(window: WindowOptions): void {
@@ -382,6 +414,12 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
     if (this.state === 'open') this.emit('heartbeat', rttMs, at);
   }
 
+  /** @internal The connection ended: how far our frames got (ADDP excluded), the last heartbeat facts. */
+  onOutbound(flushed: number, rttMs: number, at: number, answered: number): void {
+    this.outboundFlushed = flushed;
+    this.finalHeartbeat = answered > 0 && rttMs >= 0 ? { rttMs, at, answered } : undefined;
+  }
+
   /** @internal */
   onBackpressure(paused: boolean, queuedBytes: number): void {
     if (this.state === 'open') this.emit('backpressure', { paused, queuedBytes });
@@ -424,6 +462,11 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
     }
     const info: CloseInfo = { reason, timestamps: { ...this.ts } };
     if (error) info.error = error;
+    // Only from the thread's own count (an addon without the Outbound record reports nothing): it counts
+    // exactly the frames written through write(), the prefix of what send() accepted that reached it.
+    if (this.ts.connectedAt !== undefined && this.outboundFlushed >= 0) {
+      info.outbound = { sent: this.sentBytes, flushed: Math.min(this.sentBytes, this.outboundFlushed) };
+    }
     this.emit('close', info);
     for (const w of this.closeWaiters.splice(0)) w();
   }

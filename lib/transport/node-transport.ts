@@ -13,7 +13,7 @@ import { isHeldEvent } from './hold-rule.js';
 import { HoldWindow } from './hold-window.js';
 import { scanBody, type ScanResult } from './scan.js';
 import type {
-  CloseInfo, CloseReason, ReleaseResult, Transport, TransportEvents, TransportOptions, TransportTimestamps, WindowOptions,
+  CloseInfo, CloseReason, HeartbeatStats, ReleaseResult, Transport, TransportEvents, TransportOptions, TransportTimestamps, WindowOptions,
 } from './types.js';
 
 const DEFAULT_QUEUE = 32 * 1024 * 1024;
@@ -102,8 +102,19 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
   private heartbeatAt = -Infinity;
   private pollPending = false;
   private heartbeatRtt = -1;
+  /** The last answered poll (heartbeatStats()), kept whether or not anyone listens. */
+  private lastHeartbeat: HeartbeatStats | undefined;
   // Write batching: cork on the first send of a tick, uncork on nextTick (one writev per tick).
   private corked = false;
+  // The outbound stream (CloseInfo.outbound; plain TCP only). `wire` counts every byte given to the socket
+  // in order — the frames send() accepted and our own ADDP frames; `addp` holds [wire offset, length] of the
+  // ADDP frames not yet known to be flushed, `addpFlushed` the ADDP bytes below `flushedWire`.
+  private sentBytes = 0;
+  private wireBytes = 0;
+  private readonly addp: number[] = [];
+  private addpFlushed = 0;
+  /** Wire bytes the kernel had taken at the last reading of the handle's counters (never more than that). */
+  private flushedWire = 0;
 
   constructor(options: TransportOptions) {
     super();
@@ -149,6 +160,13 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
     const raw = net.connect({ host, port });
     this.raw = raw;
     this.sock = raw;
+    // Every way the socket ends goes through _destroy (the stream implementer's hook) while its handle is
+    // still there: the last moment libuv's counters can be read (CloseInfo.outbound).
+    const destroyImpl = raw._destroy;
+    raw._destroy = (err, cb) => {
+      if (this.state === 'open' || this.state === 'closing') this.readFlushed(err);
+      destroyImpl.call(raw, err, cb);
+    };
     raw.on('error', (err) => this.onSocketError(err));
     raw.on('close', () => this.onSocketClose());
     this.connectTimer = setTimeout(() => {
@@ -185,7 +203,45 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
   send(frame: Uint8Array): void {
     if (this.state !== 'open') throw new TransportError('ERR_TRANSPORT_CLOSED', `cannot send: transport is ${this.state === 'idle' ? 'not connected' : this.state}`);
     if (!(frame instanceof Uint8Array)) throw new TypeError('send() takes an encoded frame (Uint8Array)');
+    this.sentBytes += frame.byteLength;
     this.write(frame);
+  }
+
+  heartbeatStats(): HeartbeatStats | undefined {
+    return this.lastHeartbeat;
+  }
+
+  /**
+   * Read how far the kernel has taken our bytes: `handle.bytesWritten` (StreamBase: every byte the socket
+   * dispatched to libuv — try_write plus uv_write — counted when dispatched) minus `handle.writeQueueSize`
+   * (libuv's `write_queue_size`: the unwritten remainder of the writes it still queues). Bytes the Writable
+   * still buffers (cork, a write waiting for the previous one) are in neither. A write callback that has
+   * not run yet does not matter: libuv's progress is read, not callbacks. Not taken when the counters would
+   * overstate: after a failed write, `bytesWritten` keeps the bytes libuv refused (try_write's error) and
+   * `writeQueueSize` already dropped a failed write's remainder — those destroys carry syscall 'write'.
+   * Plain TCP only (with TLS the handle counts ciphertext).
+   */
+  private readFlushed(cause?: Error | null): void {
+    const raw = this.raw;
+    if (!raw || this.sock !== raw || (cause as NodeJS.ErrnoException | null | undefined)?.syscall === 'write') return;
+    const h = (raw as unknown as { _handle?: { bytesWritten?: unknown; writeQueueSize?: unknown } | null })._handle;
+    if (!h || typeof h.bytesWritten !== 'number' || typeof h.writeQueueSize !== 'number') return;
+    const flushed = h.bytesWritten - h.writeQueueSize;
+    if (!(flushed > this.flushedWire) || flushed > this.wireBytes) return;
+    this.flushedWire = flushed;
+    // ADDP frames wholly below the flushed offset leave the list (their bytes are not the application's).
+    while (this.addp.length > 0 && this.addp[0]! + this.addp[1]! <= flushed) {
+      this.addpFlushed += this.addp[1]!;
+      this.addp.splice(0, 2);
+    }
+  }
+
+  /** Bytes of the frames send() accepted that the kernel had taken, as last read (ADDP frames excluded). */
+  private flushedApp(): number {
+    let addp = this.addpFlushed;
+    // An ADDP frame partly below the flushed offset (only the first can be).
+    if (this.addp.length > 0 && this.addp[0]! < this.flushedWire) addp += this.flushedWire - this.addp[0]!;
+    return Math.min(this.sentBytes, Math.max(0, this.flushedWire - addp));
   }
 
   hold(window: WindowOptions): void {
@@ -226,6 +282,7 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
   destroy(): Promise<void> {
     const done = this.whenClosed();
     if (this.state !== 'closed') {
+      if (this.state === 'open' || this.state === 'closing') this.readFlushed();
       this.abort();
       this.finish('local');
     }
@@ -308,7 +365,7 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
         if (frame.kind === FrameKind.Message) {
           out.push(frame);
         } else if (frame.kind === FrameKind.AddpPoll) {
-          this.write(encodeAddp(frame.token, true));
+          this.write(encodeAddp(frame.token, true), true);
           if (this.state !== 'open') return; // the write overflowed the queue
         } else if (frame.token === this.pollToken && this.pollPending) {
           this.onPollAnswered();
@@ -337,8 +394,10 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
     }
   }
 
-  private write(frame: Uint8Array): void {
+  private write(frame: Uint8Array, ownAddp = false): void {
     const s = this.sock!;
+    if (ownAddp) this.addp.push(this.wireBytes, frame.byteLength);
+    this.wireBytes += frame.byteLength;
     if (!this.corked) {
       this.corked = true;
       s.cork();
@@ -363,6 +422,7 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
     const now = monotonicMs();
     const rtt = now - this.pollSentAt;
     this.pollPending = false; // a duplicate reply does not count twice
+    this.lastHeartbeat = { rttMs: rtt, at: now, answered: (this.lastHeartbeat?.answered ?? 0) + 1 };
     if (now - this.heartbeatAt < 1000 || this.listenerCount('heartbeat') === 0) return;
     this.heartbeatAt = now;
     // Emitted once this read is processed (a listener must not run inside the decode loop).
@@ -381,6 +441,8 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
   private onAddpTimer(): void {
     this.addpTimer = null;
     if (this.state !== 'open') return;
+    // Keeps the ADDP offsets list short on a long connection (and the last reading recent).
+    this.readFlushed();
     const now = monotonicMs();
     const T = this.addpMs;
     const idle = now - this.lastRxAt;
@@ -391,7 +453,7 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
       this.pollSentAt = now;
       this.pollPending = true;
       this.pollToken = (this.pollToken + 1) >>> 0;
-      this.write(encodeAddp(this.pollToken));
+      this.write(encodeAddp(this.pollToken), true);
       return this.armAddp(Math.max(T - idle, T / 2));
     }
     if (idle < T) return this.armAddp(T - idle);
@@ -447,6 +509,7 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
   private finishWithError(reason: CloseReason, error: TransportError | ProtocolError): void {
     if (this.state === 'closed') return;
     this.ts.lossDetectedAt = monotonicMs();
+    if (this.state === 'open') this.readFlushed();
     this.abortQuietly(reason);
     this.finish(reason, error);
   }
@@ -477,6 +540,10 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
     }
     const info: CloseInfo = { reason, timestamps: { ...this.ts } };
     if (error) info.error = error;
+    // Plain TCP only: through TLS the socket's counters are of ciphertext, and nothing maps them back.
+    if (this.ts.connectedAt !== undefined && this.raw !== null && this.sock === this.raw) {
+      info.outbound = { sent: this.sentBytes, flushed: this.flushedApp() };
+    }
     this.emit('close', info);
     for (const w of this.closeWaiters.splice(0)) w();
   }

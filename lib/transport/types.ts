@@ -66,6 +66,25 @@ export interface CloseInfo {
   /** Absent for `local`. */
   error?: TransportError | ProtocolError;
   timestamps: TransportTimestamps;
+  /**
+   * How far the outbound stream provably got, for a connection that opened (absent otherwise, and where the
+   * transport cannot know: TLS). `sent`: bytes of the frames `send()` accepted on this connection, in order;
+   * `flushed`: how many of those bytes the kernel had taken (completed writes plus libuv's exact progress)
+   * when the loss was detected — ADDP frames of the transport's own are not counted in either. `flushed`
+   * never overstates: bytes at offsets ≥ `flushed` of this stream never left the process (a frame that ends
+   * past `flushed` was certainly not sent). Bytes below it reached the kernel, not necessarily the peer.
+   */
+  outbound?: { sent: number; flushed: number };
+}
+
+/** The latest heartbeat facts of a connection, read on demand ({@link Transport.heartbeatStats}). */
+export interface HeartbeatStats {
+  /** Round trip of the last answered ADDP poll of ours, ms. */
+  rttMs: number;
+  /** When it was answered (monotonic ms). */
+  at: number;
+  /** Polls of ours answered on this connection so far. */
+  answered: number;
 }
 
 /**
@@ -147,7 +166,9 @@ export interface TransportEvents {
   close: [info: CloseInfo];
   /**
    * One of our ADDP polls was answered after `rttMs` (monotonic `at`). Optional for an implementation;
-   * sampled (at most one a second per connection).
+   * sampled (at most one a second per connection). Costs only while listened to: with no `heartbeat`
+   * listener the transports keep the facts where the heartbeat runs (the native I/O thread) and nothing
+   * crosses to JS — read them with {@link Transport.heartbeatStats} instead.
    */
   heartbeat: [rttMs: number, at: number];
 }
@@ -176,6 +197,12 @@ export interface Transport extends EventEmitter<TransportEvents> {
   close(): Promise<void>;
   /** Abortive close (RST via SO_LINGER 0), used when failing away from a server. Resolves after `close`. */
   destroy(): Promise<void>;
+  /**
+   * The latest heartbeat facts (our last answered ADDP poll), read now without any listener; undefined
+   * before the first answer. After `close`, the facts as they were when the connection ended. Optional for
+   * an implementation.
+   */
+  heartbeatStats?(): HeartbeatStats | undefined;
 }
 
 /** Creates a transport; `transport: 'auto' | 'native' | 'node'` picks the factory. */

@@ -49,6 +49,7 @@ struct Conn::WriteReq {
   Conn* conn;
   size_t bytes;
   std::vector<std::vector<uint8_t>> chunks;
+  std::vector<bool> app;  // chunk i is a frame JS wrote (not an ADDP frame of ours)
   std::vector<uv_buf_t> bufs;
 };
 
@@ -111,6 +112,7 @@ void Conn::OnConnect(uv_connect_t* req, int status) {
 
 void Conn::OnOpen() {
   state_ = State::Open;
+  opened_ = true;
   double now = NowMs();
   uv_timer_stop(&timer_);
   ApplySocketOptions();
@@ -360,10 +362,13 @@ void Conn::Release(double afterSeq) {
 
 // ---- writes ----
 
-void Conn::Write(std::vector<uint8_t>&& data) {
+void Conn::Write(std::vector<uint8_t>&& data) { Queue(std::move(data), true); }
+
+void Conn::Queue(std::vector<uint8_t>&& data, bool app) {
   if (state_ != State::Open || data.empty()) return;
   outBytes_ += data.size();
   outq_.push_back(std::move(data));
+  outqApp_.push_back(app);
   host_->MarkDirty(this);
   if (static_cast<double>(outBytes_) > opt_->maxQueuedBytes) {
     Fail(kCloseQueueOverflow, 0,
@@ -375,7 +380,7 @@ void Conn::QueueAddp(uint8_t kind, uint32_t token) {
   std::vector<uint8_t> f = {0, 0, 0, 6, kWireVersion, kind, static_cast<uint8_t>(token >> 24),
                             static_cast<uint8_t>(token >> 16), static_cast<uint8_t>(token >> 8),
                             static_cast<uint8_t>(token)};
-  Write(std::move(f));
+  Queue(std::move(f), false);
 }
 
 void Conn::Flush() {
@@ -385,6 +390,8 @@ void Conn::Flush() {
   w->conn = this;
   w->bytes = 0;
   w->chunks.swap(outq_);
+  w->app.swap(outqApp_);
+  outqApp_.clear();
   w->bufs.reserve(w->chunks.size());
   for (auto& ch : w->chunks) {
     w->bufs.push_back(uv_buf_init(reinterpret_cast<char*>(ch.data()), static_cast<unsigned>(ch.size())));
@@ -394,16 +401,51 @@ void Conn::Flush() {
   int r = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), w->bufs.data(),
                    static_cast<unsigned>(w->bufs.size()), OnWrite);
   if (r != 0) {
+    // Refused before anything was written (the stream is not writable): none of it reached the kernel.
     outBytes_ -= w->bytes;
     delete w;
     Fail(r == UV_EPIPE || r == UV_ECONNRESET ? kClosePeerReset : kCloseError, r, UvMessage("write", r), true);
+    return;
   }
+  inflight_.push_back(w);
+}
+
+double Conn::AppBytesFlushed() const {
+  // libuv writes its queue in order and only the oldest unfinished write can be partly written, so the
+  // bytes of the writes in flight that reached the kernel are a prefix of them: their total minus the
+  // unwritten remainder libuv keeps in write_queue_size. A write that failed is no longer in flight here
+  // (OnWrite drops it before this is asked), so its partial progress is not counted: understated, safe.
+  double inflightBytes = 0;
+  for (const WriteReq* w : inflight_) inflightBytes += static_cast<double>(w->bytes);
+  double unwritten = static_cast<double>(tcp_.write_queue_size);
+  double written = inflightBytes > unwritten ? inflightBytes - unwritten : 0;
+  double app = appDone_;
+  for (const WriteReq* w : inflight_) {
+    if (written <= 0) break;
+    for (size_t i = 0; i < w->chunks.size() && written > 0; i++) {
+      double n = std::min(written, static_cast<double>(w->chunks[i].size()));
+      if (w->app[i]) app += n;
+      written -= n;
+    }
+  }
+  return app;
 }
 
 void Conn::OnWrite(uv_write_t* req, int status) {
   WriteReq* w = static_cast<WriteReq*>(req->data);
   Conn* c = w->conn;
   c->outBytes_ -= w->bytes;
+  for (auto it = c->inflight_.begin(); it != c->inflight_.end(); ++it) {
+    if (*it == w) {
+      c->inflight_.erase(it);
+      break;
+    }
+  }
+  if (status == 0) {
+    for (size_t i = 0; i < w->chunks.size(); i++) {
+      if (w->app[i]) c->appDone_ += static_cast<double>(w->chunks[i].size());
+    }
+  }
   delete w;
   if (status == 0 || status == UV_ECANCELED) return;
   bool reset = status == UV_EPIPE || status == UV_ECONNRESET;
@@ -482,12 +524,18 @@ void Conn::OnAddpTimer() {
 
 // An answer to our last poll: its round trip goes to JS (HeartbeatEvent), at most once a second per
 // connection so an idle hot pair does not wake the event loop per poll.
+// The facts (round trip, when, how many) are kept here and in the Host's map for io.heartbeat(); a record
+// crosses to JS only while JS listens (DeliverHeartbeats), so idle connections do not wake the main thread.
 void Conn::OnAddpReply(uint32_t token, double now) {
   if (!pollPending_ || token != pollToken_) return;
   pollPending_ = false;
-  if (now - heartbeatAt_ < 1000) return;
+  hb_.rttMs = now - pollAt_;
+  hb_.at = now;
+  hb_.answered += 1;
+  host_->NoteHeartbeat(id_, hb_.rttMs, now);
+  if (!deliverHeartbeats_ || now - heartbeatAt_ < 1000) return;
   heartbeatAt_ = now;
-  host_->AppendRecord({kRecHeartbeat, static_cast<double>(id_), now - pollAt_, now});
+  host_->AppendRecord({kRecHeartbeat, static_cast<double>(id_), hb_.rttMs, now});
 }
 
 // ---- close ----
@@ -525,6 +573,8 @@ void Conn::Fail(int reason, double err, const std::string& msg, bool abortive) {
     // Whatever happens while our own orderly close runs, the close is ours (as the node transport).
     reason = kCloseLocal;
   }
+  // How far our outbound stream got, before the handles close (closing cancels the writes in flight).
+  if (opened_ && flushedAtLoss_ < 0) flushedAtLoss_ = AppBytesFlushed();
   closeReason_ = reason;
   closeErr_ = reason == kCloseLocal ? 0 : err;
   closeMsg_ = reason == kCloseLocal ? std::string() : msg;
@@ -543,6 +593,7 @@ void Conn::Fail(int reason, double err, const std::string& msg, bool abortive) {
 void Conn::CloseHandles() {
   state_ = State::Closed;
   outq_.clear();
+  outqApp_.clear();
   pendingCloses_ = 2;
   // Between two connect attempts tcp_ is already closing; OnRetryClosed counts it then.
   if (!retrying_) uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), OnClosed);
@@ -557,6 +608,10 @@ void Conn::OnClosed(uv_handle_t* h) {
 void Conn::Finish() {
   // The fd is closed before JS hears of the close (so fd counts in tests are exact).
   ClearWindow();
+  if (opened_) {
+    host_->AppendRecord({kRecOutbound, static_cast<double>(id_), flushedAtLoss_ < 0 ? 0 : flushedAtLoss_, hb_.rttMs, hb_.at,
+                         hb_.answered});
+  }
   host_->AppendClose(id_, closeReason_, closeErr_, closeMsg_, lossAt_, NowMs());
   host_->OnConnGone(this);
   delete this;

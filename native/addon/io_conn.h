@@ -38,6 +38,8 @@ class Conn {
   void Uncharge(size_t n);
   /// Resume reading if paused and under both the connection's and the process's low-water marks.
   void MaybeResume();
+  /// Send a Heartbeat record per answered poll (sampled) to JS, or not: the facts are kept either way.
+  void DeliverHeartbeats(bool on) { deliverHeartbeats_ = on; }
   bool dirty = false;
 
  private:
@@ -75,7 +77,12 @@ class Conn {
   void OnAddpReply(uint32_t token, double now);
   void Arm(double ms);
   void QueueAddp(uint8_t kind, uint32_t token);
+  /// Queue one chunk for the next flush; `app`: a frame JS wrote (counted in the outbound stream).
+  void Queue(std::vector<uint8_t>&& data, bool app);
   int UnreadKernelBytes();
+  /// Bytes of JS's frames (ADDP excluded) the kernel has taken so far: completed writes plus libuv's exact
+  /// progress in the writes in flight (tcp_.write_queue_size is their unwritten remainder).
+  double AppBytesFlushed() const;
   void MaybePause();
   void Resume();
   /// End the connection: record why, close the handles; the close record goes up when they are closed.
@@ -111,9 +118,17 @@ class Conn {
   bool paused_ = false;
   size_t queued_ = 0;  // bytes read and framed, not yet handed to JS
 
-  // Write side.
+  // Write side. Each queued chunk is either one frame JS wrote or one ADDP frame of ours (outqApp_).
   std::vector<std::vector<uint8_t>> outq_;
+  std::vector<bool> outqApp_;
   size_t outBytes_ = 0;  // queued + in flight
+  // Writes handed to uv_write whose callback has not run, oldest first (libuv completes them in order).
+  std::deque<WriteReq*> inflight_;
+  // Bytes of JS's frames in writes that completed successfully (the kernel took all of them).
+  double appDone_ = 0;
+  // AppBytesFlushed() when the connection ended (-1 while open): reported in the Outbound record.
+  double flushedAtLoss_ = -1;
+  bool opened_ = false;
 
   // ADDP (ms on the uv_hrtime clock).
   double lastRx_ = 0;
@@ -121,6 +136,8 @@ class Conn {
   uint32_t pollToken_ = 0;
   bool pollPending_ = false;      // our last poll is not answered yet
   double heartbeatAt_ = -1e300;   // when the last round trip was reported to JS
+  bool deliverHeartbeats_ = false;  // JS listens: send Heartbeat records (else only the facts are kept)
+  HeartbeatFacts hb_;             // this thread's copy (the Host's map is what JS reads)
 
   // Hot-standby window.
   bool holding_ = false;

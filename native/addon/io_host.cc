@@ -98,6 +98,9 @@ void Host::Drain() {
         if (c) c->Release(cmd.a);
         else AppendRecord({kRecRelease, static_cast<double>(cmd.id), 0, -1, -1});
         break;
+      case Command::Heartbeats:
+        if (c) c->DeliverHeartbeats(cmd.a != 0);
+        break;
       case Command::Stop: {
         stopping_ = true;
         std::vector<Conn*> all;
@@ -267,7 +270,29 @@ void Host::AppendClose(uint32_t id, int reason, double err, const std::string& m
   b->index.insert(b->index.end(), rec, rec + kRecordStride);
 }
 
+bool Host::ReadHeartbeat(uint32_t id, HeartbeatFacts* out) {
+  std::lock_guard<std::mutex> lock(hbMu_);
+  auto it = hb_.find(id);
+  if (it == hb_.end()) return false;
+  *out = it->second;
+  return true;
+}
+
+void Host::NoteHeartbeat(uint32_t id, double rttMs, double at) {
+  std::lock_guard<std::mutex> lock(hbMu_);
+  HeartbeatFacts& f = hb_[id];
+  f.rttMs = rttMs;
+  f.at = at;
+  f.answered += 1;
+}
+
+void Host::DropHeartbeat(uint32_t id) {
+  std::lock_guard<std::mutex> lock(hbMu_);
+  hb_.erase(id);
+}
+
 void Host::OnConnGone(Conn* c) {
+  DropHeartbeat(c->id());
   conns_.erase(c->id());
   connsAlive--;
   if (c->dirty) {

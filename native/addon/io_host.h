@@ -45,7 +45,11 @@ enum RecordKind : int {
   kRecBackpressure = 4, // [4, id, paused (0/1), queuedBytes]
   kRecClose = 5,        // [5, id, reason, err, msgOffset, msgLength, lossDetectedAt, closedAt]
   kRecRelease = 6,      // [6, id, count, evictedUpTo, firstSeenSeq, lastSeenSeq, seqDecreased]; then `count` kRecFrame records
-  kRecHeartbeat = 7,    // [7, id, rttMs, at]  our ADDP poll answered (at most one a second per connection)
+  kRecHeartbeat = 7,    // [7, id, rttMs, at]  our ADDP poll answered (at most one a second per connection), sent
+                        // only while JS asked for them (Command::Heartbeats); the facts are kept for io.heartbeat()
+  kRecOutbound = 8,     // [8, id, flushed, rttMs, at, answered]  just before the Close record of a connection that
+                        // opened: bytes of the frames JS wrote (ADDP excluded) that the kernel had taken when the
+                        // loss was detected, and the last heartbeat facts (rttMs/at -1: no poll answered)
 };
 
 /// Close reasons (mirrored in lib/native/io-records.ts; names are types.ts CloseReason).
@@ -95,12 +99,20 @@ enum OptIndex : int {
 constexpr uint32_t kMaxAddresses = 64;
 
 struct Command {
-  enum Type { Open, Write, Close, Abort, Hold, Release, Stop } type;
+  enum Type { Open, Write, Close, Abort, Hold, Release, Heartbeats, Stop } type;
   explicit Command(Type t) : type(t) {}
   uint32_t id = 0;
   std::unique_ptr<OpenOptions> open;
   std::vector<uint8_t> data;
   double a = 0, b = 0;
+};
+
+/// The heartbeat facts of one connection (our ADDP polls answered), kept on the I/O thread and read by JS on
+/// demand (io.heartbeat) so that an answered poll costs the main thread nothing unless someone listens.
+struct HeartbeatFacts {
+  double rttMs = -1;     // round trip of the last answered poll (-1: none yet)
+  double at = -1;        // when it was answered (NowMs clock)
+  double answered = 0;   // polls answered on this connection
 };
 
 /// One delivery to JS. Owned by the Host; lent to JS during one TSFN callback.
@@ -158,6 +170,11 @@ class Host {
   void OnConnGone(Conn* c);
   /// JS is done with the block in flight (called on the JS thread).
   void Ack();
+  /// The heartbeat facts of connection `id` (any thread); false when it is not (or no longer) open.
+  bool ReadHeartbeat(uint32_t id, HeartbeatFacts* out);
+  /// I/O thread: record an answered poll of `id` (NoteHeartbeat) or forget the connection (DropHeartbeat).
+  void NoteHeartbeat(uint32_t id, double rttMs, double at);
+  void DropHeartbeat(uint32_t id);
   /// The read buffer every connection of this thread reads into when it has no partial frame pending.
   uint8_t* SharedRx(size_t bytes) {
     if (sharedRx_.size() < bytes) sharedRx_.resize(bytes);
@@ -215,6 +232,10 @@ class Host {
 
   std::mutex mu_;
   std::vector<Command> cmds_;  // guarded by mu_
+  // Heartbeat facts per open connection: written by the I/O thread at each answered poll (a few a second
+  // per connection), read by JS on demand. A plain mutex: neither side holds it for more than a map lookup.
+  std::mutex hbMu_;
+  std::unordered_map<uint32_t, HeartbeatFacts> hb_;  // guarded by hbMu_
   // The ack of the block in flight, without a command or a wakeup per block: JS sets `acked_`; the I/O
   // thread takes it when it next wants to deliver, and asks to be woken (`wakeOnAck_`) only if it has a
   // block ready meanwhile. Both sides write their flag, then read the other's (sequentially consistent):

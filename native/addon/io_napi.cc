@@ -1,4 +1,5 @@
-// Node-API face of the I/O thread: `exports.io = { start, open, write, close, hold, release, ack, ref, stats }`.
+// Node-API face of the I/O thread: `exports.io = { start, open, write, close, hold, release, heartbeats,
+// heartbeat, ack, ref, stats, setMemoryLimit }`.
 //
 // Written with the plain C Node-API on purpose: at process or worker shutdown Node
 // runs a queued thread-safe-function callback once more, before the cleanup hooks, when every call fails;
@@ -289,6 +290,54 @@ napi_value HoldOrRelease(napi_env env, napi_callback_info info, bool hold) {
 napi_value Hold(napi_env env, napi_callback_info info) { return HoldOrRelease(env, info, true); }
 napi_value Release(napi_env env, napi_callback_info info) { return HoldOrRelease(env, info, false); }
 
+// heartbeats(id, on: boolean): deliver Heartbeat records of `id` to JS (while it has listeners) or not.
+napi_value Heartbeats(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  Binding* b = GetBinding(env, info, &argc, argv);
+  if (!NeedStarted(env, b)) return nullptr;
+  uint32_t id;
+  bool on = false;
+  if (argc < 2 || !GetU32(env, argv[0], &id) || napi_get_value_bool(env, argv[1], &on) != napi_ok) {
+    return Throw(env, "io.heartbeats(id, on)");
+  }
+  Command cmd{Command::Heartbeats};
+  cmd.id = id;
+  cmd.a = on ? 1 : 0;
+  b->host.Post(std::move(cmd));
+  return Undefined(env);
+}
+
+// heartbeat(id, out: Float64Array(3)) → boolean: fills out with [rttMs, at, answered] of connection `id`'s
+// last answered ADDP poll; false (out untouched) when the connection is not open or no poll was answered.
+napi_value Heartbeat(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  Binding* b = GetBinding(env, info, &argc, argv);
+  if (!NeedStarted(env, b)) return nullptr;
+  uint32_t id;
+  napi_typedarray_type tt;
+  size_t n = 0;
+  void* data = nullptr;
+  bool isTa = false;
+  if (argc < 2 || !GetU32(env, argv[0], &id) || napi_is_typedarray(env, argv[1], &isTa) != napi_ok || !isTa ||
+      napi_get_typedarray_info(env, argv[1], &tt, &n, &data, nullptr, nullptr) != napi_ok ||
+      tt != napi_float64_array || n < 3 || data == nullptr) {
+    return Throw(env, "io.heartbeat(id, Float64Array(3))");
+  }
+  HeartbeatFacts f;
+  bool found = b->host.ReadHeartbeat(id, &f) && f.answered > 0;
+  if (found) {
+    double* out = static_cast<double*>(data);
+    out[0] = f.rttMs;
+    out[1] = f.at;
+    out[2] = f.answered;
+  }
+  napi_value v;
+  napi_get_boolean(env, found, &v);
+  return v;
+}
+
 // ack(): JS is done with the last block (called from setImmediate: the event loop got a turn).
 napi_value Ack(napi_env env, napi_callback_info info) {
   size_t argc = 0;
@@ -370,7 +419,7 @@ napi_value InitTransport(napi_env env, napi_value exports) {
     napi_callback cb;
   } fns[] = {{"start", Start}, {"open", Open}, {"write", Write}, {"close", Close}, {"hold", Hold},
              {"release", Release}, {"ack", Ack}, {"ref", Ref}, {"stats", Stats},
-             {"setMemoryLimit", SetMemoryLimit}};
+             {"setMemoryLimit", SetMemoryLimit}, {"heartbeats", Heartbeats}, {"heartbeat", Heartbeat}};
   for (const Fn& f : fns) {
     napi_value fn;
     napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, b, &fn);
@@ -382,7 +431,8 @@ napi_value InitTransport(napi_env env, napi_value exports) {
   napi_create_uint32(env, kOptCount, &v);
   napi_set_named_property(env, io, "optionCount", v);
   // Bumped whenever the JS side of this interface must change with it (lib/native/loader.ts refuses any
-  // other): 2 = start() returns the delivery area and dispatch gets the record count first.
+  // other): 2 = start() returns the delivery area and dispatch gets the record count first. Additions that
+  // an older JS side ignores and a newer one detects (heartbeats/heartbeat, the Outbound record) keep 2.
   constexpr uint32_t kInterfaceVersion = 2;
   napi_create_uint32(env, kInterfaceVersion, &v);
   napi_set_named_property(env, io, "interfaceVersion", v);

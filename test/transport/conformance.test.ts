@@ -12,8 +12,9 @@ import type { Transport, TransportOptions } from '../../lib/transport/types.js';
 import { ChildPeer } from '../helpers/child-peer.js';
 import { TestPeer, type PeerOptions } from '../helpers/peer.js';
 import { liveTimeoutMs } from '../helpers/timing.js';
+import { monotonicMs } from '../../lib/clock.js';
 import { makeCerts, opensslMissing } from '../helpers/tls-certs.js';
-import { Recorder, nativeSkipReason, prepareKinds, sleep, within, type KindUnderTest } from './harness.js';
+import { Recorder, nativeSkipReason, prepareKinds, settledKernelBytes, sleep, within, type KindUnderTest } from './harness.js';
 
 await prepareKinds();
 
@@ -426,6 +427,117 @@ for (const k of KINDS) {
       await b.t.destroy();
       expect(await within(b.pc.ended, 5000, 'peer end')).toBe('error');
       expect(b.rec.closes.map((c) => c.reason)).toEqual(['local']);
+    });
+
+    // CloseInfo.outbound: how far the frames send() accepted provably got. `flushed` must never overstate
+    // (the pair treats a request whose frame ends past it as certainly not sent): checked exactly against
+    // the kernel's own queues (/proc/net/tcp) with a peer that never reads a byte, so every byte the kernel
+    // took is still in its send queue or the peer's receive queue, and everything else is still ours.
+    async function stalled(mode: 'destroy' | 'peer-reset') {
+      const sockets: net.Socket[] = [];
+      const server = net.createServer({ pauseOnConnect: true }, (s) => {
+        s.on('error', () => {});
+        sockets.push(s);
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      cleanups.push(() => new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }));
+      const port = (server.address() as net.AddressInfo).port;
+      // No ADDP either way: nothing but the frames below crosses, so the kernel's counts are ours exactly.
+      const { t, rec } = transport({ host: '127.0.0.1', port, maxQueuedBytes: 256 << 20 });
+      await t.connect();
+      const frame = encodeMessage(MessageType.RequestDistributeUserEvent, { 999: new Uint8Array(64 * 1024) });
+      // Well past what loopback's buffers take from a reader that never reads (a few MiB).
+      const frames = 256;
+      for (let i = 0; i < frames; i++) {
+        t.send(frame);
+        if (i % 16 === 15) await sleep(1);
+      }
+      const inKernel = await settledKernelBytes(port);
+      if (mode === 'destroy') {
+        await t.destroy();
+      } else {
+        while (sockets.length === 0) await sleep(5);
+        sockets[0]!.resetAndDestroy();
+      }
+      const info = await within(rec.closed, 5000, 'close');
+      return { info, sent: frames * frame.length, inKernel };
+    }
+
+    it.skipIf(process.platform !== 'linux')('outbound: a peer that never reads, then destroy(): flushed is exactly what the kernel took, sent − flushed what the transport still held', async () => {
+      const { info, sent, inKernel } = await stalled('destroy');
+      expect(info.reason).toBe('local');
+      expect(info.outbound).toEqual({ sent, flushed: inKernel });
+      expect(sent - info.outbound!.flushed).toBeGreaterThan(0);
+    }, 30_000);
+
+    it.skipIf(process.platform !== 'linux')('outbound: a peer that never reads resets the connection: flushed is what the kernel took when the loss was detected', async () => {
+      const { info, sent, inKernel } = await stalled('peer-reset');
+      expect(info.reason).toBe('peer-reset');
+      expect(info.outbound!.sent).toBe(sent);
+      // Never more than the kernel took; exact when the reset is seen on the read side (libuv reads before it
+      // writes), understated (safe) when a failed write reports it first.
+      expect(info.outbound!.flushed).toBeLessThanOrEqual(inKernel);
+      expect(info.outbound!.flushed).toBe(inKernel);
+      expect(sent - info.outbound!.flushed).toBeGreaterThan(0);
+    }, 30_000);
+
+    it('outbound: an orderly close to a reading peer flushes everything (flushed === sent), ADDP frames not counted', async () => {
+      const T = await liveTimeoutMs(300);
+      const p = await peer({ addpTimeoutMs: T / 2 });
+      const { t, rec, pc } = await connected(p, { addp: { timeoutMs: T } });
+      let sent = 0;
+      for (let i = 1; i <= 20; i++) {
+        const f = encodeMessage(MessageType.RequestQueryServer, { ReferenceID: i });
+        t.send(f);
+        sent += f.length;
+      }
+      // Polls both ways meanwhile: ours and the answers to the peer's go into the same byte stream.
+      await pc.until(() => (pc.addpPollsReceived.length >= 2 && pc.addpRepliesReceived.length >= 1) || undefined, 20 * T, 'ADDP both ways');
+      const last = encodeMessage(MessageType.RequestQueryServer, { ReferenceID: 21, 999: new Uint8Array(100_000) });
+      t.send(last);
+      sent += last.length;
+      await t.close();
+      const info = await rec.closed;
+      expect(info.reason).toBe('local');
+      expect(info.outbound).toEqual({ sent, flushed: sent });
+    });
+
+    it('outbound: absent for a connection that never opened', async () => {
+      const { t, rec } = transport({ host: '127.0.0.1', port: await closedPort() });
+      await t.connect().catch(() => {});
+      expect((await rec.closed).outbound).toBeUndefined();
+    });
+
+    it('heartbeatStats(): the last answered poll, read without a listener; kept after close', async () => {
+      const T = await liveTimeoutMs(300);
+      const p = await peer();
+      const { t, pc } = await connected(p, { addp: { timeoutMs: T } });
+      expect(t.heartbeatStats?.()).toBeUndefined();
+      await pc.until(() => pc.addpPollsReceived.length >= 3 || undefined, 20 * T, 'three polls');
+      let hb = t.heartbeatStats!();
+      for (let i = 0; i < 100 && (hb === undefined || hb.answered < 2); i++) {
+        await sleep(T / 4);
+        hb = t.heartbeatStats!();
+      }
+      expect(hb).toBeDefined();
+      expect(hb!.answered).toBeGreaterThanOrEqual(2);
+      expect(hb!.rttMs).toBeGreaterThanOrEqual(0);
+      expect(hb!.rttMs).toBeLessThan(T);
+      expect(hb!.at).toBeGreaterThan(t.timestamps.connectedAt!);
+      expect(hb!.at).toBeLessThanOrEqual(monotonicMs());
+      // With a listener, the sampled event comes too (at most one a second).
+      const events: number[] = [];
+      t.on('heartbeat', (rtt) => events.push(rtt));
+      await within((async () => {
+        while (events.length === 0) await sleep(20);
+      })(), 20 * T + 2000, 'heartbeat event');
+      await t.destroy();
+      const after = t.heartbeatStats!();
+      expect(after).toBeDefined();
+      expect(after!.answered).toBeGreaterThanOrEqual(hb!.answered);
     });
 
     it('destroy() from inside a frames listener: no later frames, one local close', async () => {

@@ -2,7 +2,7 @@
  * Shared pieces of the transport conformance suite: the list of transport kinds under test and a small
  * recorder around one transport. To put another implementation under the suite, add one line to KINDS.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { isTransportAvailable } from '../../lib/transport/index.js';
 import type { CloseInfo, FrameBatch, Transport, TransportOptions } from '../../lib/transport/types.js';
@@ -119,4 +119,49 @@ export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
       t = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
     }),
   ]);
+}
+
+/**
+ * Bytes the kernel holds for the one TCP connection to/from 127.0.0.1:`serverPort` (Linux, /proc/net/tcp):
+ * `tx` is the client socket's send queue (written, not yet acknowledged by the peer's kernel), `rx` the
+ * server socket's receive queue (arrived, not yet read by the peer application). Undefined elsewhere or
+ * when the connection is not found.
+ */
+export function kernelQueues(serverPort: number): { tx: number; rx: number } | undefined {
+  let text: string;
+  try {
+    text = readFileSync('/proc/net/tcp', 'utf8');
+  } catch {
+    return undefined;
+  }
+  const portHex = serverPort.toString(16).toUpperCase().padStart(4, '0');
+  let tx: number | undefined;
+  let rx: number | undefined;
+  for (const line of text.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 5 || f[3] !== '01') continue; // established only
+    const [txq, rxq] = f[4]!.split(':').map((h) => parseInt(h, 16));
+    if (f[2] === `0100007F:${portHex}`) tx = txq; // client side: remote is the server
+    else if (f[1] === `0100007F:${portHex}`) rx = rxq; // server side: local is the server
+  }
+  return tx === undefined || rx === undefined ? undefined : { tx, rx };
+}
+
+/** Wait until the kernel queues of the connection stop moving (`stableMs` unchanged); returns their sum. */
+export async function settledKernelBytes(serverPort: number, stableMs = 300, timeoutMs = 10_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let last = -1;
+  let since = Date.now();
+  for (;;) {
+    const q = kernelQueues(serverPort);
+    const sum = q ? q.tx + q.rx : -1;
+    if (sum !== last) {
+      last = sum;
+      since = Date.now();
+    } else if (sum > 0 && Date.now() - since >= stableMs) {
+      return sum;
+    }
+    if (Date.now() > deadline) throw new Error(`kernel queues of :${serverPort} did not settle (last ${last})`);
+    await sleep(20);
+  }
 }
