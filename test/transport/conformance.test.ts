@@ -455,7 +455,8 @@ for (const k of KINDS) {
         t.send(frame);
         if (i % 16 === 15) await sleep(1);
       }
-      const inKernel = await settledKernelBytes(port);
+      // Stable for half a second: the transport has written all it can (a write still under way would move it).
+      const inKernel = await settledKernelBytes(port, 500);
       if (mode === 'destroy') {
         await t.destroy();
       } else {
