@@ -108,7 +108,7 @@ export function renderReport(r: BenchReport, color = false): string {
       for (const run of x.runs) {
         for (const f of run.requests.failures) {
           const tag = f.explanation === null ? paint(color, 31, 'UNEXPLAINED') : f.verdict === 'wrong' ? paint(color, 31, 'WRONG') : f.verdict === 'in-doubt-routed' ? 'in doubt, routed' : '';
-          out += `    run ${run.run + 1} ${f.phase} ConnID ${f.connId}${f.atMs === null || f.atMs === undefined ? '' : ` (made ${fmt(f.atMs)} ms after the fault)`}: ${failureLabel(f.kind, f.error)}${f.oracle ? `; oracle: ${f.oracle}` : ''}${tag ? `; ${tag}` : ''}\n      ${f.explanation ?? f.error}\n`;
+          out += `    run ${run.run + 1} ${f.phase} ConnID ${f.connId}${f.atMs === null || f.atMs === undefined ? '' : f.atMs < 0 ? ` (made ${fmt(-f.atMs)} ms before the fault)` : ` (made ${fmt(f.atMs)} ms after the fault)`}: ${failureLabel(f.kind, f.error)}${f.oracle ? `; oracle: ${f.oracle}` : ''}${tag ? `; ${tag}` : ''}\n      ${f.explanation ?? f.error}\n`;
         }
       }
     }

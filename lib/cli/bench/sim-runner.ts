@@ -94,8 +94,17 @@ export class SimCell {
     this.toRestore = null;
     const end = monotonicMs() + this.cfg.stepTimeoutMs;
     let last = '';
+    const restarted = new Set<ServerName>();
     for (;;) {
       const st = (await this.sim.status()) as unknown as Record<ServerName, ServerStatus>;
+      // A server process that is gone (it exited after its fault: a continued process that died, a restart
+      // that failed) is started again, once per repair.
+      for (const n of ['A', 'B'] as const) {
+        if (st[n].error === 'not running' && !restarted.has(n)) {
+          restarted.add(n);
+          await bounded(this.sim.fault({ kind: 'restart', server: n }), this.cfg.stepTimeoutMs, `restart of ${n} (not running)`, signal);
+        }
+      }
       const roles = this.sim.roles();
       const p = this.primaryName();
       const b: ServerName = p === 'A' ? 'B' : 'A';
@@ -300,9 +309,12 @@ function explainer(oracle: Oracle, cfg: SimCellConfig, oldName: ServerName, reco
         // In doubt after the failover, and the repeat's answer proved nothing (1201 with the call never
         // seen, 1203, 1205) — or the deadline passed before the repeat was answered.
         if (r.phase === 'after') return null;
-        return route?.by === 'request' && route.server === oldName
-          ? 'SwitchoverError: in doubt after the failover, the repeat proved nothing; the failed primary had routed the call'
-          : 'SwitchoverError: in doubt after the failover, the repeat proved nothing; no request routed the call';
+        {
+          const why = /no server could take the repeat/.test(r.errorMessage ?? '') ? 'no server could take the repeat before its deadline' : 'the repeat proved nothing';
+          return route?.by === 'request' && route.server === oldName
+            ? `SwitchoverError: in doubt after the failover, ${why}; the failed primary had routed the call`
+            : `SwitchoverError: in doubt after the failover, ${why}; no request routed the call`;
+        }
       case 'elsewhere':
         // The repeat found the call gone (1201) and the stream showed it ringing another DN.
         return route && (route.by !== 'request' || route.destination !== r.otherDN) ? `CallElsewhereError: the call went to ${route.destination} (${route.by}), not to ${r.otherDN}` : null;
