@@ -65,8 +65,11 @@ export type DropReason = 'manual' | 'not-promoted';
 /** One call waiting for its reply on this endpoint. */
 export interface PendingCall {
   readonly name: string;
-  /** Settle with the reply frame, a ServerError, or (lost = true) the error that ended the connection. */
-  settle(result: MessageFrame | TServerHaError, lost: boolean): void;
+  /**
+   * Settle with the reply frame, a ServerError, or (lost = true) the error that ended the connection;
+   * `notSent`: the transport proved the request's bytes never all left this process (docs/semantics.md).
+   */
+  settle(result: MessageFrame | TServerHaError, lost: boolean, notSent?: boolean): void;
 }
 
 /** Hooks an endpoint needs from its owner; kept narrow so the endpoint knows nothing of pairs. */
@@ -142,6 +145,10 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
   generation = 0;
   private transport: Transport | undefined;
   private readonly pending = new Map<number, PendingCall>();
+  /** Where each pending call's frame ends in this connection's outbound stream (bytes given to send()). */
+  private readonly ends = new Map<number, number>();
+  /** Bytes of frames this connection's transport accepted (compared with its CloseInfo.outbound.sent). */
+  private outOffset = 0;
   private readonly breaker: CircuitBreaker<[], SessionInfo> | undefined;
   private nextAttempt: { dns: readonly string[]; hold: WindowOptions | null } = { dns: [], hold: null };
   private stopped = false;
@@ -169,6 +176,14 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
     private readonly ctx: EndpointContext,
   ) {
     super();
+    // Forward the transport's heartbeats only while this endpoint has heartbeat listeners.
+    const self = this as EventEmitter;
+    self.on('newListener', (name: string | symbol) => {
+      if (name === 'heartbeat' && this.listenerCount('heartbeat') === 0) this.transport?.on('heartbeat', this.forwardHeartbeat);
+    });
+    self.on('removeListener', (name: string | symbol) => {
+      if (name === 'heartbeat' && this.listenerCount('heartbeat') === 0) this.transport?.off('heartbeat', this.forwardHeartbeat);
+    });
     const o = ctx.options;
     this.transportKind = typeof o.transport === 'function' ? null : resolveTransportKind({ tls: o.tls }, o.transport);
     const b = ctx.options.breaker;
@@ -184,6 +199,15 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
   private createTransport(t: TransportOptions): Transport {
     const kind = this.ctx.options.transport;
     return typeof kind === 'function' ? kind(t) : createTransport(t, kind);
+  }
+
+  private readonly forwardHeartbeat = (rttMs: number, at: number): void => {
+    this.emit('heartbeat', rttMs, at);
+  };
+
+  /** The latest heartbeat facts of the current connection, read on demand (nothing crosses per poll). */
+  heartbeatStats(): ReturnType<NonNullable<Transport['heartbeatStats']>> {
+    return this.transport?.heartbeatStats?.();
   }
 
   /** `host:port`, for messages. */
@@ -242,6 +266,8 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
     });
     this.transport = t;
     this.transportKind = t.kind;
+    this.outOffset = 0;
+    this.ends.clear();
     this.state = 'connecting';
     this.role = 'unknown';
     this.link = 'unknown';
@@ -254,9 +280,8 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
     t.once('close', (info) => {
       if (gen === this.generation) this.onClose(info);
     });
-    t.on('heartbeat', (rttMs, at) => {
-      if (gen === this.generation) this.emit('heartbeat', rttMs, at);
-    });
+    // Only while someone listens: the native transport then keeps answered polls on its I/O thread.
+    if (this.listenerCount('heartbeat') > 0) t.on('heartbeat', this.forwardHeartbeat);
     if (hold) t.hold(hold);
 
     // One deadline for connect + handshake; past it the attempt fails as a handshake failure (the connect
@@ -401,16 +426,23 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
     // Registered first: a write can close the connection synchronously (queue overflow), and its close
     // must find this call to settle it.
     this.pending.set(ref, call);
+    const start = this.outOffset;
+    this.outOffset += bytes.byteLength;
+    this.ends.set(ref, this.outOffset);
     try {
       t.send(bytes);
     } catch (err) {
       this.pending.delete(ref);
+      this.ends.delete(ref);
+      // Not accepted (unless the write closed the connection first: then its close has the count).
+      if (this.transport === t) this.outOffset = start;
       throw err;
     }
   }
 
   /** Forget a call (its deadline passed or it was aborted); a late reply is then dropped. */
   forget(ref: number): boolean {
+    this.ends.delete(ref);
     return this.pending.delete(ref);
   }
 
@@ -458,6 +490,7 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
             continue;
           }
           this.pending.delete(ref);
+          this.ends.delete(ref);
           const frame = batch.frame(i);
           if (frame.type === MessageType.EventServerInfo) {
             const role = roleOf(getAttr(frame, Attr.ServerRole));
@@ -526,14 +559,21 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
     const wasOpen = this.state === 'open';
     this.state = 'closed';
     this.transport = undefined;
-    const calls = [...this.pending.values()];
+    const calls = [...this.pending];
+    const ends = new Map(this.ends);
     this.pending.clear();
+    this.ends.clear();
     const error = info.error ?? new TransportError('ERR_TRANSPORT_CLOSED', `${this.label} closed`);
     if (info.error) {
       this.lastError = info.error;
       this.lastErrorAt = monotonicMs();
     }
-    for (const c of calls) c.settle(error, true);
+    // How far the outbound stream provably got: a frame that ends past what the kernel took never reached
+    // the server whole, so it cannot have run. Trusted only when our count of the stream matches the
+    // transport's (absent with TLS or a transport of one's own: every call is then in doubt).
+    const out = info.outbound;
+    const flushed = out && out.sent === this.outOffset ? out.flushed : Infinity;
+    for (const [ref, c] of calls) c.settle(error, true, (ends.get(ref) ?? 0) > flushed);
     if (this.linkWaiter) this.linkWaiter({ up: false, frame: undefined });
     if (wasOpen) this.emit('lost', info, this.dropReason);
   }

@@ -12,6 +12,28 @@ type Push = <K extends keyof PairEvents>(name: K, payload: PairEvents[K][0]) => 
 export class AttemptEvents {
   private retries = 0;
   private readonly retrySampler = new StreakSampler();
+  private readonly endpoints: Endpoint[] = [];
+  private heartbeatsOn = false;
+  private readonly heartbeatListeners = new Map<Endpoint, (rttMs: number, at: number) => void>();
+
+  private onHeartbeat(ep: Endpoint): (rttMs: number, at: number) => void {
+    let l = this.heartbeatListeners.get(ep);
+    if (!l) {
+      l = (rttMs, at) => this.push('heartbeat', { Server: this.pair, source: ep.name, rttMs, timestamp: at });
+      this.heartbeatListeners.set(ep, l);
+    }
+    return l;
+  }
+
+  /** Listen to the endpoints' heartbeats (the transports then deliver them) or stop. */
+  heartbeats(on: boolean): void {
+    if (on === this.heartbeatsOn) return;
+    this.heartbeatsOn = on;
+    for (const ep of this.endpoints) {
+      if (on) ep.on('heartbeat', this.onHeartbeat(ep));
+      else ep.off('heartbeat', this.onHeartbeat(ep));
+    }
+  }
 
   constructor(
     private readonly pair: string,
@@ -30,7 +52,8 @@ export class AttemptEvents {
     ep.on('breaker', (state) => {
       if (!this.closed()) this.push('breaker', { Server: this.pair, source: ep.name, state, timestamp: monotonicMs() });
     });
-    ep.on('heartbeat', (rttMs, at) => this.push('heartbeat', { Server: this.pair, source: ep.name, rttMs, timestamp: at }));
+    this.endpoints.push(ep);
+    if (this.heartbeatsOn) ep.on('heartbeat', this.onHeartbeat(ep));
     // A new streak of retries starts when a session opens.
     ep.on('open', () => (this.retries = 0));
   }

@@ -41,12 +41,15 @@ export class Outbox {
     private readonly target: EventEmitter,
     /** Every event also goes to this symbol's listeners (`events()` iterators), with its name. */
     private readonly all: symbol,
+    /** Called when a listener is added or removed (before the change takes effect, as EventEmitter tells it). */
+    private readonly changed?: () => void,
   ) {
     this.rehook();
   }
 
   private readonly forget = (key: string | symbol): void => {
     this.cache.delete(key);
+    this.changed?.();
   };
 
   /**

@@ -144,7 +144,8 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
   private readonly core: CoreState;
   private readonly endpoints: Record<EndpointName, Endpoint>;
   private readonly book: RequestBook;
-  private readonly outbox = new Outbox(this, ALL);
+  private readonly outbox = new Outbox(this, ALL, () => this.listenersChanged());
+  private demandCheck = false;
   private readonly dns: Set<string>;
   private readonly lifecycle = new AbortController();
   /** Aborted once close() has finished, after the last events (EventServerDisconnected) were emitted. */
@@ -235,6 +236,20 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
       holesBackup: this.core.eps.backup.holes.size,
       listeners: this.listenerCount(ALL),
     };
+  }
+
+  /**
+   * Heartbeats cross from the transports only while someone consumes them (a `heartbeat` listener, an
+   * `events()` iterator, the logger bridge, metrics): an idle pair with nobody listening costs no wake-up
+   * per answered poll. Checked once the listener change took effect.
+   */
+  private listenersChanged(): void {
+    if (this.demandCheck) return;
+    this.demandCheck = true;
+    queueMicrotask(() => {
+      this.demandCheck = false;
+      this.attempts.heartbeats(this.listenerCount('heartbeat') > 0 || this.listenerCount(ALL) > 0);
+    });
   }
 
   /** As EventEmitter's; the pair keeps watching its listeners afterwards (its emitter caches their lists). */

@@ -229,7 +229,7 @@ export class RequestBook {
     e.sentTo = target;
     e.everSent = true;
     try {
-      target.send(e.ref, e.bytes, { name: e.name, settle: (result, lost) => this.onSettle(e, target, result, lost) });
+      target.send(e.ref, e.bytes, { name: e.name, settle: (result, lost, notSent) => this.onSettle(e, target, result, lost, notSent === true) });
       return true;
     } catch (err) {
       if (e.sentTo === target) e.sentTo = undefined;
@@ -244,10 +244,16 @@ export class RequestBook {
    * What the endpoint said: a reply, a server error, or (lost) the connection went away first. The rules
    * of docs/semantics.md, "Requests across a failover", in one place.
    */
-  private onSettle(e: Entry, target: Endpoint, result: MessageFrame | TServerHaError, lost: boolean): void {
+  private onSettle(e: Entry, target: Endpoint, result: MessageFrame | TServerHaError, lost: boolean, notSent = false): void {
     if (!this.live.has(e) || e.sentTo !== target) return;
     const gen = target.generation;
     e.sentTo = undefined;
+    if (lost && notSent) {
+      // Certain not sent (its bytes never all left this process): not in doubt, whatever its kind — it
+      // goes to the next primary like any queued request, in its submission place.
+      this.enqueue([e]);
+      return;
+    }
     if (lost) {
       // It may have run. Repeatable: queued again in its submission place, ahead of requests submitted
       // later (the endpoint settles its calls in the order they were sent, so a batch keeps its order),

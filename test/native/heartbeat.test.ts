@@ -67,7 +67,7 @@ describe.skipIf(skip !== undefined)(`native heartbeats on demand${skip ? ` — S
     const settled = records();
     await sleep(Math.max(2500, 6 * T));
     expect(records()).toBe(settled);
-    expect(t.heartbeatStats()!.answered).toBeGreaterThan(before!.answered);
+    expect(t.heartbeatStats!()!.answered).toBeGreaterThan(before!.answered);
   }, 30_000);
 
   it('a listener added before connect() is applied to the connection from the start', async () => {

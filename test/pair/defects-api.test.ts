@@ -219,7 +219,8 @@ describe('suspected: re-entrant dispatch when a write closes the connection sync
     }
     // A queued one that was not lost with the connection was sent on, once.
     for (const o of outcomes.slice(5)) if (o.outcome === 'reply') expect(receipts(o.id), summary).toBe(1);
-    expect(outcomes.filter((o) => o.outcome === 'SwitchoverError').length, summary).toBeGreaterThan(0);
+    // Those the overflow left in our buffers were certainly not sent (CloseInfo.outbound): re-queued, not
+    // failed — each reached the reading server exactly once (above), none twice.
     expect(pair.state.queuedRequests).toBe(0);
   }, 60_000);
 });
