@@ -10,9 +10,10 @@
  * **return** (one simulation and one hot pair per row; `--runs` cycles): the primary server is
  * - `restart`: killed (SIGKILL) and started again by the simulator (down ≈ 1 s: the management role's
  *   promotion delay, then a new process); t0 = the simulator's `restart` resolved (the new process said
- *   it is listening);
- * - `stop`: stopped (SIGSTOP) until the pair has lost it (ADDP) and 1 s more, then continued (SIGCONT);
- *   t0 = SIGCONT sent.
+ *   it is listening); with `--down-ms N`, killed and left down N ms before the restart (an outage past
+ *   the schedule's 3 s fast phase: attempts every 0.5–1 s by then);
+ * - `stop`: stopped (SIGSTOP) until the pair has lost it (ADDP) and `--stop-ms` more (default 1000; a
+ *   long one, e.g. 10000, is past the schedule's fast phase), then continued (SIGCONT); t0 = SIGCONT sent.
  * Measured: t0 → both servers connected again (the restarted / continued server's EventServerConnected,
  * its `timestamp`). Before each cycle both sessions are open and the target's has lasted ≥ 3.2 s, so the
  * session pacer (sessions shorter than `retry.fastPhaseMs` are paced) is not what is measured. A value
@@ -63,6 +64,8 @@ const { values: args } = parseArgs({
     only: { type: 'string', default: 'return,down,idle' },
     clients: { type: 'string', default: '100' },
     'down-seconds': { type: 'string', default: '30' },
+    'stop-ms': { type: 'string', default: '1000' },
+    'down-ms': { type: 'string', default: '0' },
     out: { type: 'string' },
     'idle-pairs': { type: 'string', default: '500' },
     'idle-seconds': { type: 'string', default: '5' },
@@ -74,6 +77,8 @@ const REF_RUNS = Number(args['ref-runs']);
 const BASE_RUNS = Number(args['baseline-runs']);
 const CLIENTS = Number(args.clients);
 const DOWN_S = Number(args['down-seconds']);
+const STOP_MS = Number(args['stop-ms']);
+const DOWN_MS = Number(args['down-ms']);
 const only = new Set(args.only.split(','));
 const faults = args.faults.split(',') as ('restart' | 'stop')[];
 const kinds = (args.transports.split(',') as ('native' | 'node')[]).filter((k) => k === 'node' || isTransportAvailable('native'));
@@ -112,6 +117,10 @@ function pct(sorted: number[], p: number): number {
 interface ReturnRow {
   config: string;
   fault: 'restart' | 'stop';
+  /** `stop`: how long the server stayed stopped after the pair lost it (ms). */
+  stopMs: number | null;
+  /** `restart`: how long it stayed dead before the restart (`--down-ms`; 0: restarted at once). */
+  downMs: number | null;
   transport: string;
   runs: number;
   completed: number;
@@ -154,7 +163,7 @@ async function returnRow(cfg: Config, fault: 'restart' | 'stop', transport: 'nat
     if (m.pair === name && m.error?.code !== 'ERR_BREAKER_OPEN') attempts[m.endpoint as 'primary' | 'backup']++;
   };
   attemptListeners.add(onAttempt);
-  const row: ReturnRow = { config: cfg.name, fault, transport, runs: cfg.runs, completed: 0, errors: [], samples: [], clampedNegative: 0, attempts: [], breakerOpened: 0, p50: 0, p90: 0, p99: 0, max: 0 };
+  const row: ReturnRow = { config: cfg.name, fault, stopMs: fault === 'stop' ? STOP_MS : null, downMs: fault === 'restart' ? DOWN_MS : null, transport, runs: cfg.runs, completed: 0, errors: [], samples: [], clampedNegative: 0, attempts: [], breakerOpened: 0, p50: 0, p90: 0, p99: 0, max: 0 };
   try {
     await pair.open();
     const open = (ep: 'primary' | 'backup') => pair.state.endpoints[ep].server === 'open';
@@ -171,12 +180,17 @@ async function returnRow(cfg: Config, fault: 'restart' | 'stop', transport: 'nat
         const lostBefore = lostAt[ep];
         let t0: number;
         if (fault === 'restart') {
+          if (DOWN_MS > 0) {
+            // A longer outage: killed, left down, then started again (the restart finds it dead).
+            await sim.fault({ kind: 'kill', server });
+            await sleep(DOWN_MS);
+          }
           await sim.fault({ kind: 'restart', server });
           t0 = monotonicMs();
         } else {
           await sim.fault({ kind: 'stop', server });
           await until(() => lostAt[ep] !== lostBefore, 30_000, 'the stopped server lost (ADDP)');
-          await sleep(1000);
+          await sleep(STOP_MS);
           t0 = monotonicMs();
           await sim.fault({ kind: 'cont', server });
         }
@@ -355,53 +369,74 @@ async function main(): Promise<void> {
   const returns: ReturnRow[] = [];
   const downs: DownRow[] = [];
   const idles: IdleRow[] = [];
+  // Tables are printed row by row as each is measured (a long run shows what it has, and an error in
+  // one row is reported in it instead of ending the run); `--out` is rewritten after every row.
+  const table = (line: string) => {
+    if (!args.json) {
+      progress('');
+      console.log(line);
+    }
+  };
+  const save = () => {
+    if (args.out) writeFileSync(args.out, report());
+  };
+  const report = () => JSON.stringify({ runs: RUNS, refRuns: REF_RUNS, baselineRuns: BASE_RUNS, baseline: args.baseline ?? null, clients: CLIENTS, downSeconds: DOWN_S, stopMs: STOP_MS, downMs: DOWN_MS, elapsedS: Math.round((Date.now() - started) / 1000), returns, downs, idles });
+  const f = (n: number) => (Number.isFinite(n) ? n.toFixed(0) : '–');
   if (only.has('return')) {
-    for (const fault of faults) for (const transport of kinds) for (const cfg of configs) if (cfg.runs > 0) returns.push(await returnRow(cfg, fault, transport));
+    table('bench:redundancy — server back → both servers of a hot pair connected again (ms)\n');
+    table('| fault | transport | options | runs | p50 | p90 | p99 | max | attempts per cycle (mean) | breaker opened | errors |');
+    table('|---|---|---|---|---|---|---|---|---|---|---|');
+    for (const fault of faults) {
+      for (const transport of kinds) {
+        for (const cfg of configs) {
+          if (cfg.runs <= 0) continue;
+          const r = await returnRow(cfg, fault, transport).catch((err: Error) => ({ config: cfg.name, fault, stopMs: null, downMs: null, transport, runs: cfg.runs, completed: 0, errors: [err.message], samples: [], clampedNegative: 0, attempts: [], breakerOpened: 0, p50: NaN, p90: NaN, p99: NaN, max: NaN }) satisfies ReturnRow);
+          returns.push(r);
+          save();
+          const mean = r.attempts.length ? r.attempts.reduce((a, b) => a + b, 0) / r.attempts.length : NaN;
+          table(`| ${r.fault === 'stop' ? `stop ${STOP_MS} ms` : DOWN_MS ? `restart after ${DOWN_MS} ms down` : r.fault} | ${r.transport} | ${r.config} | ${r.completed}/${r.runs} | ${f(r.p50)} | ${f(r.p90)} | ${f(r.p99)} | ${f(r.max)} | ${mean.toFixed(1)} | ${r.breakerOpened} | ${r.errors.length ? `${r.errors.length}: ${r.errors[0]}` : 0} |`);
+        }
+      }
+    }
   }
   if (only.has('down')) {
+    table(`\nAttempts at a server that stays away (${CLIENTS} clients, ${DOWN_S} s; per client per second, and all clients)\n`);
+    table(`| server | options | per client 0–3 s | 3–10 s | 10–${DOWN_S} s | ${CLIENTS} clients: peak /s | 1,000 clients: 0–3 s /s | 1,000 clients: 10–${DOWN_S} s /s | breaker opened |`);
+    table('|---|---|---|---|---|---|---|---|---|');
     for (const server of ['absent', 'failing'] as const) {
-      for (const cfg of configs) if (cfg.name !== 'breaker: false' || server === 'failing') downs.push(await downRow(cfg, server, kinds[0]!));
+      for (const cfg of configs) {
+        if (cfg.name === 'breaker: false' && server === 'absent') continue;
+        try {
+          const d = await downRow(cfg, server, kinds[0]!);
+          downs.push(d);
+          save();
+          const [a, b, c] = d.perClient;
+          table(`| ${d.server} | ${d.config} | ${a.toFixed(2)} | ${b.toFixed(2)} | ${c.toFixed(2)} | ${d.peakPerSec} | ${Math.round(a * 1000)} | ${Math.round(c * 1000)} | ${d.breakerOpened} |`);
+        } catch (err) {
+          table(`| ${server} | ${cfg.name} | error: ${(err as Error).message} |`);
+        }
+      }
     }
   }
   if (only.has('idle')) {
+    table(`\nIdle hot pairs (default options, nothing failing): main-thread utilization\n`);
+    table('| pairs | transport | options | main thread |');
+    table('|---|---|---|---|');
     for (let i = 0; i < configs.length; i++) {
       progress(`idle ${configs[i]!.name}`);
-      idles.push(await idleRow(i, kinds[0]!));
+      try {
+        const r = await idleRow(i, kinds[0]!);
+        idles.push(r);
+        save();
+        table(`| ${r.pairs} | ${r.transport} | ${r.config} | ${(r.elu * 100).toFixed(2)} % |`);
+      } catch (err) {
+        table(`| – | ${kinds[0]} | ${configs[i]!.name} | error: ${(err as Error).message} |`);
+      }
     }
   }
   progress('');
-  const elapsedS = Math.round((Date.now() - started) / 1000);
-  const report = JSON.stringify({ runs: RUNS, refRuns: REF_RUNS, baselineRuns: BASE_RUNS, baseline: args.baseline ?? null, clients: CLIENTS, downSeconds: DOWN_S, elapsedS, returns, downs, idles });
-  if (args.out) writeFileSync(args.out, report);
-  if (args.json) {
-    console.log(report);
-    return;
-  }
-  const f = (n: number) => (Number.isFinite(n) ? n.toFixed(0) : '–');
-  if (returns.length) {
-    console.log(`bench:redundancy — server back → both servers of a hot pair connected again (ms; ${elapsedS} s in all)\n`);
-    console.log('| fault | transport | options | runs | p50 | p90 | p99 | max | attempts per cycle (mean) | breaker opened | errors |');
-    console.log('|---|---|---|---|---|---|---|---|---|---|---|');
-    for (const r of returns) {
-      const mean = r.attempts.length ? r.attempts.reduce((a, b) => a + b, 0) / r.attempts.length : NaN;
-      console.log(`| ${r.fault} | ${r.transport} | ${r.config} | ${r.completed}/${r.runs} | ${f(r.p50)} | ${f(r.p90)} | ${f(r.p99)} | ${f(r.max)} | ${mean.toFixed(1)} | ${r.breakerOpened} | ${r.errors.length ? r.errors[0] : 0} |`);
-    }
-  }
-  if (downs.length) {
-    console.log(`\nAttempts at a server that stays away (${CLIENTS} clients, ${DOWN_S} s; per client per second, and all clients)\n`);
-    console.log(`| server | options | per client 0–3 s | 3–10 s | 10–${DOWN_S} s | ${CLIENTS} clients: peak /s | 1,000 clients: 0–3 s /s | 1,000 clients: 10–${DOWN_S} s /s | breaker opened |`);
-    console.log('|---|---|---|---|---|---|---|---|---|');
-    for (const d of downs) {
-      const [a, b, c] = d.perClient;
-      console.log(`| ${d.server} | ${d.config} | ${a.toFixed(2)} | ${b.toFixed(2)} | ${c.toFixed(2)} | ${d.peakPerSec} | ${Math.round(a * 1000)} | ${Math.round(c * 1000)} | ${d.breakerOpened} |`);
-    }
-  }
-  if (idles.length) {
-    console.log('\nIdle hot pairs (default options, nothing failing): main-thread utilization\n');
-    console.log('| pairs | transport | options | main thread |');
-    console.log('|---|---|---|---|');
-    for (const r of idles) console.log(`| ${r.pairs} | ${r.transport} | ${r.config} | ${(r.elu * 100).toFixed(2)} % |`);
-  }
+  table(`\n(${Math.round((Date.now() - started) / 1000)} s in all)`);
+  if (args.json) console.log(report());
 }
 
 await main();

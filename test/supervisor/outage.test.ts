@@ -123,9 +123,10 @@ const epOf = (s: 'A' | 'B'): EndpointName => (s === 'A' ? 'primary' : 'backup');
 function checkOutage(attempts: Attempt[], ep: EndpointName, from: number, to: number): Attempt[] {
   const during = attempts.filter((a) => a.endpoint === ep && a.at >= from && a.at <= to);
   expect(during.filter((a) => a.code === 'ERR_BREAKER_OPEN')).toEqual([]);
-  // Bounded: never more than one attempt per minDelayMs (p-retry waits minDelayMs × 1..2 between attempts,
-  // one attempt at a time), so at most (outage / minDelayMs) + 1 failures — slowness only lowers the count.
-  expect(during.length).toBeLessThanOrEqual(Math.floor((to - from) / DEFAULTS.retry.minDelayMs) + 1);
+  // Bounded: one attempt at a time, minDelayMs × 1..2 apart (p-retry), the first at once: at most about
+  // (outage / minDelayMs) + 1 failures; 10 % and one attempt of slack for timers that fire a little early.
+  // Slowness only lowers the count.
+  expect(during.length).toBeLessThanOrEqual(Math.floor((to - from) / (0.9 * DEFAULTS.retry.minDelayMs)) + 2);
   return during;
 }
 
