@@ -105,8 +105,14 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
       await sleep(pick([20, 100, 300, 800, 1500]));
     }
     if (!checker.failed) await heal(sim, damage);
-    // Recovery: a usable primary and a source again, then new events must arrive (liveness).
-    if (!checker.failed && !(await waitFor(() => pair.state.active !== null && pair.state.source !== null, 30_000))) {
+    // Recovery: a usable primary and a source again — settled, not in passing (right after healing, a
+    // server the heal demoted may still take requests for a moment before it drops a warm client) — then
+    // new events must arrive (liveness). Events while the pair reconnects lie in reported gaps (checked).
+    const settled = () => {
+      const st = pair.state;
+      return st.active !== null && st.source !== null && st.endpoints[st.active].role === 'primary';
+    };
+    if (!checker.failed && !(await waitFor(settled, 30_000) && (await stableFor(settled, 1_000, 30_000)))) {
       const st = await sim.status().catch((e: Error) => ({ error: e.message }));
       checker.fail('liveness', `no usable server 30 s after every fault ended: ${JSON.stringify(pair.state)}; simulator: ${JSON.stringify(st)}`);
     }
@@ -118,7 +124,7 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
       await sim.emit(200);
       const wanted = sim.oracle().events.filter((e) => e.seq > from && dns.includes(e.thisDN)).length;
       if (!(await waitFor(() => pair.stats.delivered - before >= wanted, 5_000))) {
-        checker.fail('liveness', `after healing, ${pair.stats.delivered - before} of ${wanted} new events were delivered`);
+        checker.fail('liveness', `after healing, ${pair.stats.delivered - before} of ${wanted} new events were delivered; state ${JSON.stringify(pair.state)}; stats ${JSON.stringify(pair.stats)}`);
       }
     }
     closed = true;
@@ -387,6 +393,19 @@ async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
   while (!cond()) {
     if (performance.now() > end) return false;
     await sleep(20);
+  }
+  return true;
+}
+
+/** `cond` held without a break for `holdMs` (polled), within `ms`. */
+async function stableFor(cond: () => boolean, holdMs: number, ms: number): Promise<boolean> {
+  const end = performance.now() + ms;
+  let since = cond() ? performance.now() : -1;
+  while (since < 0 || performance.now() - since < holdMs) {
+    if (performance.now() > end) return false;
+    await sleep(20);
+    if (!cond()) since = -1;
+    else if (since < 0) since = performance.now();
   }
   return true;
 }

@@ -51,6 +51,11 @@ export interface SessionInfo {
   dns: string[];
   /** DNs the server refused during the handshake, with its EventError. */
   refused: { dn: string; error: ServerError }[];
+  /**
+   * Each DN's registration position (its EventRegistered's sequence number): an event of that DN numbered
+   * at or below it proves the server's numbering went back (its events come after its registration).
+   */
+  dnPositions: ReadonlyMap<string, number>;
 }
 
 /** One CTI link report and the position it carries. */
@@ -328,8 +333,13 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
       // out): it is reported, and tried again with the next session.
       const refused: { dn: string; error: ServerError }[] = [];
       const replies = await Promise.allSettled(dns.map((dn) => this.registerAddress(dn)));
+      const dnPositions = new Map<string, number>();
       replies.forEach((r, i) => {
-        if (r.status === 'fulfilled') registeredSeq = Math.max(registeredSeq, seqOf(r.value));
+        if (r.status === 'fulfilled') {
+          const at = seqOf(r.value);
+          registeredSeq = Math.max(registeredSeq, at);
+          if (at >= 0) dnPositions.set(dns[i]!, at);
+        }
         else if (r.reason instanceof ServerError) refused.push({ dn: dns[i]!, error: r.reason });
         else throw r.reason;
       });
@@ -349,6 +359,7 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
         extensions,
         dns: [...dns],
         refused,
+        dnPositions,
       };
       this.state = 'open';
       this.lastError = null;

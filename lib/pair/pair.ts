@@ -5,7 +5,8 @@ import { AbortedError, ClosedError, ConfigError, OpenTimeoutError, QueueFullErro
 import { monotonicMs } from '../clock.js';
 import { encodeRequest, Endpoint, type EndpointName, type SessionInfo, type DropReason } from '../endpoint/endpoint.js';
 import type { AttributeInput } from '../protocol/encoder.js';
-import { messageName, type MessageName } from '../protocol/ids.js';
+import { Attr, messageName, type MessageName } from '../protocol/ids.js';
+import { getAttr } from '../protocol/message.js';
 import type { Attribute, MessageFrame } from '../protocol/types.js';
 import type { CloseInfo, CloseReason, FrameBatch } from '../transport/types.js';
 import { admit, DUPLICATE } from './core/admit.js';
@@ -28,6 +29,24 @@ function reasonOf(r: CloseReason, dropped: DropReason | undefined): SwitchoverRe
   if (dropped === 'manual') return 'manual';
   if (dropped === 'not-promoted') return 'role-change';
   return r === 'addp-timeout' ? 'heartbeat-timeout' : r === 'protocol-error' ? 'protocol-error' : 'crash';
+}
+
+/**
+ * Whether a released window holds an event numbered at or below its own DN's registration position — proof
+ * that the server's numbering went back after the registrations (no event of a DN precedes its
+ * registration). Only events at or below the session's registration point are read (rarely any: those
+ * that arrived while later DNs were still registering), one attribute each.
+ */
+function heldBelowRegistration(batch: FrameBatch, session: SessionInfo | undefined): boolean {
+  if (!session || session.dnPositions.size === 0) return false;
+  for (let i = 0; i < batch.count; i++) {
+    const seq = batch.seq(i);
+    if (seq < 0 || seq > session.registeredSeq) continue;
+    const dn = getAttr(batch.frame(i), Attr.ThisDN);
+    const at = typeof dn === 'string' ? session.dnPositions.get(dn) : undefined;
+    if (at !== undefined && seq <= at) return true;
+  }
+  return false;
 }
 
 /** An options argument: a plain object (not null, not an array). */
@@ -626,7 +645,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
       const r = await t.release(afterSeq);
       // Read by the `admitWindow` effect this input triggers (a stale release is ignored and overwritten later).
       this.window = r.batch;
-      const facts = { evictedUpTo: r.evictedUpTo, firstSeenSeq: r.firstSeenSeq, seqDecreased: r.seqDecreased, lastSeenSeq: r.lastSeenSeq, lastTimeUs: this.lastEvent ? switchTimeUs(this.lastEvent) : -1 };
+      const facts = { evictedUpTo: r.evictedUpTo, firstSeenSeq: r.firstSeenSeq, seqDecreased: r.seqDecreased, belowRegistration: heldBelowRegistration(r.batch, ep.session), lastSeenSeq: r.lastSeenSeq, lastTimeUs: this.lastEvent ? switchTimeUs(this.lastEvent) : -1 };
       this.input({ kind: 'released', ep: name, gen, facts, at: monotonicMs() });
     } catch {
       this.input({ kind: 'releaseFailed', ep: name, gen, at: monotonicMs() });

@@ -43,13 +43,8 @@ export function admit<E extends Admissible>(s: CoreState, v: ConnView, e: E, swi
   }
   let restarted = false;
   if (wentBack(v.maxSeq, seq)) {
-    // The source's CTI link went down in the old numbering and what it missed was not reported yet: it
-    // never will be in the new one, so report it now, up to the old numbering's end.
-    const missed = d.source === v.name && v.holes.firstFrom !== Infinity ? Math.max(v.holes.firstFrom, d.lastSeq + 1) : -1;
-    const oldEpoch = d.epoch ?? v.epoch;
-    restartedInSession(s, v);
+    restartSeen(s, v, fx);
     restarted = true;
-    if (missed >= 0) gap(s, fx, oldEpoch, missed, OPEN_END, 'link-restored', v.name);
   }
   v.maxSeq = seq;
   if (seq <= d.lastSeq) {
@@ -76,10 +71,23 @@ export function gap(s: CoreState, fx: Effect[], epoch: string, fromSeq: number, 
 }
 
 /**
+ * `v`'s numbering went back inside its session (seen on an event, or on a link report's position): what
+ * its link outages left unreported in the old numbering is reported, then it restarts (below).
+ *
  * One connection's numbers only go up; one that went back means the server restarted its numbering without
  * dropping us (an in-place reset, or a wrap). The stream itself is continuous — nothing was missed on this
  * connection — so delivery carries on in a new epoch; nothing compares with the old numbers any more.
  */
+export function restartSeen(s: CoreState, v: ConnView, fx: Effect[]): void {
+  // The source's CTI link went down in the old numbering and what it missed was not reported yet: it
+  // never will be in the new one, so report it now, up to the old numbering's end.
+  const d = s.delivery;
+  const missed = d.source === v.name && v.holes.firstFrom !== Infinity ? Math.max(v.holes.firstFrom, d.lastSeq + 1) : -1;
+  const oldEpoch = d.epoch ?? v.epoch;
+  restartedInSession(s, v);
+  if (missed >= 0) gap(s, fx, oldEpoch, missed, OPEN_END, 'link-restored', v.name);
+}
+
 function restartedInSession(s: CoreState, v: ConnView): void {
   renumbered(v);
   const d = s.delivery;

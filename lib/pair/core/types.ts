@@ -138,6 +138,8 @@ export interface ReleaseFacts {
   evictedUpTo: number;
   /** Lowest sequence number that entered the window, or -1. */
   firstSeenSeq: number;
+  /** An event of the window is numbered at or below its own DN's registration position (the shell reads it). */
+  belowRegistration?: boolean;
   /** The window's numbering went backwards: values above `afterSeq` do not mean "after". */
   seqDecreased: boolean;
   /** Sequence number of the window's last frame (returned or not), or -1: in its newest numbering. */
