@@ -6,7 +6,7 @@
  * decision is made, then the effects are listed — the shell runs them and emits.
  */
 import type { GapEvent, SwitchoverReason } from '../events.js';
-import { gap, renumbered, windowReplayed } from './admit.js';
+import { gap, renumbered, restartSeen, windowReplayed } from './admit.js';
 import { Holes } from './holes.js';
 import { isSplitBrain, pickActive, pickSource, type Candidate } from './selection.js';
 import type { EndpointName } from './vocabulary.js';
@@ -209,6 +209,11 @@ function lost(s: CoreState, v: ConnView, reason: SwitchoverReason, at: number, f
 function link(s: CoreState, input: Extract<Input, { kind: 'link' }>, fx: Effect[]): void {
   const v = view(s, input.ep, input.gen);
   if (!v?.open) return;
+  // A link-down report's position is the last event the server received before the drop, so it is at
+  // least every event it sent us before: one below them means its numbering went back (the outage is then
+  // in the new numbering). Not a link-up report: its position is where the outage ended, repeated as is by
+  // later reports of the same state (a promotion, a new session) — it can lie below newer events.
+  if (!input.up && input.seq >= 0 && input.seq < v.maxSeq) restartSeen(s, v, fx);
   const d = s.delivery;
   const live = d.source === v.name && d.phase === 'live';
   if (!input.up) {
