@@ -37,8 +37,8 @@ export const MUTANTS = [
     name: '3-late-reply-as-event',
     defect: 'a reply whose request already settled falls through and is emitted as an event',
     file: 'lib/endpoint/endpoint.ts',
-    find: '      if (ref > 0) {\n        const call = this.pending.get(ref);',
-    replace: '      if (ref > 0 && this.pending.has(ref)) {\n        const call = this.pending.get(ref);',
+    find: '          if (!call) {\n            this.ctx.onLateReply(this, type, ref);\n            continue;\n          }',
+    replace: '          if (!call) {\n            this.ctx.onEvent(this, batch, i);\n            continue;\n          }',
   },
   {
     name: '4-settled-stay-queued',
