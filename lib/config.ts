@@ -42,7 +42,13 @@ export interface TServerPairOptions {
   dns?: readonly string[];
   /** RegisterMode for DN registrations. Default `share`. */
   registerMode?: 'share' | 'private' | 'monitor';
-  /** ADDP heartbeat; `false` disables. Default `{ timeoutMs: 500 }`: poll after 250 ms of silence, lost after 500 ms. */
+  /**
+   * ADDP heartbeat; `false` disables. The default depends on the transport the pair uses: with the native
+   * transport (heartbeat on the addon's I/O thread) `{ timeoutMs: 500 }` — poll after 250 ms of silence, lost
+   * after 500 ms; with the node transport (heartbeat on the main thread: `transport: 'node'`, TLS, or `auto`
+   * without the addon) `{ timeoutMs: 3000 }`. `remoteTimeoutMs` (the server's timer for us) defaults to
+   * twice `timeoutMs`. A value given here wins whatever the transport.
+   */
   addp?: { timeoutMs: number; remoteTimeoutMs?: number } | false;
   /** TCP connect deadline. Default 1000 ms. */
   connectTimeoutMs?: number;
@@ -139,7 +145,17 @@ export const DEFAULTS = {
   mode: 'hot',
   applicationName: 'tserver-ha',
   registerMode: 'share',
+  /** ADDP with the native transport (and a transport factory of your own): the heartbeat is off the main thread. */
   addp: { timeoutMs: 500 },
+  /**
+   * ADDP with the node transport (`transport: 'node'`, TLS, or `auto` without the addon): its heartbeat
+   * and the answers to the server's polls run on the main thread, so a starved or blocked event loop must
+   * not look like a dead server — nor like a dead client to the server (`remoteTimeoutMs`, 2 × this, lets
+   * the server wait ~4× this before dropping us). Measured (bench/README.md, "Soak"): under load the pair's
+   * event loop was late by up to 6 s, the simulator's servers by up to 0.6 s; 500 ms lost 29 connections in
+   * 2 minutes there (the servers dropping us), 3000 ms none in 10 minutes.
+   */
+  addpNode: { timeoutMs: 3000 },
   connectTimeoutMs: 1000,
   handshakeTimeoutMs: 2000,
   requestTimeoutMs: 2000,
@@ -338,6 +354,21 @@ function checkTls(v: unknown): TlsOptions | undefined {
   return Object.freeze(out) as TlsOptions;
 }
 
+/**
+ * The ADDP timeout when none is given, for the transport these options will get: the node transport's
+ * (`'node'`, TLS — which `auto` serves with the node transport — or `auto` without the addon) is longer,
+ * since its heartbeat lives on the main thread. `auto` is decided here as the pair decides it (the addon
+ * registers itself when this module loads). A factory function gets the native default.
+ */
+export function defaultAddpTimeoutMs(o: Partial<Pick<TServerPairOptions, 'transport' | 'tls' | 'primary' | 'backup'>>): number {
+  const t = o.transport ?? DEFAULTS.transport;
+  // An endpoint's own `tls` (when given) also means the node transport under 'auto': one such endpoint
+  // gives the whole pair the node default (ADDP is one setting per pair).
+  const endpointTls = [o.primary, o.backup].some((e) => typeof e === 'object' && e !== null && (e as { tls?: unknown }).tls !== undefined);
+  const node = t === 'node' || (t === 'auto' && (o.tls !== undefined || endpointTls || !isTransportAvailable('native')));
+  return node ? DEFAULTS.addpNode.timeoutMs : DEFAULTS.addp.timeoutMs;
+}
+
 /** Validate options and fill in defaults. Throws {@link ConfigError} naming the bad option. */
 export function resolvePairOptions(o: TServerPairOptions): ResolvedPairOptions {
   if (typeof o !== 'object' || o === null) throw new ConfigError('options must be an object');
@@ -361,7 +392,7 @@ export function resolvePairOptions(o: TServerPairOptions): ResolvedPairOptions {
   const addpIn = objectOr<{ timeoutMs: number; remoteTimeoutMs: number }>('addp', o.addp, true);
   let addp: ResolvedPairOptions['addp'] = false;
   if (addpIn !== false) {
-    const timeoutMs = int('addp.timeoutMs', or(addpIn?.timeoutMs, DEFAULTS.addp.timeoutMs), 10, 3_600_000);
+    const timeoutMs = int('addp.timeoutMs', or(addpIn?.timeoutMs, defaultAddpTimeoutMs(o)), 10, 3_600_000);
     addp = { timeoutMs, remoteTimeoutMs: int('addp.remoteTimeoutMs', or(addpIn?.remoteTimeoutMs, timeoutMs * 2), 10, 3_600_000) };
   }
 

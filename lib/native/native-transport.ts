@@ -4,7 +4,7 @@ import * as net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { monotonicMs } from '../clock.js';
 import { ConfigError, TransportError, type TransportErrorCode } from '../errors.js';
-import { resolveLimits, type ResolvedLimits } from '../protocol/decoder.js';
+import type { ResolvedLimits } from '../protocol/decoder.js';
 import { ProtocolError, protocolCodeOf } from '../protocol/errors.js';
 import type {
   CloseInfo, CloseReason, HeartbeatStats, ReleaseResult, Transport, TransportEvents, TransportOptions, TransportTimestamps, WindowOptions,
@@ -14,11 +14,11 @@ import { IoHub, type HubClient } from './io-hub.js';
 import { Opt } from './io-records.js';
 import { NativeFrameBatch } from './native-frame-batch.js';
 import { SubsetBatch } from '../transport/batch-views.js';
+import { validateTransportOptions } from '../transport/transport-options.js';
 import { isHeldEvent } from '../transport/hold-rule.js';
 import { HoldWindow, concatReleases } from '../transport/hold-window.js';
 import type { MessageFrame } from '../protocol/types.js';
 
-const DEFAULT_QUEUE = 32 * 1024 * 1024;
 /** Deepest nesting the codec core accepts (native/codec/codec.h kMaxDepthCap). */
 const MAX_DEPTH_CAP = 255;
 /** Most addresses one connect tries (native/addon/io_host.h kMaxAddresses). */
@@ -88,11 +88,6 @@ export function setNativeMemoryLimit(bytes: number): void {
 function positiveInt(name: string, v: unknown): number {
   if (!Number.isSafeInteger(v) || (v as number) < 1) throw new ConfigError(`${name} must be a positive integer, got ${String(v)}`);
   return v as number;
-}
-
-function nonNegative(name: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new ConfigError(`${name} must be a non-negative number, got ${String(v)}`);
-  return v;
 }
 
 function checkWindow(w: WindowOptions): void {
@@ -175,26 +170,13 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
 
   constructor(options: TransportOptions) {
     super();
-    if (!options || typeof options.host !== 'string' || options.host === '') throw new ConfigError('transport host must be a non-empty string');
-    if (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535) {
-      throw new ConfigError(`transport port must be an integer in 1..65535, got ${String(options.port)}`);
-    }
-    if (options.tls) throw new ConfigError("transport 'native' does not do TLS; use 'node' or 'auto'");
-    const connectTimeout = options.connectTimeoutMs === undefined ? 2000 : positiveInt('connectTimeoutMs', options.connectTimeoutMs);
-    const addp = options.addp === false ? 0 : options.addp ? positiveInt('addp.timeoutMs', options.addp.timeoutMs) : 1000;
-    const ka = options.keepAlive === false ? null : options.keepAlive ?? { idleMs: 1000, intervalMs: 1000, count: 3 };
-    if (ka) {
-      positiveInt('keepAlive.idleMs', ka.idleMs);
-      positiveInt('keepAlive.intervalMs', ka.intervalMs);
-      positiveInt('keepAlive.count', ka.count);
-    }
-    const userTimeout = options.userTimeoutMs === undefined ? 3000 : nonNegative('userTimeoutMs', options.userTimeoutMs);
-    const maxQueued = options.maxQueuedBytes === undefined ? DEFAULT_QUEUE : positiveInt('maxQueuedBytes', options.maxQueuedBytes);
-    try {
-      this.limits = resolveLimits(options.limits);
-    } catch (err) {
-      throw new ConfigError((err as Error).message);
-    }
+    const v = validateTransportOptions(options, 'native');
+    const connectTimeout = v.connectTimeoutMs;
+    const addp = v.addpTimeoutMs;
+    const ka = v.keepAlive;
+    const userTimeout = v.userTimeoutMs;
+    const maxQueued = v.maxQueuedBytes;
+    this.limits = v.limits;
     if (this.limits.maxDepth > MAX_DEPTH_CAP) throw new ConfigError(`codec limit maxDepth must be at most ${MAX_DEPTH_CAP}`);
     this.opts = options;
     const o = new Float64Array(Opt.Count);
@@ -204,7 +186,7 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
     o[Opt.KeepInterval] = ka ? ka.intervalMs : 0;
     o[Opt.KeepCount] = ka ? ka.count : 0;
     o[Opt.UserTimeout] = userTimeout;
-    o[Opt.NoDelay] = options.noDelay === false ? 0 : 1;
+    o[Opt.NoDelay] = v.noDelay ? 1 : 0;
     o[Opt.MaxFrameSize] = this.limits.maxFrameSize;
     o[Opt.MaxDepth] = this.limits.maxDepth;
     o[Opt.MaxAttributes] = this.limits.maxAttributes;

@@ -2,9 +2,9 @@ import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { monotonicMs } from '../clock.js';
-import { ConfigError, TransportError, type TransportErrorCode } from '../errors.js';
+import { TransportError, type TransportErrorCode } from '../errors.js';
 import { FrameKind, LENGTH_BYTES } from '../protocol/constants.js';
-import { checkLength, decodeBody, resolveLimits, type ResolvedLimits } from '../protocol/decoder.js';
+import { checkLength, decodeBody, type ResolvedLimits } from '../protocol/decoder.js';
 import { encodeAddp } from '../protocol/encoder.js';
 import { ProtocolError } from '../protocol/errors.js';
 import type { MessageFrame } from '../protocol/types.js';
@@ -12,11 +12,11 @@ import { NodeFrameBatch } from './frame-batch.js';
 import { isHeldEvent } from './hold-rule.js';
 import { HoldWindow } from './hold-window.js';
 import { scanBody, type ScanResult } from './scan.js';
+import { validateTransportOptions, type ValidatedTransportOptions } from './transport-options.js';
 import type {
   CloseInfo, CloseReason, HeartbeatStats, ReleaseResult, Transport, TransportEvents, TransportOptions, TransportTimestamps, WindowOptions,
 } from './types.js';
 
-const DEFAULT_QUEUE = 32 * 1024 * 1024;
 /** How long an orderly close() waits for queued writes to drain before it aborts. */
 const CLOSE_FLUSH_MS = 2000;
 
@@ -55,18 +55,15 @@ export function tlsConnectOptions(given: tls.ConnectionOptions, host: string, so
 /** OpenSSL/Node codes of a certificate the client refused (as opposed to a network failure). */
 const CERT_ERROR = /^(ERR_TLS_CERT_|CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|INVALID_CA|INVALID_PURPOSE|HOSTNAME_MISMATCH|IP_ADDRESS_MISMATCH)/;
 
-function positiveInt(name: string, v: unknown): number {
-  if (!Number.isSafeInteger(v) || (v as number) < 1) throw new ConfigError(`${name} must be a positive integer, got ${String(v)}`);
-  return v as number;
-}
-
 /**
  * Transport over `net`/`tls` with the TS codec and a TS ADDP timer, on the main thread.
  *
  * Differences from the native transport, by construction:
  * - ADDP runs on the JS event loop: a blocked loop (GC pause, busy strategy) can neither answer the
  *   peer's polls nor see its replies. Before declaring a timeout the timer yields one I/O phase, so bytes
- *   already in the kernel are counted, but a long stall still costs the connection.
+ *   already in the kernel are counted, but a long stall still costs the connection — usually on the
+ *   server's side: the answers to its polls wait for the loop too. Hence the pair's longer ADDP default
+ *   for this transport (lib/config.ts `DEFAULTS.addpNode`, 3000 ms; measured in bench/README.md "Soak").
  * - Queues: every byte read is decoded synchronously in the `data` callback, so the only read-side
  *   buffer is the decoder's partial-frame tail; the kernel receive buffer plus TCP flow control is the
  *   backpressure, and `backpressure` is never emitted. `maxQueuedBytes` is enforced as a hard cap
@@ -78,6 +75,7 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
   private readonly limits: ResolvedLimits;
   private readonly addpMs: number;
   private readonly maxQueued: number;
+  private readonly valid: ValidatedTransportOptions;
   private readonly ts: TransportTimestamps = { connectStartAt: 0 };
   private state: State = 'idle';
   private raw: net.Socket | null = null;
@@ -89,9 +87,16 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
   private connectTimer: NodeJS.Timeout | null = null;
   private closeTimer: NodeJS.Timeout | null = null;
   // Read side.
-  private tail: Buffer | null = null;
-  /** Stream offset of `tail`'s first byte (for ProtocolError offsets). */
-  private consumed = 0;
+  /**
+   * The partial frame read so far, as the received pieces (a frame may span many reads): the first is a
+   * copy of the end of its read (never pins a 64 KiB read buffer), the others whole reads that belong to
+   * the frame. Only the frame that straddles reads is ever copied, never a whole read (as ws's
+   * `Receiver.consume`: no `Buffer.concat` of the tail and each new chunk).
+   */
+  private tail: Buffer[] = [];
+  private tailBytes = 0;
+  /** Stream offset of the first byte of the next read (for ProtocolError offsets). */
+  private received = 0;
   private window: HoldWindow | null = null;
   private readonly scan: ScanResult = { kind: 0, type: 0, seq: -1, ref: -1, token: 0 };
   // ADDP.
@@ -118,25 +123,12 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
 
   constructor(options: TransportOptions) {
     super();
-    if (!options || typeof options.host !== 'string' || options.host === '') throw new ConfigError('transport host must be a non-empty string');
-    if (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535) {
-      throw new ConfigError(`transport port must be an integer in 1..65535, got ${String(options.port)}`);
-    }
-    if (options.connectTimeoutMs !== undefined) positiveInt('connectTimeoutMs', options.connectTimeoutMs);
-    if (options.addp) positiveInt('addp.timeoutMs', options.addp.timeoutMs);
-    if (options.keepAlive) positiveInt('keepAlive.idleMs', options.keepAlive.idleMs);
-    // undefined is plaintext; null, false, '' … are mistakes, not "no TLS".
-    if (options.tls !== undefined && (typeof options.tls !== 'object' || options.tls === null || Array.isArray(options.tls))) {
-      throw new ConfigError(`transport tls must be an object of tls.connect options or undefined (plaintext), got ${JSON.stringify(options.tls) ?? String(options.tls)}`);
-    }
-    this.maxQueued = options.maxQueuedBytes === undefined ? DEFAULT_QUEUE : positiveInt('maxQueuedBytes', options.maxQueuedBytes);
-    try {
-      this.limits = resolveLimits(options.limits);
-    } catch (err) {
-      throw new ConfigError((err as Error).message);
-    }
+    const v = validateTransportOptions(options, 'node');
+    this.valid = v;
+    this.maxQueued = v.maxQueuedBytes;
+    this.limits = v.limits;
     this.opts = options;
-    this.addpMs = options.addp === false ? 0 : (options.addp?.timeoutMs ?? 1000);
+    this.addpMs = v.addpTimeoutMs;
   }
 
   get timestamps(): Readonly<TransportTimestamps> {
@@ -174,8 +166,8 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
     }, this.connectTimeoutMs);
     raw.once('connect', () => {
       if (this.state !== 'connecting') return;
-      raw.setNoDelay(this.opts.noDelay ?? true);
-      const ka = this.opts.keepAlive ?? { idleMs: 1000, intervalMs: 1000, count: 3 };
+      raw.setNoDelay(this.valid.noDelay);
+      const ka = this.valid.keepAlive;
       if (ka) raw.setKeepAlive(true, ka.idleMs);
       if (!this.opts.tls) return this.onOpen();
       let t: tls.TLSSocket;
@@ -290,7 +282,7 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
   }
 
   private get connectTimeoutMs(): number {
-    return this.opts.connectTimeoutMs ?? 2000;
+    return this.valid.connectTimeoutMs;
   }
 
   private whenClosed(): Promise<void> {
@@ -335,53 +327,42 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
     const now = monotonicMs();
     this.lastRxAt = now;
     this.ts.firstByteAt ??= now;
-    let buf = chunk;
-    if (this.tail) {
-      buf = Buffer.concat([this.tail, chunk]);
-      this.tail = null;
-    }
     const out: MessageFrame[] = [];
+    const base = this.received;
+    this.received += chunk.length;
     let pos = 0;
     let error: ProtocolError | null = null;
     try {
-      while (buf.length - pos >= LENGTH_BYTES) {
-        // Checked on the 4 length bytes alone: an oversized frame is refused before its body arrives.
-        const len = checkLength(buf.readUInt32BE(pos), this.limits, this.consumed + pos);
-        if (buf.length - pos - LENGTH_BYTES < len) break;
-        const start = pos + LENGTH_BYTES;
-        const at = this.consumed + pos;
-        pos = start + len;
-        if (this.window) {
-          // Hot standby: validate without building objects; held frames are decoded only if released.
-          const s = scanBody(buf, start, start + len, this.limits, at, this.scan);
-          if (s.kind === FrameKind.Message) {
-            // Only switch events are held; replies and server reports pass even with a seq (hold-rule.ts).
-            if (isHeldEvent(s.type, s.seq, s.ref)) this.window.push(copyOf(buf, start - LENGTH_BYTES, start + len), s.seq);
-            else out.push(decodeBody(buf, start, start + len, this.limits, at) as MessageFrame);
-            continue;
+      if (this.tailBytes > 0) {
+        pos = this.completeTail(chunk, base, out);
+        if (pos < 0) {
+          // The whole read belongs to the partial frame.
+          if (this.state === 'open' && this.tailBytes > this.maxQueued) {
+            this.fail('queue-overflow', 'ERR_QUEUE_OVERFLOW', `partial frame of ${this.tailBytes} bytes exceeds maxQueuedBytes ${this.maxQueued}`);
           }
+          return;
         }
-        const frame = decodeBody(buf, start, start + len, this.limits, at);
-        if (frame.kind === FrameKind.Message) {
-          out.push(frame);
-        } else if (frame.kind === FrameKind.AddpPoll) {
-          this.write(encodeAddp(frame.token, true), true);
-          if (this.state !== 'open') return; // the write overflowed the queue
-        } else if (frame.token === this.pollToken && this.pollPending) {
-          this.onPollAnswered();
-        }
-        // ADDP replies only prove life, which every byte already does (and give the heartbeat's round trip).
+        if (this.state !== 'open') return; // the straddling frame's ADDP answer overflowed the queue
+      }
+      while (chunk.length - pos >= LENGTH_BYTES) {
+        // Checked on the 4 length bytes alone: an oversized frame is refused before its body arrives.
+        const len = checkLength(chunk.readUInt32BE(pos), this.limits, base + pos);
+        if (chunk.length - pos - LENGTH_BYTES < len) break;
+        const start = pos + LENGTH_BYTES;
+        const at = base + pos;
+        pos = start + len;
+        if (!this.onFrame(chunk, start, pos, at, out)) return;
       }
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
       error = err;
     }
-    this.consumed += pos;
-    if (!error && pos < buf.length) {
+    if (!error && pos < chunk.length) {
       // Copy so a few tail bytes never pin a 64 KiB read buffer.
-      this.tail = Buffer.from(buf.subarray(pos));
-      if (this.tail.length > this.maxQueued) {
-        this.fail('queue-overflow', 'ERR_QUEUE_OVERFLOW', `partial frame of ${this.tail.length} bytes exceeds maxQueuedBytes ${this.maxQueued}`);
+      this.tail.push(Buffer.from(chunk.subarray(pos)));
+      this.tailBytes = chunk.length - pos;
+      if (this.tailBytes > this.maxQueued) {
+        this.fail('queue-overflow', 'ERR_QUEUE_OVERFLOW', `partial frame of ${this.tailBytes} bytes exceeds maxQueuedBytes ${this.maxQueued}`);
         return;
       }
     }
@@ -392,6 +373,82 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
       this.heartbeatRtt = -1;
       if (this.state === 'open') this.emit('heartbeat', rtt, this.heartbeatAt);
     }
+  }
+
+  /** Byte `i` of the partial frame followed by `chunk`. */
+  private tailByte(i: number, chunk: Buffer): number {
+    for (const t of this.tail) {
+      if (i < t.length) return t[i]!;
+      i -= t.length;
+    }
+    return chunk[i]!;
+  }
+
+  /**
+   * Complete the partial frame with the start of `chunk` (read at stream offset `base`): the frame's bytes
+   * are gathered into one buffer of its size and handled; returns how many bytes of `chunk` it took, or -1
+   * when `chunk` does not complete it (then `chunk` joins the pieces, uncopied). Throws ProtocolError.
+   */
+  private completeTail(chunk: Buffer, base: number, out: MessageFrame[]): number {
+    const have = this.tailBytes;
+    const at = base - have;
+    if (have + chunk.length < LENGTH_BYTES) {
+      this.tail.push(chunk);
+      this.tailBytes += chunk.length;
+      return -1;
+    }
+    const len = checkLength(
+      ((this.tailByte(0, chunk) << 24) | (this.tailByte(1, chunk) << 16) | (this.tailByte(2, chunk) << 8) | this.tailByte(3, chunk)) >>> 0,
+      this.limits,
+      at,
+    );
+    const total = LENGTH_BYTES + len;
+    if (have + chunk.length < total) {
+      this.tail.push(chunk);
+      this.tailBytes += chunk.length;
+      return -1;
+    }
+    const frame = Buffer.allocUnsafe(total);
+    let o = 0;
+    for (const t of this.tail) {
+      t.copy(frame, o);
+      o += t.length;
+    }
+    const take = total - have;
+    chunk.copy(frame, o, 0, take);
+    this.tail = [];
+    this.tailBytes = 0;
+    this.onFrame(frame, LENGTH_BYTES, total, at, out);
+    return take;
+  }
+
+  /**
+   * One frame, its body at buf[start, end) and its first byte at stream offset `at`: held (hot standby),
+   * decoded into `out`, or an ADDP poll answered / reply counted. False when the transport closed meanwhile
+   * (an answer that overflowed the write queue). Throws ProtocolError.
+   */
+  private onFrame(buf: Buffer, start: number, end: number, at: number, out: MessageFrame[]): boolean {
+    if (this.window) {
+      // Hot standby: validate without building objects; held frames are decoded only if released.
+      const s = scanBody(buf, start, end, this.limits, at, this.scan);
+      if (s.kind === FrameKind.Message) {
+        // Only switch events are held; replies and server reports pass even with a seq (hold-rule.ts).
+        if (isHeldEvent(s.type, s.seq, s.ref)) this.window.push(copyOf(buf, start - LENGTH_BYTES, end), s.seq);
+        else out.push(decodeBody(buf, start, end, this.limits, at) as MessageFrame);
+        return true;
+      }
+    }
+    const frame = decodeBody(buf, start, end, this.limits, at);
+    if (frame.kind === FrameKind.Message) {
+      out.push(frame);
+    } else if (frame.kind === FrameKind.AddpPoll) {
+      this.write(encodeAddp(frame.token, true), true);
+      if (this.state !== 'open') return false; // the write overflowed the queue
+    } else if (frame.token === this.pollToken && this.pollPending) {
+      this.onPollAnswered();
+    }
+    // ADDP replies only prove life, which every byte already does (and give the heartbeat's round trip).
+    return true;
   }
 
   private write(frame: Uint8Array, ownAddp = false): void {
@@ -529,7 +586,8 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
     if (this.closeTimer) clearTimeout(this.closeTimer);
     this.connectTimer = this.closeTimer = null;
     if (this.raw && !this.raw.destroyed && reason === 'local' && wasConnecting) this.raw.destroy();
-    this.tail = null;
+    this.tail = [];
+    this.tailBytes = 0;
     this.window = null;
     this.ts.closedAt = monotonicMs();
     if (this.connectSettle) {
