@@ -24,6 +24,12 @@ export interface Logger {
 export interface EndpointAddress {
   host: string;
   port: number;
+  /**
+   * TLS options of this server alone, on top of the pair's `tls` (its own `servername`, `ca`, client
+   * certificate…): two servers often have certificates that name different hosts or come from different
+   * CAs. Setting it makes this endpoint use TLS even when the pair's `tls` is not set.
+   */
+  tls?: TlsOptions;
 }
 
 /** Options of {@link TServerPair}. Every field but `name`, `primary`, `backup` has a default (README table). */
@@ -220,9 +226,11 @@ function address(path: string, v: unknown): EndpointAddress {
     return { host: m[1] ?? m[2]!, port: int(`${path} port`, Number(m[3]), 1, 65535) };
   }
   if (typeof v !== 'object' || v === null) fail(path, "an object { host, port } or 'host:port'", v);
-  const { host, port } = v as EndpointAddress;
+  const { host, port, tls } = v as EndpointAddress;
   if (typeof host !== 'string' || host.length === 0 || /\s/.test(host)) fail(`${path}.host`, 'a host name or address (a non-empty string without spaces)', host);
-  return { host, port: int(`${path}.port`, port, 1, 65535) };
+  const out: EndpointAddress = { host, port: int(`${path}.port`, port, 1, 65535) };
+  if (tls !== undefined) out.tls = checkTls(tls, `${path}.tls`);
+  return out;
 }
 
 /** Codec limits, checked now (not at the first connection, after openTimeoutMs of failed attempts). */
@@ -243,6 +251,8 @@ function objectOr<T>(path: string, v: unknown, allowFalse: boolean): Partial<T> 
 
 /** Every option key, with the keys of each nested object: anything else is a typo, refused. */
 const KNOWN_KEYS: Record<string, readonly string[]> = {
+  primary: ['host', 'port', 'tls'],
+  backup: ['host', 'port', 'tls'],
   '': [
     'name', 'primary', 'backup', 'mode', 'applicationName', 'dns', 'registerMode', 'addp', 'connectTimeoutMs', 'handshakeTimeoutMs',
     'requestTimeoutMs', 'openTimeoutMs', 'warmBackupWaitMs', 'retry', 'breaker', 'transport', 'tls', 'window', 'splitBrainGraceMs',
@@ -318,23 +328,23 @@ const REDACTED = '[redacted]';
  * transport (read by name), but `util.inspect(pair)`, `JSON.stringify(pair.options)`, `Object.keys` and
  * `{ ...tls }` do not carry them; inspect and JSON show `'[redacted]'` in their place.
  */
-function checkTls(v: unknown): TlsOptions | undefined {
+function checkTls(v: unknown, path = 'tls'): TlsOptions | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'object' || v === null || Array.isArray(v)) {
-    fail('tls', 'an object of tls.connect options (or left out for plaintext)', v);
+    fail(path, 'an object of tls.connect options (or left out for plaintext)', v);
   }
   const given = v as Record<string, unknown>;
   for (const k of TLS_MANAGED_KEYS) {
-    if (given[k] !== undefined) throw new ConfigError(`option tls.${k} is not accepted: tserver-ha connects to each endpoint's host and port itself (verify another name with tls.servername or tls.checkServerIdentity)`);
+    if (given[k] !== undefined) throw new ConfigError(`option ${path}.${k} is not accepted: tserver-ha connects to each endpoint's host and port itself (verify another name with tls.servername or tls.checkServerIdentity)`);
   }
-  if (given.servername !== undefined && (typeof given.servername !== 'string' || given.servername === '')) fail('tls.servername', 'a non-empty string', given.servername);
-  if (given.checkServerIdentity !== undefined && typeof given.checkServerIdentity !== 'function') fail('tls.checkServerIdentity', 'a function', given.checkServerIdentity);
+  if (given.servername !== undefined && (typeof given.servername !== 'string' || given.servername === '')) fail(`${path}.servername`, 'a non-empty string', given.servername);
+  if (given.checkServerIdentity !== undefined && typeof given.checkServerIdentity !== 'function') fail(`${path}.checkServerIdentity`, 'a function', given.checkServerIdentity);
   // Keys, certificates, CAs and the passphrase are checked now, not on every connection attempt until
   // openTimeoutMs. OpenSSL's messages name no secret.
   try {
     if (given.secureContext === undefined) createSecureContext(given as SecureContextOptions);
   } catch (err) {
-    throw new ConfigError(`option tls cannot be used: ${(err as Error).message}`, { cause: err });
+    throw new ConfigError(`option ${path} cannot be used: ${(err as Error).message}`, { cause: err });
   }
   const out: Record<string | symbol, unknown> = {};
   for (const [k, val] of Object.entries(given)) {
@@ -433,7 +443,16 @@ export function resolvePairOptions(o: TServerPairOptions): ResolvedPairOptions {
 
   const transport = typeof o.transport === 'function' ? o.transport : oneOf('transport', or(o.transport, DEFAULTS.transport), ['auto', 'native', 'node']);
   const tls = checkTls(o.tls);
-  if (tls !== undefined && transport === 'native') throw new ConfigError("option tls needs transport 'node' or 'auto' (the addon does not do TLS)");
+  // An endpoint's own TLS options go on top of the pair's (secrets are kept: read by name, not by listing).
+  for (const ep of [primary, backup]) {
+    if (ep.tls === undefined || tls === undefined) continue;
+    const merged: Record<string, unknown> = {};
+    for (const src of [tls, ep.tls]) for (const k of Object.getOwnPropertyNames(src)) if (k !== 'toJSON') merged[k] = (src as Record<string, unknown>)[k];
+    ep.tls = checkTls(merged);
+  }
+  if ((tls !== undefined || primary.tls !== undefined || backup.tls !== undefined) && transport === 'native') {
+    throw new ConfigError("option tls needs transport 'node' or 'auto' (the addon does not do TLS)");
+  }
   // Fail now, not after openTimeoutMs of attempts that cannot succeed.
   if (transport === 'native' && !isTransportAvailable('native')) {
     throw new ConfigError(`option transport is 'native' but the native addon is not loaded: ${nativeStatus().reason ?? 'its I/O thread is unavailable'}`);

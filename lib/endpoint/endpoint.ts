@@ -190,7 +190,7 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
       if (name === 'heartbeat' && this.listenerCount('heartbeat') === 0) this.transport?.off('heartbeat', this.forwardHeartbeat);
     });
     const o = ctx.options;
-    this.transportKind = typeof o.transport === 'function' ? null : resolveTransportKind({ tls: o.tls }, o.transport);
+    this.transportKind = typeof o.transport === 'function' ? null : resolveTransportKind({ tls: address.tls ?? o.tls }, o.transport);
     const b = ctx.options.breaker;
     if (b) {
       this.breaker = createBreaker(() => this.attempt(), b, `${ctx.options.name}/${name}`);
@@ -267,7 +267,7 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
       keepAlive: o.keepAlive,
       userTimeoutMs: o.userTimeoutMs,
       limits: o.limits,
-      tls: o.tls,
+      tls: this.address.tls ?? o.tls,
     });
     this.transport = t;
     this.transportKind = t.kind;

@@ -267,7 +267,8 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     this.demandCheck = true;
     queueMicrotask(() => {
       this.demandCheck = false;
-      this.attempts.heartbeats(this.listenerCount('heartbeat') > 0 || this.listenerCount(ALL) > 0);
+      // (A constructor that threw — bad options — leaves no attempts to tell.)
+      this.attempts?.heartbeats(this.listenerCount('heartbeat') > 0 || this.listenerCount(ALL) > 0);
     });
   }
 
