@@ -462,6 +462,25 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
     return this.pending.size;
   }
 
+  /**
+   * Whether a released window of this session holds an event numbered at or below its own DN's
+   * registration position — proof that the server's numbering went back after the registrations (no event
+   * of a DN precedes its registration). Only events at or below the session's registration point are read
+   * (rarely any: those that arrived while later DNs were still registering), one attribute each.
+   */
+  numberingWentBackIn(batch: FrameBatch): boolean {
+    const session = this.session;
+    if (!session || session.dnPositions.size === 0) return false;
+    for (let i = 0; i < batch.count; i++) {
+      const seq = batch.seq(i);
+      if (seq < 0 || seq > session.registeredSeq) continue;
+      const dn = getAttr(batch.frame(i), Attr.ThisDN);
+      const at = typeof dn === 'string' ? session.dnPositions.get(dn) : undefined;
+      if (at !== undefined && seq <= at) return true;
+    }
+    return false;
+  }
+
   /** Hot standby: buffer sequence-numbered events again (this endpoint stops being the source). */
   hold(window: WindowOptions): void {
     this.transport?.hold(window);

@@ -5,8 +5,7 @@ import { AbortedError, ClosedError, ConfigError, OpenTimeoutError, QueueFullErro
 import { monotonicMs } from '../clock.js';
 import { encodeRequest, Endpoint, type EndpointName, type SessionInfo, type DropReason } from '../endpoint/endpoint.js';
 import type { AttributeInput } from '../protocol/encoder.js';
-import { Attr, messageName, type MessageName } from '../protocol/ids.js';
-import { getAttr } from '../protocol/message.js';
+import { messageName, type MessageName } from '../protocol/ids.js';
 import type { Attribute, MessageFrame } from '../protocol/types.js';
 import type { CloseInfo, CloseReason, FrameBatch } from '../transport/types.js';
 import { admit, DUPLICATE } from './core/admit.js';
@@ -18,8 +17,10 @@ import { TEvent, type PairEventRecord, type PairEvents, type PairState, type Swi
 import { Outbox } from './outbox.js';
 import { AttemptEvents } from './attempt-events.js';
 import { logEvent, requestChannel, type RequestTraceContext } from './observe.js';
-import { checkTimeout, MAX_TIMEOUT_MS, RequestBook, type RequestOptions, type RequestReply } from './requests.js';
+import { checkTimeout, RequestBook, type RequestOptions, type RequestReply } from './requests.js';
 import { callOf, ruleFor } from './request-rules.js';
+import { checkDrain, checkOptions, checkSignal, type AddressOptions, type CloseOptions, type EventsOptions, type OpenOptions, type PairHealth } from './method-options.js';
+export type { AddressOptions, CloseOptions, EventsOptions, OpenOptions, PairHealth } from './method-options.js';
 import { ServerEvents } from './server-events.js';
 import { Supervisor } from './supervisor.js';
 
@@ -31,55 +32,6 @@ function reasonOf(r: CloseReason, dropped: DropReason | undefined): SwitchoverRe
   return r === 'addp-timeout' ? 'heartbeat-timeout' : r === 'protocol-error' ? 'protocol-error' : 'crash';
 }
 
-/**
- * Whether a released window holds an event numbered at or below its own DN's registration position — proof
- * that the server's numbering went back after the registrations (no event of a DN precedes its
- * registration). Only events at or below the session's registration point are read (rarely any: those
- * that arrived while later DNs were still registering), one attribute each.
- */
-function heldBelowRegistration(batch: FrameBatch, session: SessionInfo | undefined): boolean {
-  if (!session || session.dnPositions.size === 0) return false;
-  for (let i = 0; i < batch.count; i++) {
-    const seq = batch.seq(i);
-    if (seq < 0 || seq > session.registeredSeq) continue;
-    const dn = getAttr(batch.frame(i), Attr.ThisDN);
-    const at = typeof dn === 'string' ? session.dnPositions.get(dn) : undefined;
-    if (at !== undefined && seq <= at) return true;
-  }
-  return false;
-}
-
-/** An options argument: a plain object (not null, not an array). */
-function isOptions(v: unknown): v is object {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** Options of one method, with only the keys it knows (a typo is refused, not ignored). */
-function checkOptions(method: string, v: unknown, known: readonly string[]): void {
-  if (!isOptions(v)) throw new ConfigError(`${method} options must be an object, got ${show(v)}`);
-  for (const k of Object.keys(v)) {
-    if (!known.includes(k)) throw new ConfigError(`unknown option ${k} of ${method}; known: ${known.join(', ')}`);
-  }
-}
-
-/** `signal` of open(): an AbortSignal or nothing (checked before anything is armed). */
-function checkSignal(options: OpenOptions): AbortSignal | undefined {
-  checkOptions('open()', options, ['signal']);
-  const s = options.signal;
-  if (s !== undefined && !(s instanceof AbortSignal)) throw new ConfigError('option signal must be an AbortSignal');
-  return s;
-}
-
-/** `drain` of close(): null (no drain), or the longest wait in ms (Infinity: each request's own deadline). */
-function checkDrain(options: CloseOptions): number | null {
-  checkOptions('close()', options, ['drain']);
-  const d = options.drain;
-  if (d === undefined || d === false) return null;
-  if (d === true) return Infinity;
-  if (typeof d === 'object' && d !== null && Number.isInteger(d.timeoutMs) && d.timeoutMs >= 0 && d.timeoutMs <= MAX_TIMEOUT_MS) return d.timeoutMs;
-  throw new ConfigError(`option drain must be a boolean or { timeoutMs } (an integer number of ms in [0, ${MAX_TIMEOUT_MS}]), got ${JSON.stringify(d)}`);
-}
-
 /** Counters, for dashboards and benchmarks. */
 export interface PairStats {
   delivered: number;
@@ -89,55 +41,6 @@ export interface PairStats {
   switchovers: number;
   /** Replies that arrived after their request had settled (deadline, abort): dropped, never emitted. */
   lateReplies: number;
-}
-
-/** Options of `registerAddress()` / `unregisterAddress()`. */
-export interface AddressOptions {
-  /** Deadline for the active server's answer; default the pair's `requestTimeoutMs`. */
-  timeoutMs?: number;
-}
-
-/** Options of `open()`. */
-export interface OpenOptions {
-  /** Abort the open: it rejects with AbortedError and the pair is closed. */
-  signal?: AbortSignal;
-}
-
-/** Options of `close()`. */
-export interface CloseOptions {
-  /**
-   * Graceful: stop taking requests (new ones reject with ClosedError), let those in flight settle — each
-   * by its own deadline, so the wait is bounded — then close. `{ timeoutMs }` bounds the wait further;
-   * requests still unsettled then reject with ClosedError. Default false: reject them at once.
-   */
-  drain?: boolean | { timeoutMs: number };
-}
-
-/**
- * What a health probe reads (`pair.health()`): liveness for "restart me?" (a Kubernetes liveness probe),
- * readiness for "send me work?" (a readiness probe or a load balancer).
- */
-export interface PairHealth {
-  /** The pair is running: opened and not closed. Stays true through switchovers and outages. */
-  live: boolean;
-  /**
-   * A server takes requests — or none has for less than the grace period (a switchover is short; a
-   * request submitted meanwhile is queued, not refused). False before open() resolved and after close().
-   */
-  ready: boolean;
-  /** Where requests go now (null while no server is usable). */
-  active: EndpointName | null;
-  /** For how long no server has taken requests (ms), or null while one does. */
-  noServerForMs: number | null;
-  /** Why not ready, in words (absent when ready). */
-  reason?: string;
-}
-
-/** Options of `events()`. */
-export interface EventsOptions {
-  signal?: AbortSignal;
-  /** Events this iterator may fall behind before it ends with EventsOverflowError. Default 10 000. */
-  maxBuffered?: number;
 }
 
 // The decisions live in a pure core (./core/: step(state, input) → effects, and admit per event); this
@@ -646,7 +549,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
       const r = await t.release(afterSeq);
       // Read by the `admitWindow` effect this input triggers (a stale release is ignored and overwritten later).
       this.window = r.batch;
-      const facts = { evictedUpTo: r.evictedUpTo, firstSeenSeq: r.firstSeenSeq, seqDecreased: r.seqDecreased, belowRegistration: heldBelowRegistration(r.batch, ep.session), lastSeenSeq: r.lastSeenSeq, lastTimeUs: this.lastEvent ? switchTimeUs(this.lastEvent) : -1 };
+      const facts = { evictedUpTo: r.evictedUpTo, firstSeenSeq: r.firstSeenSeq, seqDecreased: r.seqDecreased, belowRegistration: ep.numberingWentBackIn(r.batch), lastSeenSeq: r.lastSeenSeq, lastTimeUs: this.lastEvent ? switchTimeUs(this.lastEvent) : -1 };
       this.input({ kind: 'released', ep: name, gen, facts, at: monotonicMs() });
     } catch {
       this.input({ kind: 'releaseFailed', ep: name, gen, at: monotonicMs() });

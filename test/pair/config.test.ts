@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../lib/errors.js';
-import { DEFAULTS, resolvePairOptions, type TServerPairOptions } from '../../lib/config.js';
+import { DEFAULTS, defaultAddpTimeoutMs, resolvePairOptions, type TServerPairOptions } from '../../lib/config.js';
 import { TServerPair } from '../../lib/pair/pair.js';
 
 const base: TServerPairOptions = { name: 'P', primary: { host: '127.0.0.1', port: 7001 }, backup: { host: '127.0.0.1', port: 7002 } };
@@ -10,7 +10,10 @@ describe('pair options', () => {
   it('fills every default', () => {
     const o = resolvePairOptions(base);
     expect(o.mode).toBe('hot');
-    expect(o.addp).toEqual({ timeoutMs: DEFAULTS.addp.timeoutMs, remoteTimeoutMs: DEFAULTS.addp.timeoutMs * 2 });
+    // The default follows the transport `auto` picks here: native (500 ms) with the addon, node (3000 ms) without.
+    const addp = defaultAddpTimeoutMs(base);
+    expect([DEFAULTS.addp.timeoutMs, DEFAULTS.addpNode.timeoutMs]).toContain(addp);
+    expect(o.addp).toEqual({ timeoutMs: addp, remoteTimeoutMs: addp * 2 });
     expect(o.retry).toEqual(DEFAULTS.retry);
     expect(o.retry.fastPhaseMs).toBeGreaterThan(0);
     expect(o.breaker).toEqual(DEFAULTS.breaker);
