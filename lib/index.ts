@@ -60,7 +60,7 @@ export { monotonicMs } from './clock.js';
 export { nativeStatus, NativeUnavailableError, type NativeStatus } from './native/loader.js';
 export { setNativeMemoryLimit, nativeIoStats, type NativeIoStats } from './native/native-transport.js';
 export { NodeTransport } from './transport/node-transport.js';
-export type { Transport, TransportOptions, TransportFactory, TransportEvents, TransportTimestamps, FrameBatch, CloseInfo, CloseReason, ReleaseResult, WindowOptions } from './transport/types.js';
+export type { Transport, TransportOptions, TransportFactory, TransportEvents, TransportTimestamps, FrameBatch, CloseInfo, CloseReason, ReleaseResult, WindowOptions, HeartbeatStats } from './transport/types.js';
 export type { MessageFrame, Attribute, KVPair, DecodedValue } from './protocol/types.js';
 export type { AttributeInput, EncodableValue } from './protocol/encoder.js';
 export { CHANNELS } from './diagnostics.js';

@@ -54,6 +54,14 @@ export function provesNotRun(err: ServerError): boolean {
   return err.errorCode === ErrorCode.BackupRefused || err.errorCode === ErrorCode.LinkDown;
 }
 
+/**
+ * EventError codes that leave the outcome open: the server lost track of the request (its CTI link fell
+ * with the route on its way to the switch). As good as a lost connection: in doubt, repeated by its rule.
+ */
+export function leavesInDoubt(err: ServerError): boolean {
+  return err.errorCode === ErrorCode.RouteOutcomeUnknown;
+}
+
 /** The answer to a repeat of a request that cannot run twice harmfully: an answer is an answer. */
 const repeatSafe: RequestRule = {
   repeatable: true,

@@ -5,7 +5,7 @@ import type { MessageFrame } from '../protocol/types.js';
 import { ValueType } from '../protocol/constants.js';
 import { Attr, MessageType } from '../protocol/ids.js';
 import { CallEvidence } from './call-evidence.js';
-import { provesNotRun, type Evidence, type RequestOutcome, type RequestRule } from './request-rules.js';
+import { leavesInDoubt, provesNotRun, type Evidence, type RequestOutcome, type RequestRule } from './request-rules.js';
 
 /** The reply a request resolves with, and how it settled (see {@link RequestOutcome}). */
 export interface RequestReply extends MessageFrame {
@@ -58,7 +58,7 @@ interface Entry {
   /** An earlier attempt was refused in a way that proves it did not run (1002, 1003): the next answer is a repeat's. */
   refused: ServerError | undefined;
   /** That refusal's connection: the request waits for another one (another server, or a new session). */
-  refusedOn: { ep: Endpoint; gen: number } | undefined;
+  refusedOn: { ep: Endpoint; gen: number; at: number } | undefined;
   /** The server lost with this request unanswered (the last one), for SwitchoverError. */
   lostOn: string | undefined;
   /** RequestRouteCall: the call it routes, watched in the event stream while the request is outstanding. */
@@ -149,9 +149,11 @@ export class RequestBook {
   dispatch(target: Endpoint): void {
     this.target = target;
     if (this.parked.size > 0) {
-      // A refused request goes again to any connection but the one that refused it.
+      // A refused request goes again to any connection but the one that refused it — or to that one once
+      // it has reported since that it can take requests (its link back, its promotion).
       for (const e of this.parked) {
-        if (e.refusedOn!.ep !== target || e.refusedOn!.gen !== target.generation) {
+        const r = e.refusedOn!;
+        if (r.ep !== target || r.gen !== target.generation || target.reportedAt !== r.at) {
           this.parked.delete(e);
           this.requeued.add(e);
         }
@@ -270,11 +272,21 @@ export class RequestBook {
     if (result instanceof ServerError && provesNotRun(result)) {
       // Refused before anything ran: not the final answer while another server may take it in time.
       e.refused = result;
-      e.refusedOn = { ep: target, gen };
+      e.refusedOn = { ep: target, gen, at: target.reportedAt };
       this.parked.add(e);
       // Requests may already go elsewhere (the refusal crossed the news of the change): send it there now.
       const t = this.target;
       if (t && t.state === 'open' && (t !== target || t.generation !== gen)) this.dispatch(t);
+      return;
+    }
+    if (result instanceof ServerError && leavesInDoubt(result) && e.rule.repeatable) {
+      // The server lost the outcome (1205): in doubt as if its connection had been lost — repeated by the
+      // rule, on whatever takes requests now (if that is still this server, its answer says how things are).
+      e.inDoubt = true;
+      e.lostOn = target.label;
+      this.enqueue([e]);
+      const t = this.target;
+      if (t && t.state === 'open') this.dispatch(t);
       return;
     }
     if (e.inDoubt || e.refused) {
