@@ -332,7 +332,12 @@ function checkResendOrder(world: World, checker: Checker): void {
   }
   for (const [lostOn, list] of resent) {
     const byTarget = new Map<number, number[]>();
-    for (const x of list) byTarget.set(x.conn, [...(byTarget.get(x.conn) ?? []), x.n]);
+    // The first re-send of each request per target: a request refused there (1002/1003, nothing ran) is
+    // sent again when that connection can take requests — a second round, in order among itself.
+    for (const x of list) {
+      const ns = byTarget.get(x.conn) ?? [];
+      if (!ns.includes(x.n)) byTarget.set(x.conn, [...ns, x.n]);
+    }
     for (const [target, ns] of byTarget) {
       for (let i = 1; i < ns.length; i++) {
         if (ns[i]! < ns[i - 1]!) {
