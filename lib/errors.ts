@@ -146,7 +146,13 @@ export class QueueFullError extends TServerHaError {
 /** The handshake with a server failed or timed out (`ERR_HANDSHAKE`). */
 export class HandshakeError extends TServerHaError {
   override name = 'HandshakeError';
-  constructor(endpoint: string, detail: string, cause?: unknown) {
+  constructor(
+    endpoint: string,
+    detail: string,
+    cause?: unknown,
+    /** The server said nothing: our deadline or our heartbeat ended the handshake (an outage, not a failure of the server's). */
+    readonly unanswered = false,
+  ) {
     super('ERR_HANDSHAKE', `handshake with ${endpoint} failed: ${detail}`, { cause, retryable: true });
   }
 }

@@ -27,9 +27,8 @@ export function noAnswer(err: unknown): boolean {
   const e = err as { code?: unknown; syscallCode?: unknown; message?: unknown; cause?: { code?: unknown } } | null;
   if (!e) return false;
   if (e.code === 'ERR_CONNECT_REFUSED' || e.code === 'ERR_CONNECT_TIMEOUT' || e.code === 'ERR_ADDP_TIMEOUT') return true;
-  // The endpoint's own deadline for connect + handshake (lib/endpoint/endpoint.ts, attempt()), or a
-  // handshake the server never answered (its cause: the ADDP deadline on a connection that heard nothing).
-  if (e.code === 'ERR_HANDSHAKE') return (typeof e.message === 'string' && e.message.includes('no complete handshake within')) || (e.cause !== undefined && noAnswer(e.cause));
+  // A handshake the server never answered (the endpoint says so: its deadline or its heartbeat ended it).
+  if (e.code === 'ERR_HANDSHAKE') return (e as { unanswered?: unknown }).unanswered === true;
   if (e.code !== 'ERR_SOCKET') return false;
   const sys = typeof e.syscallCode === 'string' ? e.syscallCode : e.cause?.code;
   return typeof sys === 'string' && NO_ROUTE.has(sys);

@@ -369,11 +369,11 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
     } catch (err) {
       // The attempt failed: make sure this connection is gone before the next one starts.
       if (gen === this.generation) await t.destroy();
-      if (timedOut && !this.stopped) throw new HandshakeError(this.label, `no complete handshake within ${limitMs} ms`, err);
+      if (timedOut && !this.stopped) throw new HandshakeError(this.label, `no complete handshake within ${limitMs} ms`, err, true);
       // Connected, then lost before the handshake completed (a server that accepts and never answers is
       // found by ADDP first): a handshake failure, with the transport's error as its cause.
       if (err instanceof TransportError && connected && !this.stopped && err.code !== 'ERR_TRANSPORT_CLOSED') {
-        throw new HandshakeError(this.label, `the connection failed during the handshake: ${err.message}`, err);
+        throw new HandshakeError(this.label, `the connection failed during the handshake: ${err.message}`, err, err.code === 'ERR_ADDP_TIMEOUT');
       }
       if (err instanceof TransportError || err instanceof HandshakeError) throw err;
       throw new HandshakeError(this.label, (err as Error).message, err);

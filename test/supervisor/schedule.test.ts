@@ -124,9 +124,9 @@ describe('breaker', () => {
     expect(noAnswer(new TransportError('ERR_CONNECT_TIMEOUT', 'x'))).toBe(true);
     expect(noAnswer(new TransportError('ERR_ADDP_TIMEOUT', 'x'))).toBe(true);
     expect(noAnswer(new TransportError('ERR_SOCKET', 'x', { syscallCode: 'EHOSTUNREACH' }))).toBe(true);
-    expect(noAnswer(new HandshakeError('primary (h:1)', 'no complete handshake within 3000 ms'))).toBe(true);
+    expect(noAnswer(new HandshakeError('primary (h:1)', 'no complete handshake within 3000 ms', undefined, true))).toBe(true);
     // A handshake the server never answered (a stopped process: the ADDP deadline during the handshake).
-    expect(noAnswer(new HandshakeError('primary (h:1)', 'no byte', new TransportError('ERR_ADDP_TIMEOUT', 'x')))).toBe(true);
+    expect(noAnswer(new HandshakeError('primary (h:1)', 'no byte', new TransportError('ERR_ADDP_TIMEOUT', 'x'), true))).toBe(true);
     expect(noAnswer(new HandshakeError('primary (h:1)', 'closed', new TransportError('ERR_PEER_CLOSED', 'x')))).toBe(false);
     // Answers that are failures: counted.
     expect(noAnswer(new TransportError('ERR_PEER_RESET', 'x'))).toBe(false);
