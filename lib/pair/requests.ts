@@ -2,8 +2,6 @@ import { show } from '../config.js';
 import { AbortedError, CallElsewhereError, ClosedError, ConfigError, QueueFullError, RequestTimeoutError, ServerError, SwitchoverError, TransportError, type TServerHaError } from '../errors.js';
 import type { Endpoint } from '../endpoint/endpoint.js';
 import type { MessageFrame } from '../protocol/types.js';
-import { ValueType } from '../protocol/constants.js';
-import { Attr, MessageType } from '../protocol/ids.js';
 import { CallEvidence } from './call-evidence.js';
 import { leavesInDoubt, provesNotRun, type Evidence, type RequestOutcome, type RequestRule } from './request-rules.js';
 
@@ -58,7 +56,7 @@ interface Entry {
   /** An earlier attempt was refused in a way that proves it did not run (1002, 1003): the next answer is a repeat's. */
   refused: ServerError | undefined;
   /** That refusal's connection: the request waits for another one (another server, or a new session). */
-  refusedOn: { ep: Endpoint; gen: number; at: number } | undefined;
+  refusedOn: { ep: Endpoint; gen: number; reportedAt: number } | undefined;
   /** The server lost with this request unanswered (the last one), for SwitchoverError. */
   lostOn: string | undefined;
   /** RequestRouteCall: the call it routes, watched in the event stream while the request is outstanding. */
@@ -153,7 +151,7 @@ export class RequestBook {
       // it has reported since that it can take requests (its link back, its promotion).
       for (const e of this.parked) {
         const r = e.refusedOn!;
-        if (r.ep !== target || r.gen !== target.generation || target.reportedAt !== r.at) {
+        if (r.ep !== target || r.gen !== target.generation || target.reportedAt !== r.reportedAt) {
           this.parked.delete(e);
           this.requeued.add(e);
         }
@@ -272,7 +270,7 @@ export class RequestBook {
     if (result instanceof ServerError && provesNotRun(result)) {
       // Refused before anything ran: not the final answer while another server may take it in time.
       e.refused = result;
-      e.refusedOn = { ep: target, gen, at: target.reportedAt };
+      e.refusedOn = { ep: target, gen, reportedAt: target.reportedAt };
       this.parked.add(e);
       // Requests may already go elsewhere (the refusal crossed the news of the change): send it there now.
       const t = this.target;
@@ -296,7 +294,11 @@ export class RequestBook {
         if (result instanceof Error) this.fail(e, result);
         else this.succeed(e, result, 'answered-on-repeat');
       } else if (reading.settle === 'resolve') {
-        this.succeed(e, result instanceof ServerError ? result.reply ?? errorFrame(result) : (result as MessageFrame), reading.outcome);
+        // A refusal read as "done earlier" resolves with the refusal itself (every ServerError from an
+        // endpoint carries its EventError frame).
+        const frame = result instanceof ServerError ? result.reply : (result as MessageFrame);
+        if (frame) this.succeed(e, frame, reading.outcome);
+        else this.fail(e, result as Error);
       } else if (reading.settle === 'reject') {
         const ev = this.evidenceOf(e);
         this.fail(e, ev.arrivedAt !== undefined && ev.arrivedAt !== ev.destination && result instanceof ServerError
@@ -333,10 +335,3 @@ export class RequestBook {
   }
 }
 
-/** The EventError frame of a refusal, when the error does not carry it. */
-function errorFrame(err: ServerError): MessageFrame {
-  return { type: MessageType.EventError, attributes: [
-    { id: Attr.ErrorCode, type: ValueType.Int32, value: err.errorCode },
-    { id: Attr.ErrorMessage, type: ValueType.String, value: err.errorMessage },
-  ] } as MessageFrame;
-}
