@@ -243,8 +243,8 @@ function released(s: CoreState, input: Extract<Input, { kind: 'released' }>, fx:
   // the server gave then: one at or below it means the numbering went back (an in-place restart between
   // the handshake and the first held event), even if the window's own numbers only went up.
   // Likewise an event at or below its own DN's registration position (`belowRegistration`).
-  const belowHandshake = (input.facts.firstSeenSeq >= 0 && v.handshakeSeq >= 0 && input.facts.firstSeenSeq <= v.handshakeSeq) || input.facts.belowRegistration === true;
-  const f = belowHandshake ? { ...input.facts, seqDecreased: true } : input.facts;
+  const wentBackBeforeWindow = (input.facts.firstSeenSeq >= 0 && v.handshakeSeq >= 0 && input.facts.firstSeenSeq <= v.handshakeSeq) || input.facts.belowRegistration === true;
+  const f = wentBackBeforeWindow ? { ...input.facts, seqDecreased: true } : input.facts;
   v.windowEnd = f.lastSeenSeq;
   const reason: GapEvent['reason'] = s.config.mode === 'hot' ? 'switchover' : 'reconnect';
   if (!d.everHadSource && f.seqDecreased) {
