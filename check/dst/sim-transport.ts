@@ -3,7 +3,6 @@
  * the virtual clock. It keeps the transport contract the real ones keep (test/transport/conformance): the
  * hold rule, release order, one `close` per connection, ADDP detection of a silent peer.
  */
-import { EventEmitter } from 'node:events';
 import { monotonicMs } from '../../lib/clock.js';
 import { ProtocolError, TransportError } from '../../lib/errors.js';
 import { decodeFrames } from '../../lib/protocol/decoder.js';
@@ -12,7 +11,8 @@ import type { MessageFrame } from '../../lib/protocol/types.js';
 import { NodeFrameBatch, seqOf, refOf } from '../../lib/transport/frame-batch.js';
 import { HoldWindow } from '../../lib/transport/hold-window.js';
 import { isHeldEvent } from '../../lib/transport/hold-rule.js';
-import type { CloseReason, ReleaseResult, Transport, TransportEvents, TransportOptions, TransportTimestamps, WindowOptions } from '../../lib/transport/types.js';
+import { TransportBase } from '../../lib/transport/transport-base.js';
+import type { CloseReason, ReleaseResult, TransportOptions, WindowOptions } from '../../lib/transport/types.js';
 import type { SimServer, World } from './world.js';
 import { Attr, MessageType } from '../../lib/protocol/ids.js';
 
@@ -121,49 +121,46 @@ export class SimConnection {
   }
 }
 
-export class SimTransport extends EventEmitter<TransportEvents> implements Transport {
+/**
+ * The client end. Its lifecycle (states, connect promise and deadline, close()/destroy(), the one `close`
+ * event) is the real transports' own (TransportBase); only the I/O is simulated.
+ */
+export class SimTransport extends TransportBase {
   readonly kind = 'dst';
-  readonly timestamps: TransportTimestamps = { connectStartAt: monotonicMs() };
-  connected = false;
+  /** A close takes one turn of the virtual clock, as a socket's does; nothing needs a grace deadline. */
+  protected readonly closeGraceMs = 0;
   /** Why it closed (for the checker: a handshake deadline closes it locally). */
   closeReason: CloseReason | undefined;
   private conn: SimConnection | undefined;
   private window: HoldWindow<MessageFrame> | null = null;
-  private closed = false;
-  private closeWaiters: (() => void)[] = [];
   private lastRx = 0;
   private polling = false;
   private addpTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly world: World, private readonly opts: TransportOptions) {
-    super();
+  constructor(private readonly world: World, opts: TransportOptions) {
+    super(opts, 'node');
   }
 
-  connect(): Promise<void> {
+  protected startConnect(): void {
     const server = this.world.serverAt(this.opts.port);
-    return new Promise((resolve, reject) => {
-      setTimeout(() => {
-        if (this.closed) return reject(new TransportError('ERR_TRANSPORT_CLOSED', 'closed while connecting'));
-        if (!server?.listening) {
-          const err = new TransportError('ERR_CONNECT_REFUSED', `connect to ${this.opts.port} refused`, { syscallCode: 'ECONNREFUSED' });
-          this.finish('connect-refused', err);
-          return reject(err);
-        }
-        // A hung or silent server's kernel still accepts: the handshake is what times out.
-        this.conn = new SimConnection(server, this);
-        this.connected = true;
-        this.timestamps.connectedAt = monotonicMs();
-        this.lastRx = monotonicMs();
-        this.armAddp();
-        this.emit('connect', this.timestamps.connectedAt);
-        resolve();
-      }, this.world.opts.netDelayMs);
-    });
+    setTimeout(() => {
+      if (this.state !== 'connecting') return;
+      if (!server?.listening) {
+        this.lost('connect-refused', new TransportError('ERR_CONNECT_REFUSED', `connect to ${this.opts.port} refused`, { syscallCode: 'ECONNREFUSED' }));
+        return;
+      }
+      // A hung or silent server's kernel still accepts: the handshake is what times out.
+      this.conn = new SimConnection(server, this);
+      const now = monotonicMs();
+      this.lastRx = now;
+      this.armAddp();
+      this.opened(now);
+    }, this.world.opts.netDelayMs);
   }
 
   send(bytes: Uint8Array): void {
-    if (!this.connected || this.closed || !this.conn) throw new TransportError('ERR_TRANSPORT_CLOSED', 'not connected');
-    for (const f of decodeFrames(bytes)) if (f.kind === FrameKind.Message) this.conn.fromClient(f);
+    if (this.state !== 'open' || !(bytes instanceof Uint8Array)) this.refuseSend();
+    for (const f of decodeFrames(bytes)) if (f.kind === FrameKind.Message) this.conn!.fromClient(f);
   }
 
   hold(window: WindowOptions): void {
@@ -178,17 +175,9 @@ export class SimTransport extends EventEmitter<TransportEvents> implements Trans
     return new Promise((resolve) => setTimeout(() => resolve(result), 0));
   }
 
-  close(): Promise<void> {
-    return this.closeLocal();
-  }
-
-  destroy(): Promise<void> {
-    return this.closeLocal();
-  }
-
   /** Frames from the server, in order: held (hot-standby window) or emitted as one batch. */
   deliver(frames: MessageFrame[]): void {
-    if (this.closed) return;
+    if (this.state !== 'open') return;
     this.lastRx = monotonicMs();
     this.polling = false;
     let out = frames;
@@ -205,54 +194,55 @@ export class SimTransport extends EventEmitter<TransportEvents> implements Trans
 
   peerClosed(reason: CloseReason): void {
     if (reason === 'protocol-error') {
-      this.finish(reason, new ProtocolError('ERR_BAD_VERSION', 'the server sent a frame with a bad version byte', 0) as unknown as TransportError);
+      this.lost(reason, new ProtocolError('ERR_BAD_VERSION', 'the server sent a frame with a bad version byte', 0));
       return;
     }
-    this.finish(reason, new TransportError(reason === 'peer-reset' ? 'ERR_PEER_RESET' : 'ERR_PEER_CLOSED', `server closed the connection (${reason})`));
+    this.lost(reason, new TransportError(reason === 'peer-reset' ? 'ERR_PEER_RESET' : 'ERR_PEER_CLOSED', `server closed the connection (${reason})`));
   }
 
-  private closeLocal(): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    const done = new Promise<void>((resolve) => this.closeWaiters.push(resolve));
+  protected closeGracefully(): void {
+    this.endIo();
+  }
+
+  protected endIo(): boolean {
+    this.conn?.detach();
     // Asynchronous, as a socket's close is.
     setTimeout(() => this.finish('local'), 0);
-    this.conn?.detach();
-    return done;
+    return false;
   }
 
-  private finish(reason: CloseReason, error?: TransportError): void {
-    if (this.closed && reason !== 'local') return;
-    const first = !this.closed;
-    this.closed = true;
-    this.connected = false;
+  protected onClosed(reason: CloseReason): void {
+    this.closeReason = reason;
     clearTimeout(this.addpTimer);
     this.conn?.detach();
-    if (first) {
-      this.closeReason = reason;
-      this.timestamps.lossDetectedAt = monotonicMs();
-      this.timestamps.closedAt = this.timestamps.lossDetectedAt;
-      this.emit('close', { reason, ...(error ? { error } : {}), timestamps: { ...this.timestamps } });
-    }
-    for (const w of this.closeWaiters.splice(0)) w();
+  }
+
+  protected flushedAtClose(): number {
+    return -1;
+  }
+
+  private lost(reason: CloseReason, error: TransportError | ProtocolError): void {
+    if (this.state === 'closed') return;
+    this.ts.lossDetectedAt = monotonicMs();
+    this.finish(reason, error);
   }
 
   /** ADDP as docs/protocol.md has it: poll after T/2 of silence, lost after T. */
   private armAddp(): void {
-    const addp = this.opts.addp;
-    if (!addp) return;
-    const T = addp.timeoutMs;
+    const T = this.valid.addpTimeoutMs;
+    if (T === 0) return;
     const check = () => {
-      if (this.closed) return;
+      if (this.state !== 'open') return;
       const quiet = monotonicMs() - this.lastRx;
       if (quiet >= T) {
-        this.finish('addp-timeout', new TransportError('ERR_ADDP_TIMEOUT', `no byte for ${T} ms`));
+        this.lost('addp-timeout', new TransportError('ERR_ADDP_TIMEOUT', `no byte for ${T} ms`));
         return;
       }
       if (quiet >= T / 2 && !this.polling) {
         this.polling = true;
         const conn = this.conn;
         setTimeout(() => {
-          if (conn?.answersPolls && !this.closed) {
+          if (conn?.answersPolls && this.state === 'open') {
             this.lastRx = monotonicMs();
             this.polling = false;
           }

@@ -1,20 +1,18 @@
 import * as dns from 'node:dns';
-import { EventEmitter } from 'node:events';
+import type { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { monotonicMs } from '../clock.js';
 import { ConfigError, TransportError, type TransportErrorCode } from '../errors.js';
 import type { ResolvedLimits } from '../protocol/decoder.js';
 import { ProtocolError, protocolCodeOf } from '../protocol/errors.js';
-import type {
-  CloseInfo, CloseReason, HeartbeatStats, ReleaseResult, Transport, TransportEvents, TransportOptions, TransportTimestamps, WindowOptions,
-} from '../transport/types.js';
+import type { CloseReason, HeartbeatStats, ReleaseResult, TransportOptions, WindowOptions } from '../transport/types.js';
 import { ioBinding } from './io-binding.js';
 import { IoHub, type HubClient } from './io-hub.js';
 import { Opt } from './io-records.js';
 import { NativeFrameBatch } from './native-frame-batch.js';
 import { SubsetBatch } from '../transport/batch-views.js';
-import { validateTransportOptions } from '../transport/transport-options.js';
+import { TransportBase } from '../transport/transport-base.js';
 import { isHeldEvent } from '../transport/hold-rule.js';
 import { HoldWindow, concatReleases } from '../transport/hold-window.js';
 import type { MessageFrame } from '../protocol/types.js';
@@ -23,8 +21,6 @@ import type { MessageFrame } from '../protocol/types.js';
 const MAX_DEPTH_CAP = 255;
 /** Most addresses one connect tries (native/addon/io_host.h kMaxAddresses). */
 const MAX_ADDRESSES = 64;
-
-type State = 'idle' | 'connecting' | 'open' | 'closing' | 'closed';
 
 let hub: IoHub | undefined;
 const HUB = Symbol.for('tserver-ha.io-hub');
@@ -138,19 +134,15 @@ function connectOrder(addresses: dns.LookupAddress[]): string[] {
  * `release()` results stay valid. Timestamps are taken on the I/O thread (uv_hrtime, same clock as
  * {@link monotonicMs}). No TLS: use the node transport for that.
  */
-export class NativeTransport extends EventEmitter<TransportEvents> implements Transport, HubClient {
+export class NativeTransport extends TransportBase implements HubClient {
   readonly kind = 'native' as const;
+  /** The I/O thread bounds an orderly close itself (io_conn.cc kCloseFlushMs): it owns the socket. */
+  protected readonly closeGraceMs = 0;
   /** @internal */
   readonly limits: ResolvedLimits;
-  private readonly opts: TransportOptions;
   private readonly native: Float64Array;
-  private readonly ts: TransportTimestamps = { connectStartAt: 0 };
-  private state: State = 'idle';
   private id = 0;
   private hub: IoHub | null = null;
-  private connectPromise: Promise<void> | null = null;
-  private connectSettle: { resolve: () => void; reject: (e: Error) => void } | null = null;
-  private closeWaiters: Array<() => void> = [];
   private holding = false;
   /**
    * Held events the thread had already read when hold() reached it: they arrive in ordinary blocks, so
@@ -158,10 +150,6 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
    */
   private early: { window: HoldWindow<MessageFrame>; receivedAt: number } | null = null;
   private releases: Array<(r: ReleaseResult) => void> = [];
-  /** The connect deadline while the host name is being resolved (before anything is opened natively). */
-  private lookupTimer: NodeJS.Timeout | null = null;
-  /** Bytes of the frames send() accepted (CloseInfo.outbound.sent). */
-  private sentBytes = 0;
   /** What the thread reported at the end (Outbound record): flushed bytes and the last heartbeat facts. */
   private outboundFlushed = -1;
   private finalHeartbeat: HeartbeatStats | undefined;
@@ -169,8 +157,8 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
   private heartbeatsWanted = false;
 
   constructor(options: TransportOptions) {
-    super();
-    const v = validateTransportOptions(options, 'native');
+    super(options, 'native');
+    const v = this.valid;
     const connectTimeout = v.connectTimeoutMs;
     const addp = v.addpTimeoutMs;
     const ka = v.keepAlive;
@@ -178,7 +166,6 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
     const maxQueued = v.maxQueuedBytes;
     this.limits = v.limits;
     if (this.limits.maxDepth > MAX_DEPTH_CAP) throw new ConfigError(`codec limit maxDepth must be at most ${MAX_DEPTH_CAP}`);
-    this.opts = options;
     const o = new Float64Array(Opt.Count);
     o[Opt.ConnectTimeout] = connectTimeout;
     o[Opt.Addp] = addp;
@@ -216,28 +203,16 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
     return this.hub.heartbeat(this.id);
   }
 
-  get timestamps(): Readonly<TransportTimestamps> {
-    return this.ts;
+  override connect(): Promise<void> {
+    // A missing addon is a ConfigError thrown by connect() itself, before the transport starts anything.
+    if (this.state === 'idle') getHub();
+    return super.connect();
   }
 
-  get connected(): boolean {
-    return this.state === 'open';
-  }
-
-  connect(): Promise<void> {
-    if (this.state === 'closed' || this.state === 'closing') return Promise.reject(new TransportError('ERR_TRANSPORT_CLOSED', 'transport is closed'));
-    if (this.connectPromise) return this.connectPromise;
-    if (this.state !== 'idle') return Promise.reject(new TransportError('ERR_TRANSPORT_CLOSED', 'transport is closed'));
-    getHub(); // ConfigError now if the addon is missing
-    this.state = 'connecting';
-    this.ts.connectStartAt = monotonicMs();
-    this.connectPromise = new Promise<void>((resolve, reject) => {
-      this.connectSettle = { resolve, reject };
-    });
+  protected startConnect(): void {
     const { host } = this.opts;
     if (net.isIP(host)) this.openNative([host]);
     else this.resolve(host);
-    return this.connectPromise;
   }
 
   /**
@@ -247,15 +222,9 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
    * the thread's own teardown wait for the resolver (docs/native-transport.md "Decisions").
    */
   private resolve(host: string): void {
-    const timeout = this.native[Opt.ConnectTimeout]!;
-    this.lookupTimer = setTimeout(() => {
-      this.lookupTimer = null;
-      this.failBeforeOpen('connect-timeout', new TransportError('ERR_CONNECT_TIMEOUT', `no connection to ${host}:${this.opts.port} within ${timeout} ms`));
-    }, timeout);
     dns.lookup(host, { all: true, hints: dns.ADDRCONFIG }, (err, addresses) => {
-      if (this.lookupTimer) clearTimeout(this.lookupTimer);
-      this.lookupTimer = null;
-      // Closed or timed out meanwhile: the result is dropped (nothing was opened natively).
+      // Closed or timed out meanwhile (the base's deadline runs during the lookup): the result is dropped
+      // (nothing was opened natively).
       if (this.state !== 'connecting' || this.hub !== null) return;
       const ips = err ? [] : connectOrder(addresses);
       if (ips.length === 0) {
@@ -271,6 +240,8 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
   /** Open the connection on the I/O thread with what is left of the connect deadline. */
   private openNative(addresses: string[]): void {
     const h = getHub();
+    // The thread takes over the rest of the deadline: only it can cancel an attempt it runs.
+    this.stopConnectDeadline();
     this.native[Opt.ConnectLeft] = Math.max(1, this.native[Opt.ConnectTimeout]! - (monotonicMs() - this.ts.connectStartAt));
     this.native[Opt.AttemptTimeout] = net.getDefaultAutoSelectFamilyAttemptTimeout();
     try {
@@ -285,7 +256,7 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
     if (this.heartbeatsWanted) h.heartbeats(this.id, true);
   }
 
-  /** A connect that failed before anything was opened natively (lookup failure or deadline). */
+  /** A connect that failed before anything was opened natively (lookup failure, an address the addon refused). */
   private failBeforeOpen(reason: CloseReason, error: TransportError): void {
     if (this.state !== 'connecting' || this.hub !== null) return;
     this.ts.lossDetectedAt = monotonicMs();
@@ -293,8 +264,7 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
   }
 
   send(frame: Uint8Array): void {
-    if (this.state !== 'open') throw new TransportError('ERR_TRANSPORT_CLOSED', `cannot send: transport is ${this.state === 'idle' ? 'not connected' : this.state}`);
-    if (!(frame instanceof Uint8Array)) throw new TypeError('send() takes an encoded frame (Uint8Array)');
+    if (this.state !== 'open' || !(frame instanceof Uint8Array)) this.refuseSend();
     this.hub!.write(this.id, frame);
     this.sentBytes += frame.byteLength;
   }
@@ -334,36 +304,23 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
     });
   }
 
-  close(): Promise<void> {
-    return this.end(false);
+  protected closeGracefully(): void {
+    // Frames still on their way are dropped from here on (state closing), as the node transport does; the
+    // thread's Close record finishes.
+    this.hub!.close(this.id, false);
   }
 
-  destroy(): Promise<void> {
-    return this.end(true);
-  }
-
-  private end(abort: boolean): Promise<void> {
-    if (this.state === 'closed') return Promise.resolve();
-    const done = new Promise<void>((resolve) => this.closeWaiters.push(resolve));
-    if (this.hub === null) {
-      // Idle, or still resolving: nothing native to close (a lookup result arriving later is dropped).
-      this.finish('local');
-    } else if (this.state !== 'closing' || abort) {
-      // Frames still on their way are dropped from here on, as the node transport does.
-      this.state = 'closing';
-      this.hub!.close(this.id, abort);
-    }
-    return done;
+  protected endIo(abort: boolean): boolean {
+    // Still resolving: nothing native to close (a lookup result arriving later is dropped).
+    if (this.hub === null) return true;
+    // The socket is the thread's: the close is over when its Close record says so (onClose).
+    this.hub.close(this.id, abort);
+    return false;
   }
 
   /** @internal */
   onConnect(at: number): void {
-    if (this.state !== 'connecting') return;
-    this.state = 'open';
-    this.ts.connectedAt = at;
-    this.connectSettle?.resolve();
-    this.connectSettle = null;
-    this.emit('connect', at);
+    this.opened(at);
   }
 
   /** @internal */
@@ -426,30 +383,16 @@ export class NativeTransport extends EventEmitter<TransportEvents> implements Tr
     this.finish(reason, error);
   }
 
-  private finish(reason: CloseReason, error?: TransportError | ProtocolError): void {
-    if (this.state === 'closed') return;
-    this.state = 'closed';
-    this.ts.closedAt ??= monotonicMs();
+  protected onClosed(): void {
     this.holding = false;
-    if (this.lookupTimer) clearTimeout(this.lookupTimer);
-    this.lookupTimer = null;
-    if (this.connectSettle) {
-      const e = error instanceof TransportError ? error
-        : new TransportError(reason === 'local' ? 'ERR_TRANSPORT_CLOSED' : 'ERR_SOCKET', reason === 'local' ? 'closed before the connection opened' : String(error?.message), { cause: error });
-      this.connectSettle.reject(e);
-      this.connectSettle = null;
-    }
     for (const r of this.releases.splice(0)) {
       r({ batch: new NativeFrameBatch(Buffer.alloc(0), new Float64Array(0), 0, 0, this.limits), evictedUpTo: -1, firstSeenSeq: -1, lastSeenSeq: -1, seqDecreased: false });
     }
-    const info: CloseInfo = { reason, timestamps: { ...this.ts } };
-    if (error) info.error = error;
+  }
+
+  protected flushedAtClose(): number {
     // Only from the thread's own count (an addon without the Outbound record reports nothing): it counts
     // exactly the frames written through write(), the prefix of what send() accepted that reached it.
-    if (this.ts.connectedAt !== undefined && this.outboundFlushed >= 0) {
-      info.outbound = { sent: this.sentBytes, flushed: Math.min(this.sentBytes, this.outboundFlushed) };
-    }
-    this.emit('close', info);
-    for (const w of this.closeWaiters.splice(0)) w();
+    return this.outboundFlushed;
   }
 }

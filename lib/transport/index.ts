@@ -13,6 +13,7 @@ import type { Transport, TransportFactory, TransportOptions } from './types.js';
 
 export * from './types.js';
 export { NodeTransport } from './node-transport.js';
+export { TransportBase, CLOSE_GRACE_MS, type TransportState } from './transport-base.js';
 export { NodeFrameBatch } from './frame-batch.js';
 export { HoldWindow } from './hold-window.js';
 

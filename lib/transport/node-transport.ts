@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { monotonicMs } from '../clock.js';
@@ -12,13 +11,8 @@ import { NodeFrameBatch } from './frame-batch.js';
 import { isHeldEvent } from './hold-rule.js';
 import { HoldWindow } from './hold-window.js';
 import { scanBody, type ScanResult } from './scan.js';
-import { validateTransportOptions, type ValidatedTransportOptions } from './transport-options.js';
-import type {
-  CloseInfo, CloseReason, HeartbeatStats, ReleaseResult, Transport, TransportEvents, TransportOptions, TransportTimestamps, WindowOptions,
-} from './types.js';
-
-/** How long an orderly close() waits for queued writes to drain before it aborts. */
-const CLOSE_FLUSH_MS = 2000;
+import { CLOSE_GRACE_MS, TransportBase } from './transport-base.js';
+import type { CloseReason, HeartbeatStats, ReleaseResult, TransportOptions, WindowOptions } from './types.js';
 
 /** A pooled copy of buf[start, end) (Buffer.allocUnsafe uses the shared pool for small frames). */
 function copyOf(buf: Buffer, start: number, end: number): Buffer {
@@ -26,8 +20,6 @@ function copyOf(buf: Buffer, start: number, end: number): Buffer {
   buf.copy(b, 0, start, end);
   return b;
 }
-
-type State = 'idle' | 'connecting' | 'open' | 'closing' | 'closed';
 
 /**
  * TLS options holding secrets. The pair's resolved options keep them non-enumerable (lib/config.ts: out of
@@ -69,23 +61,15 @@ const CERT_ERROR = /^(ERR_TLS_CERT_|CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT
  *   backpressure, and `backpressure` is never emitted. `maxQueuedBytes` is enforced as a hard cap
  *   (`queue-overflow`) on that tail and on unsent write bytes (a peer that stops reading).
  */
-export class NodeTransport extends EventEmitter<TransportEvents> implements Transport {
+export class NodeTransport extends TransportBase {
   readonly kind = 'node' as const;
-  private readonly opts: TransportOptions;
+  protected readonly closeGraceMs = CLOSE_GRACE_MS;
   private readonly limits: ResolvedLimits;
   private readonly addpMs: number;
   private readonly maxQueued: number;
-  private readonly valid: ValidatedTransportOptions;
-  private readonly ts: TransportTimestamps = { connectStartAt: 0 };
-  private state: State = 'idle';
   private raw: net.Socket | null = null;
   /** The socket frames flow through: `raw`, or the TLS socket over it. */
   private sock: net.Socket | null = null;
-  private connectPromise: Promise<void> | null = null;
-  private connectSettle: { resolve: () => void; reject: (e: Error) => void } | null = null;
-  private closeWaiters: Array<() => void> = [];
-  private connectTimer: NodeJS.Timeout | null = null;
-  private closeTimer: NodeJS.Timeout | null = null;
   // Read side.
   /**
    * The partial frame read so far, as the received pieces (a frame may span many reads): the first is a
@@ -112,9 +96,8 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
   // Write batching: cork on the first send of a tick, uncork on nextTick (one writev per tick).
   private corked = false;
   // The outbound stream (CloseInfo.outbound; plain TCP only). `wire` counts every byte given to the socket
-  // in order — the frames send() accepted and our own ADDP frames; `addp` holds [wire offset, length] of the
-  // ADDP frames not yet known to be flushed, `addpFlushed` the ADDP bytes below `flushedWire`.
-  private sentBytes = 0;
+  // in order — the frames send() accepted (`sentBytes`) and our own ADDP frames; `addp` holds [wire offset,
+  // length] of the ADDP frames not yet known to be flushed, `addpFlushed` the ADDP bytes below `flushedWire`.
   private wireBytes = 0;
   private readonly addp: number[] = [];
   private addpFlushed = 0;
@@ -122,32 +105,14 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
   private flushedWire = 0;
 
   constructor(options: TransportOptions) {
-    super();
-    const v = validateTransportOptions(options, 'node');
-    this.valid = v;
+    super(options, 'node');
+    const v = this.valid;
     this.maxQueued = v.maxQueuedBytes;
     this.limits = v.limits;
-    this.opts = options;
     this.addpMs = v.addpTimeoutMs;
   }
 
-  get timestamps(): Readonly<TransportTimestamps> {
-    return this.ts;
-  }
-
-  get connected(): boolean {
-    return this.state === 'open';
-  }
-
-  connect(): Promise<void> {
-    if (this.state === 'closed' || this.state === 'closing') return Promise.reject(new TransportError('ERR_TRANSPORT_CLOSED', 'transport is closed'));
-    if (this.connectPromise) return this.connectPromise;
-    if (this.state !== 'idle') return Promise.reject(new TransportError('ERR_TRANSPORT_CLOSED', 'transport is closed'));
-    this.state = 'connecting';
-    this.ts.connectStartAt = monotonicMs();
-    this.connectPromise = new Promise<void>((resolve, reject) => {
-      this.connectSettle = { resolve, reject };
-    });
+  protected startConnect(): void {
     const { host, port } = this.opts;
     const raw = net.connect({ host, port });
     this.raw = raw;
@@ -161,9 +126,6 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
     };
     raw.on('error', (err) => this.onSocketError(err));
     raw.on('close', () => this.onSocketClose());
-    this.connectTimer = setTimeout(() => {
-      this.fail('connect-timeout', 'ERR_CONNECT_TIMEOUT', `no connection to ${host}:${port} within ${this.connectTimeoutMs} ms`);
-    }, this.connectTimeoutMs);
     raw.once('connect', () => {
       if (this.state !== 'connecting') return;
       raw.setNoDelay(this.valid.noDelay);
@@ -189,12 +151,12 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
         });
       });
     });
-    return this.connectPromise;
   }
 
   send(frame: Uint8Array): void {
-    if (this.state !== 'open') throw new TransportError('ERR_TRANSPORT_CLOSED', `cannot send: transport is ${this.state === 'idle' ? 'not connected' : this.state}`);
-    if (!(frame instanceof Uint8Array)) throw new TypeError('send() takes an encoded frame (Uint8Array)');
+    if (this.state !== 'open' || !(frame instanceof Uint8Array)) this.refuseSend();
+    // Counted before the write: a write that overflows the queue closes inside it, and the CloseInfo it
+    // emits must include this frame.
     this.sentBytes += frame.byteLength;
     this.write(frame);
   }
@@ -253,41 +215,36 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
     }
   }
 
-  close(): Promise<void> {
-    const done = this.whenClosed();
-    if (this.state === 'idle' || this.state === 'connecting') {
-      this.finish('local');
-    } else if (this.state === 'open') {
-      // FIN after the queued writes, then keep reading (and discarding) until the peer's FIN: closing
-      // with unread bytes in the kernel would turn our FIN into an RST.
-      this.state = 'closing';
-      this.stopAddp();
-      this.closeTimer = setTimeout(() => {
-        this.abort();
-        this.finish('local');
-      }, CLOSE_FLUSH_MS);
-      this.sock!.end();
-    }
-    return done;
+  protected closeGracefully(): void {
+    // FIN after the queued writes, then keep reading (and discarding) until the peer's FIN (onSocketClose
+    // finishes): closing with unread bytes in the kernel would turn our FIN into an RST.
+    this.stopAddp();
+    this.sock!.end();
   }
 
-  destroy(): Promise<void> {
-    const done = this.whenClosed();
-    if (this.state !== 'closed') {
+  protected endIo(abort: boolean): boolean {
+    if (abort) {
+      // The last reading of the counters before the handle goes (the socket's _destroy reads them too,
+      // except after a failed write).
       if (this.state === 'open' || this.state === 'closing') this.readFlushed();
       this.abort();
-      this.finish('local');
+    } else if (this.raw && !this.raw.destroyed) {
+      // close() while connecting: nothing to flush, nothing to reset.
+      this.raw.destroy();
     }
-    return done;
+    return true;
   }
 
-  private get connectTimeoutMs(): number {
-    return this.valid.connectTimeoutMs;
+  protected onClosed(): void {
+    this.stopAddp();
+    this.tail = [];
+    this.tailBytes = 0;
+    this.window = null;
   }
 
-  private whenClosed(): Promise<void> {
-    if (this.state === 'closed') return Promise.resolve();
-    return new Promise((resolve) => this.closeWaiters.push(resolve));
+  protected flushedAtClose(): number {
+    // Plain TCP only: through TLS the socket's counters are of ciphertext, and nothing maps them back.
+    return this.raw !== null && this.sock === this.raw ? this.flushedApp() : -1;
   }
 
   /** RST the TCP connection (SO_LINGER 0) when it is established; otherwise just drop it. */
@@ -307,19 +264,13 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
   }
 
   private onOpen(): void {
-    if (this.connectTimer) clearTimeout(this.connectTimer);
-    this.connectTimer = null;
-    this.state = 'open';
     const now = monotonicMs();
-    this.ts.connectedAt = now;
     this.lastRxAt = now;
     const s = this.sock!;
     s.on('data', (chunk: Buffer) => this.onData(chunk));
     s.on('end', () => this.state !== 'closing' && this.fail('peer-closed', 'ERR_PEER_CLOSED', 'peer closed the connection'));
     this.armAddp(this.addpMs / 2);
-    this.connectSettle?.resolve();
-    this.connectSettle = null;
-    this.emit('connect', now);
+    this.opened(now);
   }
 
   private onData(chunk: Buffer): void {
@@ -575,34 +526,5 @@ export class NodeTransport extends EventEmitter<TransportEvents> implements Tran
     // After EOF the FIN exchange is complete enough; everything else is torn down at once.
     if (reason === 'peer-closed') this.sock?.destroy();
     else this.abort();
-  }
-
-  private finish(reason: CloseReason, error?: TransportError | ProtocolError): void {
-    if (this.state === 'closed') return;
-    const wasConnecting = this.state === 'connecting' || this.state === 'idle';
-    this.state = 'closed';
-    this.stopAddp();
-    if (this.connectTimer) clearTimeout(this.connectTimer);
-    if (this.closeTimer) clearTimeout(this.closeTimer);
-    this.connectTimer = this.closeTimer = null;
-    if (this.raw && !this.raw.destroyed && reason === 'local' && wasConnecting) this.raw.destroy();
-    this.tail = [];
-    this.tailBytes = 0;
-    this.window = null;
-    this.ts.closedAt = monotonicMs();
-    if (this.connectSettle) {
-      const e = error instanceof TransportError ? error
-        : new TransportError(reason === 'local' ? 'ERR_TRANSPORT_CLOSED' : 'ERR_SOCKET', reason === 'local' ? 'closed before the connection opened' : String(error?.message), { cause: error });
-      this.connectSettle.reject(e);
-      this.connectSettle = null;
-    }
-    const info: CloseInfo = { reason, timestamps: { ...this.ts } };
-    if (error) info.error = error;
-    // Plain TCP only: through TLS the socket's counters are of ciphertext, and nothing maps them back.
-    if (this.ts.connectedAt !== undefined && this.raw !== null && this.sock === this.raw) {
-      info.outbound = { sent: this.sentBytes, flushed: this.flushedApp() };
-    }
-    this.emit('close', info);
-    for (const w of this.closeWaiters.splice(0)) w();
   }
 }
