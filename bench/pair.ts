@@ -2,8 +2,9 @@
  * bench:pair — what the application pays on its main thread per event, through the public API: a hot
  * TServerPair, an `event` listener (or the `events()` iterator), native vs node transport side by side.
  * µs/event = event-loop active time ÷ events delivered (ELU × wall time), as bench:transport measures the
- * transport alone. The event source is a child process (test/helpers/peer-process.mjs) acting as both
- * servers of the pair (two ports, the second says ServerRole 1), so only the pairs run in this process.
+ * transport alone. The event source is a child process (the scripted peer, lib/sim/scripted-peer.ts,
+ * through test/helpers/child-peer.ts) acting as both servers of the pair (two ports, the second says
+ * ServerRole 1), so only the pairs run in this process.
  *
  *   npm run bench:pair -- [--json] [--runs 3] [--seconds 3] [--only load,listeners,pairs,idle]
  *

@@ -31,8 +31,8 @@
  *
  * **idle**: what the breakers cost while nothing fails —
  * `--idle-pairs` idle hot pairs, default options (ADDP 500 ms included), connected to one child-process
- * peer (test/helpers/peer-process.mjs), each row in a fresh process: main-thread utilization over
- * `--idle-seconds` s, for the same rows as above.
+ * peer (the scripted peer, lib/sim/scripted-peer.ts, through test/helpers/child-peer.ts), each row in a
+ * fresh process: main-thread utilization over `--idle-seconds` s, for the same rows as above.
  *
  * `--json` prints every row and every sample instead of the tables; `--out FILE` writes that JSON too.
  */

@@ -8,8 +8,8 @@
  *     with --busy N the JS thread is also kept busy (blocked N ms, then one loop turn, repeatedly) while
  *     the loss is pending, as under a heavy routing load.
  * Kinds: node always; native when lib/native loads and registers it (one column per kind).
- * The event source is a child process (test/helpers/peer-process.mjs) on loopback sending pre-encoded
- * EventRouteRequest frames in batched writes.
+ * The event source is a child process (the scripted peer, lib/sim/scripted-peer.ts, through
+ * test/helpers/child-peer.ts) on loopback sending pre-encoded EventRouteRequest frames in batched writes.
  *
  * Usage: npm run build && node dist/bench/transport.js [--json] [--only throughput|stall|detect]
  *        [--seconds 3] [--loads 20000,100000,0] [--stall-seconds 60] [--addp 200] [--runs 20] [--busy 0]

@@ -2,7 +2,9 @@
  * Frames the simulator builds and reads on its hot path. Switch events are laid out so a T-Server can find
  * EventSequenceNumber, ThisDN and ConnID at fixed offsets without decoding the frame (docs/simulator.md).
  */
-import { Attr, FrameKind, MessageType, ValueType, WIRE_VERSION, encodeMessage, toAttributes, type AttributeInput } from '../protocol/index.js';
+import {
+  Attr, FrameKind, MessageType, ValueType, WIRE_VERSION, encodeMessage, getAttr, toAttributes, type AttributeInput, type MessageFrame,
+} from '../protocol/index.js';
 
 /**
  * Private message types of the switch↔T-Server CTI link and the T-Server↔T-Server HA link. They reuse the
@@ -199,5 +201,95 @@ export class BatchWriter {
     this.bytes = 0;
     this.lastSrc = undefined;
     return out;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// What a T-Server says: the answers to a handshake, a registration, a query and any other request, as
+// attribute sets (encode with encodeMessage, or toAttributes for a decoded frame). One place for their shape
+// (docs/protocol.md, "Handshake"); the scripted test peer (scripted-peer.ts) answers with these.
+
+/** The facts about a server that its answers carry. */
+export interface ServerFacts {
+  /** ServerRole: 0 primary, 1 backup. */
+  role: number;
+  /** ServerVersion. */
+  version: string;
+  /** SessionID: one per server process (a new one after a restart). */
+  sessionId: bigint;
+  /** ServerStartTime, seconds since the epoch. */
+  startTime: number;
+}
+
+/** `{ReferenceID}` of a request, to echo in its answer; `{}` for a request without one. */
+export function referenceOf(req: MessageFrame): { ReferenceID?: number } {
+  const ref = getAttr(req, Attr.ReferenceID);
+  return typeof ref === 'number' ? { ReferenceID: ref } : {};
+}
+
+/** EventServerInfo, the first answer to RequestRegisterClient: who we are and our position `seq`. */
+export function serverInfoAnswer(
+  server: ServerFacts,
+  seq: number | bigint,
+  ref: { ReferenceID?: number },
+  extensions: Record<string, string | number> = {},
+): AttributeInput {
+  return {
+    ServerRole: server.role,
+    ServerVersion: server.version,
+    SessionID: server.sessionId,
+    ServerStartTime: server.startTime,
+    EventSequenceNumber: BigInt(seq),
+    ...ref,
+    Extensions: extensions,
+  };
+}
+
+/**
+ * EventLinkConnected, the second answer to RequestRegisterClient (and the report of a link that came
+ * back): at `atMs` (epoch ms), with the position `seq` when the server reports one.
+ */
+export function linkConnectedAnswer(appName: string, sessionId: bigint, atMs: number, seq?: number | bigint): AttributeInput {
+  return {
+    ApplicationName: appName,
+    SessionID: sessionId,
+    TimeinSecs: Math.floor(atMs / 1000),
+    TimeinuSecs: (atMs % 1000) * 1000,
+    ...(seq === undefined ? {} : { EventSequenceNumber: BigInt(seq) }),
+  };
+}
+
+/** EventRegistered, the answer to RequestRegisterAddress for `dn`: events on it after position `seq` follow. */
+export function registeredAnswer(dn: string, ref: { ReferenceID?: number }, seq: number | bigint): AttributeInput {
+  return { ThisDN: dn, ...ref, EventSequenceNumber: BigInt(seq) };
+}
+
+/** EventAddressInfo, the answer to RequestQueryServer. */
+export function addressInfoAnswer(server: Pick<ServerFacts, 'role' | 'version'>, seq: number | bigint, ref: { ReferenceID?: number }): AttributeInput {
+  return { ServerVersion: server.version, ServerRole: server.role, EventSequenceNumber: BigInt(seq), ...ref };
+}
+
+/**
+ * A block of `capacity` copies of one pre-encoded switch event (a {@link buildTemplate} frame, so its
+ * EventSequenceNumber sits at {@link EventLayout}'s fixed offset): {@link EventBlock.take} copies the first
+ * `n` and numbers them with {@link writeEventSeq}: one copy and two integer writes per event, no encoding.
+ */
+export class EventBlock {
+  private readonly block: Buffer;
+  readonly frameBytes: number;
+
+  constructor(frame: Buffer, readonly capacity: number) {
+    this.frameBytes = frame.length;
+    this.block = Buffer.allocUnsafe(frame.length * capacity);
+    for (let i = 0; i < capacity; i++) frame.copy(this.block, i * frame.length);
+  }
+
+  /** `n` (≤ capacity) consecutive events as one fresh buffer, numbered `firstSeq`, `firstSeq + 1`, … */
+  take(n: number, firstSeq: number): Buffer {
+    const F = this.frameBytes;
+    const b = Buffer.allocUnsafe(n * F);
+    this.block.copy(b, 0, 0, n * F);
+    for (let i = 0; i < n; i++) writeEventSeq(b, i * F, firstSeq + i);
+    return b;
   }
 }

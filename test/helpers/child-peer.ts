@@ -1,101 +1,107 @@
 /**
- * Spawn test/helpers/peer-process.mjs (a peer in its own process: can be SIGSTOPped, and feeds benchmarks
- * from another core). Works from the TS sources (vitest) and from dist/ (benchmarks).
+ * The scripted peer (lib/sim/scripted-peer.ts) in its own process: can be SIGSTOPped, and feeds benchmarks
+ * from another core. Forks the compiled child (dist/lib/sim/scripted-peer-main.js, located like the
+ * simulator's children: `npm run build` first) from the TS sources (vitest) and from dist/ (benchmarks).
  */
-import { fork, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
+import { ChildHandle } from '../../lib/sim/process.js';
+import type { ScriptedPeerStats } from '../../lib/sim/scripted-peer.js';
 
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('child-peer: package.json not found above ' + fileURLToPath(import.meta.url));
-    dir = up;
-  }
-  return dir;
+export type ChildPeerStats = ScriptedPeerStats;
+
+export interface ChildPeerOptions {
+  addpTimeoutMs?: number;
+  backlog?: number;
+  host?: string;
+  /** A second listener whose connections are told ServerRole 1 (same events): see `ChildPeer.backupPort`. */
+  backupPort?: boolean;
+  /** Make each streamed event this many bytes bigger. */
+  padBytes?: number;
 }
 
-/** Path of the child peer script. */
-export const PEER_PROCESS_PATH = join(repoRoot(), 'test', 'helpers', 'peer-process.mjs');
-
-export interface ChildPeerStats {
-  sent: number;
-  seq: number;
-  addpDrops: number;
-  connections: number;
-}
+/** Children alive, killed (by their own PIDs) if this process exits without `kill()`. */
+const live = new Set<ChildHandle>();
+let exitHook = false;
 
 /** A running child peer; always call `kill()` (also resumes it if stopped). */
 export class ChildPeer {
-  private stopped = false;
   private constructor(
-    readonly child: ChildProcess,
+    private readonly handle: ChildHandle,
     readonly port: number,
+    /** Bytes of one streamed event. */
     readonly frameBytes: number,
     /** With `backupPort: true`: the port whose connections are told ServerRole 1 (same events). */
     readonly backupPort: number | undefined,
   ) {}
 
-  static async start(options: { addpTimeoutMs?: number; backlog?: number; host?: string; backupPort?: boolean; padBytes?: number } = {}): Promise<ChildPeer> {
-    const child = fork(PEER_PROCESS_PATH, [JSON.stringify(options)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    const ready = await new Promise<{ port: number; frameBytes: number; backupPort?: number }>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error('child peer did not start within 10 s')), 10_000);
-      child.once('message', (m: { port: number; frameBytes: number; backupPort?: number }) => {
-        clearTimeout(t);
-        resolve(m);
+  static async start(options: ChildPeerOptions = {}): Promise<ChildPeer> {
+    const handle = new ChildHandle('scripted peer', 'scripted-peer-main.js', options, () => {});
+    live.add(handle);
+    handle.proc.once('exit', () => live.delete(handle));
+    if (!exitHook) {
+      exitHook = true;
+      process.on('exit', () => {
+        for (const h of live) h.killNow();
       });
-      child.once('exit', (code) => {
-        clearTimeout(t);
-        reject(new Error(`child peer exited with ${code} before listening`));
-      });
-    });
-    return new ChildPeer(child, ready.port, ready.frameBytes, ready.backupPort);
+    }
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const ready = await Promise.race([
+        handle.ready,
+        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('child peer did not start within 10 s')), 10_000))),
+      ]);
+      return new ChildPeer(handle, Number(ready.port), Number(ready.frameBytes), ready.backupPort === undefined ? undefined : Number(ready.backupPort));
+    } catch (err) {
+      await kill(handle);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  get child(): ChildProcess {
+    return this.handle.proc;
   }
 
   get pid(): number {
-    return this.child.pid!;
+    return this.handle.pid!;
   }
 
   /** SIGSTOP: the process keeps its sockets but does nothing (the kernel still ACKs). */
   sigstop(): void {
-    this.child.kill('SIGSTOP');
-    this.stopped = true;
+    this.handle.signal('SIGSTOP');
   }
 
   sigcont(): void {
-    this.child.kill('SIGCONT');
-    this.stopped = false;
+    this.handle.signal('SIGCONT');
   }
 
   /** Stream EventRouteRequest frames to every registered connection; rate 0 = saturate. */
   stream(rate: number, batch = 64): void {
-    this.child.send({ cmd: 'stream', rate, batch });
+    this.handle.command({ op: 'stream', rate, batch }, 60_000).catch(() => {});
   }
 
   stopStream(): void {
-    this.child.send({ cmd: 'stop' });
+    this.handle.command({ op: 'stop' }, 60_000).catch(() => {});
   }
 
-  stats(): Promise<ChildPeerStats> {
-    return new Promise((resolve) => {
-      const on = (m: { stats?: ChildPeerStats }) => {
-        if (!m.stats) return;
-        this.child.off('message', on);
-        resolve(m.stats);
-      };
-      this.child.on('message', on);
-      this.child.send({ cmd: 'stats' });
-    });
+  /** Counters; commands are answered in order, so after `stopStream()` `sent` is final. */
+  async stats(): Promise<ChildPeerStats> {
+    return (await this.handle.command({ op: 'stats' }, 60_000)) as ChildPeerStats;
   }
 
   /** Kill the child (SIGCONT first if stopped) and wait for it to exit. */
-  async kill(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
-    if (this.stopped) this.sigcont();
-    this.child.kill('SIGKILL');
-    await exited;
+  kill(): Promise<void> {
+    return kill(this.handle);
   }
+}
+
+/** SIGKILL this one child (SIGCONT first if stopped) and wait for it to exit. */
+async function kill(handle: ChildHandle): Promise<void> {
+  const p = handle.proc;
+  if (handle.exited || p.exitCode !== null || p.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => p.once('exit', () => resolve()));
+  if (handle.stopped) handle.signal('SIGCONT');
+  p.kill('SIGKILL');
+  await exited;
 }
