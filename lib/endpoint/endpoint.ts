@@ -9,12 +9,14 @@ import { ValueType } from '../protocol/constants.js';
 import { encodeMessage, type AttributeInput } from '../protocol/encoder.js';
 import { getAttr } from '../protocol/message.js';
 import type { Attribute, KVPair, MessageFrame } from '../protocol/types.js';
-import type { CloseInfo, FrameBatch, Transport, TransportOptions, WindowOptions } from '../transport/types.js';
+import type { CloseInfo, FrameBatch, RawFrameBatch, ReleaseResult, Transport, TransportOptions, WindowOptions } from '../transport/types.js';
 import { createBreaker } from './breaker.js';
 import { createTransport, resolveTransportKind } from '../transport/index.js';
 // Side effect: registers the native transport when the addon loads, so transport 'auto' can pick it.
 import '../native/register.js';
-import { FrameKind, frameKind } from '../transport/hold-rule.js';
+import { FrameKind, frameKind, isHeldEvent } from '../transport/hold-rule.js';
+import { HoldWindow, concatReleases } from '../transport/hold-window.js';
+import { positionWentBack } from '../protocol/sequence.js';
 
 
 // The decision core's vocabulary: an endpoint reports in the words the core decides with.
@@ -149,6 +151,14 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
   /** Bumped per connection; callbacks of an older connection are ignored (MongoDB's "generation"). */
   generation = 0;
   private transport: Transport | undefined;
+  /** Index of the frame onFrames is at in the batch it is delivering, or -1 between batches. */
+  private cursor = -1;
+  /**
+   * Events of the batch being delivered that follow a `hold()` made while delivering it (a link or role
+   * report in the same read moved delivery away): the transport's window holds only what it reads next.
+   * Released ahead of the transport's window, as one window (hold-window.ts `concatReleases`).
+   */
+  private spill: { window: HoldWindow<MessageFrame>; receivedAt: number } | null = null;
   private readonly pending = new Map<number, PendingCall>();
   /** Where each pending call's frame ends in this connection's outbound stream (bytes given to send()). */
   private readonly ends = new Map<number, number>();
@@ -270,6 +280,7 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
       tls: this.address.tls ?? o.tls,
     });
     this.transport = t;
+    this.spill = null;
     this.transportKind = t.kind;
     this.outOffset = 0;
     this.ends.clear();
@@ -334,9 +345,17 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
       const refused: { dn: string; error: ServerError }[] = [];
       const replies = await Promise.allSettled(dns.map((dn) => this.registerAddress(dn)));
       const dnPositions = new Map<string, number>();
+      // The answers came in the order the requests went out, each carrying where the stream stood. A lower
+      // one than before means the numbering restarted in place during the handshake: no position of this
+      // session says where its DNs' streams begin in one numbering, so it cannot be used. A new session can.
+      let position = seqOf(info);
       replies.forEach((r, i) => {
         if (r.status === 'fulfilled') {
           const at = seqOf(r.value);
+          if (positionWentBack(position, at)) {
+            throw new HandshakeError(this.label, `the server's numbering went back during the handshake (${messageName(info.type)} at ${seqOf(info)}, ${dns[i]} registered at ${at}); starting a new session`);
+          }
+          if (at >= 0) position = at;
           registeredSeq = Math.max(registeredSeq, at);
           if (at >= 0) dnPositions.set(dns[i]!, at);
         }
@@ -483,7 +502,25 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
 
   /** Hot standby: buffer sequence-numbered events again (this endpoint stops being the source). */
   hold(window: WindowOptions): void {
-    this.transport?.hold(window);
+    if (!this.transport) return;
+    this.transport.hold(window);
+    // Mid-batch: the rest of this batch is already out of the transport, so this endpoint holds it.
+    this.spill = this.cursor >= 0 ? { window: new HoldWindow<MessageFrame>(window), receivedAt: 0 } : null;
+  }
+
+  /**
+   * What the hold window took since `hold()` (see {@link Transport.release}), including events of the batch
+   * that was being delivered when hold() was called. From here on events are delivered as they come.
+   */
+  async release(afterSeq: number): Promise<ReleaseResult> {
+    const t = this.transport;
+    if (!t) throw new TransportError('ERR_TRANSPORT_CLOSED', `${this.label} is not connected`);
+    const spill = this.spill;
+    this.spill = null;
+    if (!spill || spill.window.count === 0) return t.release(afterSeq);
+    // Both parts unfiltered: "after afterSeq" is decided over the two as one (a numbering may restart between them).
+    const tail = await t.release(-1);
+    return concatReleases(spill.window.drain(-1, spill.receivedAt, (f) => f), tail, afterSeq);
   }
 
   /** Reset the current connection (failing away from this server); the owner may open it again. */
@@ -504,8 +541,17 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
   }
 
   private onFrames(batch: FrameBatch): void {
+    try {
+      this.deliverFrames(batch);
+    } finally {
+      this.cursor = -1;
+    }
+  }
+
+  private deliverFrames(batch: FrameBatch): void {
     const gen = this.generation;
     for (let i = 0; i < batch.count; i++) {
+      this.cursor = i;
       // Something done for an earlier frame of this batch (a listener, a write) closed the connection.
       if (gen !== this.generation || this.state === 'closed') return;
       const ref = batch.ref(i);
@@ -567,6 +613,13 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
           continue;
         }
       }
+      const spill = this.spill;
+      if (spill !== null && isHeldEvent(type, batch.seq(i), ref)) {
+        if (spill.window.count === 0) spill.receivedAt = batch.receivedAt;
+        // Bytes are counted where the batch knows them (native); the rest of one read is small anyway.
+        spill.window.push(batch.frame(i), batch.seq(i), (batch as Partial<RawFrameBatch>).length?.(i) ?? 0);
+        continue;
+      }
       this.ctx.onEvent(this, batch, i);
     }
   }
@@ -589,6 +642,7 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
     const wasOpen = this.state === 'open';
     this.state = 'closed';
     this.transport = undefined;
+    this.spill = null;
     const calls = [...this.pending];
     const ends = new Map(this.ends);
     this.pending.clear();

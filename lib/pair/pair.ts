@@ -543,10 +543,9 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
   /** Ask `ep`'s transport for its window; the answer becomes `released` (or `releaseFailed`). */
   private async release(name: EndpointName, gen: number, afterSeq: number): Promise<void> {
     const ep = this.endpoints[name];
-    const t = ep.currentTransport;
     try {
-      if (!t || ep.generation !== gen) throw new Error('connection gone');
-      const r = await t.release(afterSeq);
+      if (ep.generation !== gen) throw new Error('connection gone');
+      const r = await ep.release(afterSeq);
       // Read by the `admitWindow` effect this input triggers (a stale release is ignored and overwritten later).
       this.window = r.batch;
       const facts = { evictedUpTo: r.evictedUpTo, firstSeenSeq: r.firstSeenSeq, seqDecreased: r.seqDecreased, belowRegistration: ep.numberingWentBackIn(r.batch), lastSeenSeq: r.lastSeenSeq, lastTimeUs: this.lastEvent ? switchTimeUs(this.lastEvent) : -1 };

@@ -119,4 +119,7 @@ export function renumbered(v: ConnView): void {
   v.epoch = `${v.epoch.replace(/\/[a-z]+\.\d+\.\d+$/, '')}/${v.name}.${v.gen}.${v.restarts}`;
   v.holes.clear();
   v.maxSeq = -1;
+  // A skip still to apply after a move is a position in the old numbering: in the new one it would drop
+  // events that were never delivered (a backup renumbered while its window was on its way).
+  v.pendingSkip = -1;
 }

@@ -1,0 +1,46 @@
+/**
+ * Whole-client regressions for three silent losses `check:sim --renumber` found (seed 777), each fixed
+ * where its rule lives; every schedule here broke "no silent loss" on the code before its fix.
+ */
+import { describe, expect, it } from 'vitest';
+import { runSchedule } from '../../check/dst/run.js';
+import { describe as describeSchedule, type Schedule } from '../../check/dst/schedule.js';
+
+const base = { seed: 0, mode: 'hot', rate: 1, promotionDelayMs: 0, autoPromote: true, addpMs: 60, netDelayMs: 2, windowFrames: 2, requestTimeoutMs: 20, splitBrainGraceMs: 0, breaker: false, coarseTime: false } as const;
+
+const cases: [string, Schedule][] = [
+  [
+    // core/admit.ts `renumbered`: the move's skip (the backup's evictions, old numbering) was applied to
+    // the new numbering after the held events revealed the restart — its events up to 359 were dropped.
+    'a hot backup renumbered while delivery moved to it (manual switchover)',
+    { params: { ...base, autoPromote: false }, cmds: [
+      { t: 'request', timeoutMs: 1, idempotent: false, abortAfterMs: null, burst: 1 }, { t: 'wait', ms: 206 }, { t: 'wait', ms: 657 },
+      { t: 'renumber', s: 'B' }, { t: 'manualEvery', n: 2, everyMs: 100 },
+    ] },
+  ],
+  [
+    // endpoint.ts handshake: a DN's registration position below EventServerInfo's proves the numbering
+    // went back during the handshake; the session's registration point mixed two numberings.
+    'a promoted warm backup renumbered between its handshake and its DN registrations',
+    { params: { ...base, mode: 'warm', windowFrames: 100_000 }, cmds: [
+      { t: 'wait', ms: 16 }, { t: 'splitBrain' }, { t: 'switchover' },
+      { t: 'request', timeoutMs: 1, idempotent: false, abortAfterMs: null, burst: 1 }, { t: 'resume', s: 'A' },
+      { t: 'request', timeoutMs: 1, idempotent: false, abortAfterMs: null, burst: 1 }, { t: 'renumber', s: 'B' },
+    ] },
+  ],
+  [
+    // endpoint.ts `spill`: a link-down report moved delivery away in the middle of a read; the events after
+    // it in the same read were out of the transport (its window holds only what it reads next) and were
+    // dropped — lost for good once the move's target died and delivery came back.
+    'events read together with the report that moved delivery away',
+    { params: base, cmds: [{ t: 'wait', ms: 1833 }, { t: 'link', s: 'A', up: false }, { t: 'link', s: 'A', up: true }, { t: 'restart', s: 'B', reset: false }] },
+  ],
+];
+
+describe('decision-core simulation: losses found with in-place renumbering', () => {
+  it.each(cases)('%s: every invariant holds', async (_name, s) => {
+    const r = await runSchedule(s);
+    expect(r.unjudged, 'the history must be judged').toBe(false);
+    expect(r.violation, describeSchedule(s)).toBeNull();
+  });
+});
