@@ -2,7 +2,7 @@ import { attemptChannel } from '../diagnostics.js';
 import { EventEmitter } from 'node:events';
 import type CircuitBreaker from 'opossum';
 import type { ResolvedPairOptions, EndpointAddress } from '../config.js';
-import { BreakerOpenError, HandshakeError, RequestTimeoutError, ServerError, TransportError, type TServerHaError } from '../errors.js';
+import { BreakerOpenError, HandshakeError, ServerError, TransportError, type TServerHaError } from '../errors.js';
 import { monotonicMs } from '../clock.js';
 import { Attr, MessageType, messageId, messageName, type MessageName } from '../protocol/ids.js';
 import { ValueType } from '../protocol/constants.js';
@@ -107,6 +107,11 @@ export interface EndpointEvents {
   breaker: [state: 'open' | 'half-open' | 'closed'];
   /** An ADDP poll of the current connection was answered (sampled by the transport). */
   heartbeat: [rttMs: number, at: number];
+}
+
+/** The attributes of a (un)registration of `dn`: the same for the handshake and the application's calls. */
+export function addressAttributes(type: number, dn: string, registerMode: number): AttributeInput {
+  return type === MessageType.RequestRegisterAddress ? { ThisDN: dn, RegisterMode: registerMode, AddressType: 1 } : { ThisDN: dn };
 }
 
 /**
@@ -403,46 +408,30 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
   }
 
   /**
-   * Register one DN on the current connection; resolves with EventRegistered. `timeoutMs` bounds the wait
-   * (RequestTimeoutError); during the handshake the handshake deadline bounds it instead.
+   * Register one DN on the current connection; resolves with EventRegistered. No deadline of its own: the
+   * handshake's bounds it there, the pair's request book where the application waits for it, and the
+   * connection's end settles it anyway (best-effort calls).
    */
-  registerAddress(dn: string, timeoutMs?: number): Promise<MessageFrame> {
-    return this.call(MessageType.RequestRegisterAddress, {
-      ThisDN: dn,
-      RegisterMode: this.ctx.options.registerMode,
-      AddressType: 1,
-    }, timeoutMs);
+  registerAddress(dn: string): Promise<MessageFrame> {
+    return this.call(MessageType.RequestRegisterAddress, addressAttributes(MessageType.RequestRegisterAddress, dn, this.ctx.options.registerMode));
   }
 
-  /** Unregister one DN on the current connection. */
-  unregisterAddress(dn: string, timeoutMs?: number): Promise<MessageFrame> {
-    return this.call(MessageType.RequestUnregisterAddress, { ThisDN: dn }, timeoutMs);
+  /** Unregister one DN on the current connection (settled like {@link registerAddress}). */
+  unregisterAddress(dn: string): Promise<MessageFrame> {
+    return this.call(MessageType.RequestUnregisterAddress, addressAttributes(MessageType.RequestUnregisterAddress, dn, this.ctx.options.registerMode));
   }
 
-  /** Send a request and wait for its reply, at most `timeoutMs` when given (then RequestTimeoutError). */
-  call(type: number, attrs: AttributeInput, timeoutMs?: number): Promise<MessageFrame> {
+  /** Send a request and wait for its reply or the connection's end (deadlines are the caller's: see above). */
+  call(type: number, attrs: AttributeInput): Promise<MessageFrame> {
     return new Promise((resolve, reject) => {
       const ref = this.ctx.nextRef();
-      const name = messageName(type);
-      let timer: NodeJS.Timeout | undefined;
       try {
         this.send(ref, encodeMessage(type, { ...attrs, ReferenceID: ref }), {
-          name,
-          settle: (r) => {
-            clearTimeout(timer);
-            if (r instanceof Error) reject(r);
-            else resolve(r);
-          },
+          name: messageName(type),
+          settle: (r) => (r instanceof Error ? reject(r) : resolve(r)),
         });
       } catch (err) {
         reject(err);
-        return;
-      }
-      if (timeoutMs !== undefined) {
-        timer = setTimeout(() => {
-          // Forgotten first: a reply arriving later is a late reply, dropped and counted.
-          if (this.forget(ref)) reject(new RequestTimeoutError(name, timeoutMs, true));
-        }, timeoutMs);
       }
     });
   }

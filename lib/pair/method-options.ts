@@ -11,6 +11,8 @@ import { MAX_TIMEOUT_MS } from './requests.js';
 export interface AddressOptions {
   /** Deadline for the active server's answer; default the pair's `requestTimeoutMs`. */
   timeoutMs?: number;
+  /** Stop waiting for the answer: rejects with AbortedError (the DN stays in or out of the set as asked). */
+  signal?: AbortSignal;
 }
 
 /** Options of `open()`. */

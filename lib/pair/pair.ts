@@ -3,9 +3,10 @@ import { gapChannel, switchoverChannel } from '../diagnostics.js';
 import { resolvePairOptions, show, type ResolvedPairOptions, type TServerPairOptions } from '../config.js';
 import { AbortedError, ClosedError, ConfigError, OpenTimeoutError, QueueFullError, SwitchoverError, TransportError, TServerHaError } from '../errors.js';
 import { monotonicMs } from '../clock.js';
-import { encodeRequest, Endpoint, type EndpointName, type SessionInfo, type DropReason } from '../endpoint/endpoint.js';
+import { addressAttributes, encodeRequest, Endpoint, type EndpointName, type SessionInfo, type DropReason } from '../endpoint/endpoint.js';
 import type { AttributeInput } from '../protocol/encoder.js';
-import { messageName, type MessageName } from '../protocol/ids.js';
+import { MessageType, messageName, type MessageName } from '../protocol/ids.js';
+import { encodeMessage } from '../protocol/encoder.js';
 import type { Attribute, MessageFrame } from '../protocol/types.js';
 import type { CloseInfo, CloseReason, FrameBatch } from '../transport/types.js';
 import { admit, DUPLICATE } from './core/admit.js';
@@ -80,7 +81,6 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
   private closing: Promise<void> | undefined;
   private readyWaiters: { resolve(): void; reject(e: Error): void }[] = [];
   /** Registration calls waiting for an answer: rejected with ClosedError by close(). */
-  private readonly addressCalls = new Set<(err: Error) => void>();
   /** Inputs arriving while effects run (a write that closes its connection) wait their turn here. */
   private readonly inputs: Input[] = [];
   private stepping = false;
@@ -149,7 +149,6 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
   [Symbol.for('tserver-ha.internals')](): Record<string, number> {
     return {
       ...this.book.internals(),
-      addressCalls: this.addressCalls.size,
       held: this.held.length,
       inputs: this.inputs.length,
       pendingPrimary: this.endpoints.primary.pendingCount,
@@ -313,7 +312,6 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     this.lifecycle.abort();
     const err = new ClosedError();
     this.book.rejectAll(err);
-    for (const reject of [...this.addressCalls]) reject(err);
     for (const w of this.readyWaiters.splice(0)) w.reject(err);
     await Promise.all(Object.values(this.endpoints).map((ep) => ep.shutdown()));
     await this.supervisor.stopped();
@@ -360,19 +358,22 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
   }
 
   /**
-   * Add a DN to the registration set, replayed on every (re)connect and switchover. Resolves when the
-   * active server (if any) confirmed it; rejects with ServerError if it refused, RequestTimeoutError if it
-   * did not answer in time, ClosedError if the pair closed first. The DN stays in the set either way.
+   * Add a DN to the registration set, replayed on every (re)connect and switchover, and register it where
+   * connected. Resolves when the active server confirmed it — at once when there is none (each server
+   * gets the set as it opens). Rejects with ServerError if the active server refused, ClosedError if the
+   * pair closed first, and otherwise as a request does by its deadline (RequestTimeoutError, or
+   * SwitchoverError when a failover left it in doubt: a registration lost with its server is repeated on
+   * the next primary, docs/semantics.md). The DN stays in the set either way.
    */
   registerAddress(dn: string, options: AddressOptions = {}): Promise<void> {
     if (typeof dn !== 'string' || dn.length === 0) return Promise.reject(new TypeError('dn must be a non-empty string'));
-    return this.addressCall('RequestRegisterAddress', options, () => this.dns.add(dn), (ep, ms) => ep.registerAddress(dn, ms));
+    return this.addressCall(MessageType.RequestRegisterAddress, dn, options, () => this.dns.add(dn));
   }
 
   /** Remove a DN from the registration set and unregister it where connected (same outcomes as registerAddress). */
   unregisterAddress(dn: string, options: AddressOptions = {}): Promise<void> {
     if (typeof dn !== 'string' || dn.length === 0) return Promise.reject(new TypeError('dn must be a non-empty string'));
-    return this.addressCall('RequestUnregisterAddress', options, () => this.dns.delete(dn), (ep, ms) => ep.unregisterAddress(dn, ms));
+    return this.addressCall(MessageType.RequestUnregisterAddress, dn, options, () => this.dns.delete(dn));
   }
 
   /**
@@ -398,31 +399,26 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     this.input({ kind: 'manual', at: monotonicMs() });
   }
 
-  private async addressCall(what: string, options: AddressOptions, update: () => void, call: (ep: Endpoint, timeoutMs: number) => Promise<MessageFrame>): Promise<void> {
-    if (this.core.closed) throw new ClosedError();
-    checkOptions(what, options, ['timeoutMs']);
+  /**
+   * The active server's answer goes through the request book like any request — one deadline, abort and
+   * failover rule for both; the other connected server is told best effort (its connection bounds the call).
+   */
+  private async addressCall(type: number, dn: string, options: AddressOptions, update: () => void): Promise<void> {
+    const what = messageName(type);
+    if (this.core.closed || this.draining) throw new ClosedError();
+    checkOptions(what, options, ['timeoutMs', 'signal']);
     const timeoutMs = checkTimeout('timeoutMs', options.timeoutMs === undefined ? this.options.requestTimeoutMs : options.timeoutMs);
-    if (this.book.size + this.addressCalls.size >= this.options.maxPendingRequests) throw new QueueFullError(this.options.maxPendingRequests);
+    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new ConfigError('option signal must be an AbortSignal');
+    if (this.book.size >= this.options.maxPendingRequests) throw new QueueFullError(this.options.maxPendingRequests);
     update();
-    const eps = Object.values(this.endpoints).filter((ep) => ep.state === 'open');
-    if (eps.length === 0) return;
     const active = this.core.routing.active;
-    // The answer that counts is the active server's (else the first connected one's); others are best effort.
-    const main = eps.find((ep) => ep.name === active) ?? eps[0]!;
-    let reject!: (err: Error) => void;
-    const closed = new Promise<never>((_, r) => (reject = r));
-    this.addressCalls.add(reject);
-    try {
-      const results = eps.map((ep) => call(ep, timeoutMs));
-      for (const r of results) r.catch(() => {});
-      await Promise.race([results[eps.indexOf(main)], closed]);
-    } catch (err) {
-      // The server went away before it answered: the DN is registered again with the next session.
-      if (err instanceof TransportError) throw new SwitchoverError(what, main.label, err);
-      throw err;
-    } finally {
-      this.addressCalls.delete(reject);
+    const attrs = addressAttributes(type, dn, this.options.registerMode);
+    for (const ep of Object.values(this.endpoints)) {
+      if (ep.state === 'open' && ep.name !== active) ep.call(type, attrs).catch(() => {});
     }
+    if (active === null) return;
+    const ref = this.nextRef();
+    await this.book.submit(ref, what, encodeMessage(type, { ...attrs, ReferenceID: ref }), { timeoutMs, rule: ruleFor(type, undefined), signal: options.signal }, this.endpoints[active]);
   }
 
   private nextRef(): number {
@@ -527,9 +523,8 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
    */
   private reconcileDns(ep: Endpoint, registered: readonly string[]): void {
     const had = new Set(registered);
-    const ms = this.options.requestTimeoutMs;
-    for (const dn of this.dns) if (!had.has(dn)) ep.registerAddress(dn, ms).catch(() => {});
-    for (const dn of had) if (!this.dns.has(dn)) ep.unregisterAddress(dn, ms).catch(() => {});
+    for (const dn of this.dns) if (!had.has(dn)) ep.registerAddress(dn).catch(() => {});
+    for (const dn of had) if (!this.dns.has(dn)) ep.unregisterAddress(dn).catch(() => {});
   }
 
   private onLost(ep: Endpoint, info: CloseInfo, dropped: DropReason | undefined): void {

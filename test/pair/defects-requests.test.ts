@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startSimulation, type Simulation, type SimulationOptions } from '../../lib/sim/index.js';
 import { TServerPair } from '../../lib/pair/pair.js';
 import type { TServerPairOptions } from '../../lib/config.js';
-import { ClosedError, ConfigError, RequestTimeoutError, ServerError, SwitchoverError } from '../../lib/errors.js';
+import { AbortedError, ClosedError, ConfigError, RequestTimeoutError, ServerError, SwitchoverError } from '../../lib/errors.js';
 import { MessageType } from '../../lib/protocol/ids.js';
 import type { MessageFrame } from '../../lib/protocol/types.js';
 import { TestPeer, type PeerConnection } from '../helpers/peer.js';
@@ -154,6 +154,18 @@ describe.each(transportsUnderTest())('defect: registerAddress()/unregisterAddres
     expect(outcome(await within(pair.unregisterAddress('9999'), requestTimeoutMs + 5_000))).toBeInstanceOf(RequestTimeoutError);
     // Still connected: the deadline, not a lost connection, ended the wait.
     expect(pair.state.endpoints.primary.server).toBe('open');
+  }, 60_000);
+
+  it('a silent primary: a registration whose signal aborts rejects with AbortedError and leaves nothing pending', async () => {
+    const pair = await silentPrimary();
+    const ac = new AbortController();
+    const pending = pair.registerAddress('9997', { signal: ac.signal });
+    await sleep(50);
+    expect(await within(pending, 20)).toBe('unsettled');
+    ac.abort();
+    expect(outcome(await within(pending, 5_000))).toBeInstanceOf(AbortedError);
+    // Registrations go through the request book: one deadline, abort and failover rule for both.
+    expect((pair as unknown as Record<symbol, () => Record<string, number>>)[Symbol.for('tserver-ha.internals')]!().live).toBe(0);
   }, 60_000);
 
   it('a silent primary: a registration pending when close() is called rejects with ClosedError', async () => {
