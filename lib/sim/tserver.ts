@@ -19,7 +19,7 @@ import {
   type MessageFrame,
 } from '../protocol/index.js';
 import { toParent } from './child.js';
-import { Private, readEventHead, writeEventSeq } from './frames.js';
+import { Private, addressInfoAnswer, readEventHead, referenceOf, registeredAnswer, serverInfoAnswer, writeEventSeq, type ServerFacts } from './frames.js';
 import { HaLink } from './ha-link.js';
 import { Session, SimErrorCode, addpFromExtensions, type SessionHost } from './session.js';
 
@@ -357,24 +357,22 @@ export class TServer implements SessionHost {
     toParent({ t: 'event', event: 'client-closed', server: this.cfg.name, client: s.id, reason });
   }
 
+  /** Who this server is, as its answers say it (frames.ts builds them for every peer). */
+  private facts(): ServerFacts {
+    return { role: this.role, version: SIM_SERVER_VERSION, sessionId: this.sessionId, startTime: this.startTime };
+  }
+
   handleRequest(s: Session, f: MessageFrame): void {
     if (s.isClosed) return;
-    const ref = getAttr(f, Attr.ReferenceID);
-    const refAttr = typeof ref === 'number' ? { ReferenceID: ref } : {};
+    const refAttr = referenceOf(f);
     if (f.type === MessageType.RequestRegisterClient) {
       s.registered = true;
       s.appName = String(getAttr(f, Attr.ApplicationName) ?? '');
       const addp = addpFromExtensions(f);
       s.startAddp(addp.remoteTimeout);
-      s.send(MessageType.EventServerInfo, {
-        ServerRole: this.role,
-        ServerVersion: SIM_SERVER_VERSION,
-        SessionID: this.sessionId,
-        ServerStartTime: this.startTime,
-        EventSequenceNumber: BigInt(this.position(this.lastSeq)),
-        ...refAttr,
-        Extensions: { 'addp-timeout': this.addpEnforce ? addp.remoteTimeout : 0, 'mode': this.cfg.mode, 'seq-epoch': this.seqLabel },
-      });
+      s.send(MessageType.EventServerInfo, serverInfoAnswer(this.facts(), this.position(this.lastSeq), refAttr, {
+        'addp-timeout': this.addpEnforce ? addp.remoteTimeout : 0, 'mode': this.cfg.mode, 'seq-epoch': this.seqLabel,
+      }));
       this.sendLink(s, true);
       return;
     }
@@ -390,7 +388,7 @@ export class TServer implements SessionHost {
           let set = this.dnIndex.get(dn);
           if (!set) this.dnIndex.set(dn, (set = new Set()));
           set.add(s);
-          s.send(MessageType.EventRegistered, { ThisDN: dn, ...refAttr, EventSequenceNumber: BigInt(this.position(this.lastSeq)) });
+          s.send(MessageType.EventRegistered, registeredAnswer(dn, refAttr, this.position(this.lastSeq)));
         } else {
           s.dns.delete(dn);
           this.dnIndex.get(dn)?.delete(s);
@@ -400,12 +398,7 @@ export class TServer implements SessionHost {
         return;
       }
       case MessageType.RequestQueryServer:
-        return s.send(MessageType.EventAddressInfo, {
-          ServerVersion: SIM_SERVER_VERSION,
-          ServerRole: this.role,
-          EventSequenceNumber: BigInt(this.position(this.lastSeq)),
-          ...refAttr,
-        });
+        return s.send(MessageType.EventAddressInfo, addressInfoAnswer(this.facts(), this.position(this.lastSeq), refAttr));
       case MessageType.RequestRouteCall: {
         if (this.role !== ServerRole.Primary) return s.error(f, SimErrorCode.BackupRefused, 'this server is the backup: send requests to the primary');
         if (!this.ctiUp) return s.error(f, SimErrorCode.LinkDown, 'CTI link to the switch is down');
@@ -423,7 +416,7 @@ export class TServer implements SessionHost {
         // down) may well exist there. Ask it, answer then.
         const other = getAttr(f, Attr.OtherDN);
         const token = ++this.routeToken;
-        this.pendingRoutes.set(token, { session: s, ref: typeof ref === 'number' ? ref : undefined, connId: id, otherDN: typeof other === 'string' ? other : '' });
+        this.pendingRoutes.set(token, { session: s, ref: refAttr.ReferenceID, connId: id, otherDN: typeof other === 'string' ? other : '' });
         this.ctiSocket!.write(encodeMessage(Private.CtiRoute, { ReferenceID: token, ConnID: id, OtherDN: typeof other === 'string' ? other : '' }));
         return;
       }
