@@ -149,6 +149,27 @@ napi_value Start(napi_env env, napi_callback_info info) {
   return area;
 }
 
+// A typed array of element type `want` with at least `minLength` elements: its data and length. The one
+// check every entry point that takes a typed array makes (open's options, write's frame, heartbeat's out).
+bool GetTypedArray(napi_env env, napi_value v, napi_typedarray_type want, size_t minLength, void** data, size_t* length) {
+  bool isTa = false;
+  napi_typedarray_type tt;
+  *data = nullptr;
+  *length = 0;
+  if (napi_is_typedarray(env, v, &isTa) != napi_ok || !isTa ||
+      napi_get_typedarray_info(env, v, &tt, length, data, nullptr, nullptr) != napi_ok || tt != want ||
+      *length < minLength) {
+    return false;
+  }
+  // A zero-length array may have no backing store; only then is data allowed to be null.
+  return *data != nullptr || *length == 0;
+}
+
+// (id: uint32, flag: boolean): close's and heartbeats' arguments.
+bool GetIdAndFlag(napi_env env, size_t argc, napi_value* argv, uint32_t* id, bool* flag) {
+  return argc >= 2 && GetU32(env, argv[0], id) && napi_get_value_bool(env, argv[1], flag) == napi_ok;
+}
+
 // Parse `addresses` (an array of 1..kMaxAddresses IP literal strings) into opt->addrs.
 bool GetAddresses(napi_env env, napi_value v, OpenOptions* opt) {
   bool isArray = false;
@@ -194,13 +215,9 @@ napi_value Open(napi_env env, napi_callback_info info) {
   opt->host.resize(len);
   napi_get_value_string_utf8(env, argv[1], &opt->host[0], len + 1, &len);
   opt->port = static_cast<int>(port);
-  napi_typedarray_type tt;
   size_t n = 0;
   void* data = nullptr;
-  bool isTa = false;
-  napi_is_typedarray(env, argv[3], &isTa);
-  if (!isTa || napi_get_typedarray_info(env, argv[3], &tt, &n, &data, nullptr, nullptr) != napi_ok ||
-      tt != napi_float64_array || n < kOptCount) {
+  if (!GetTypedArray(env, argv[3], napi_float64_array, kOptCount, &data, &n)) {
     return Throw(env, "options must be a Float64Array");
   }
   const double* o = static_cast<const double*>(data);
@@ -238,12 +255,9 @@ napi_value Write(napi_env env, napi_callback_info info) {
   Binding* b = GetBinding(env, info, &argc, argv);
   if (!NeedStarted(env, b)) return nullptr;
   uint32_t id;
-  napi_typedarray_type tt;
   size_t n = 0;
   void* data = nullptr;
-  bool isTa = false;
-  if (argc < 2 || !GetU32(env, argv[0], &id) || napi_is_typedarray(env, argv[1], &isTa) != napi_ok || !isTa ||
-      napi_get_typedarray_info(env, argv[1], &tt, &n, &data, nullptr, nullptr) != napi_ok || tt != napi_uint8_array) {
+  if (argc < 2 || !GetU32(env, argv[0], &id) || !GetTypedArray(env, argv[1], napi_uint8_array, 0, &data, &n)) {
     return Throw(env, "io.write(id, Uint8Array)");
   }
   Command cmd{Command::Write};
@@ -262,9 +276,7 @@ napi_value Close(napi_env env, napi_callback_info info) {
   if (!NeedStarted(env, b)) return nullptr;
   uint32_t id;
   bool abort = false;
-  if (argc < 2 || !GetU32(env, argv[0], &id) || napi_get_value_bool(env, argv[1], &abort) != napi_ok) {
-    return Throw(env, "io.close(id, abort)");
-  }
+  if (!GetIdAndFlag(env, argc, argv, &id, &abort)) return Throw(env, "io.close(id, abort)");
   Command cmd{abort ? Command::Abort : Command::Close};
   cmd.id = id;
   b->host.Post(std::move(cmd));
@@ -298,9 +310,7 @@ napi_value Heartbeats(napi_env env, napi_callback_info info) {
   if (!NeedStarted(env, b)) return nullptr;
   uint32_t id;
   bool on = false;
-  if (argc < 2 || !GetU32(env, argv[0], &id) || napi_get_value_bool(env, argv[1], &on) != napi_ok) {
-    return Throw(env, "io.heartbeats(id, on)");
-  }
+  if (!GetIdAndFlag(env, argc, argv, &id, &on)) return Throw(env, "io.heartbeats(id, on)");
   Command cmd{Command::Heartbeats};
   cmd.id = id;
   cmd.a = on ? 1 : 0;
@@ -316,13 +326,9 @@ napi_value Heartbeat(napi_env env, napi_callback_info info) {
   Binding* b = GetBinding(env, info, &argc, argv);
   if (!NeedStarted(env, b)) return nullptr;
   uint32_t id;
-  napi_typedarray_type tt;
   size_t n = 0;
   void* data = nullptr;
-  bool isTa = false;
-  if (argc < 2 || !GetU32(env, argv[0], &id) || napi_is_typedarray(env, argv[1], &isTa) != napi_ok || !isTa ||
-      napi_get_typedarray_info(env, argv[1], &tt, &n, &data, nullptr, nullptr) != napi_ok ||
-      tt != napi_float64_array || n < 3 || data == nullptr) {
+  if (argc < 2 || !GetU32(env, argv[0], &id) || !GetTypedArray(env, argv[1], napi_float64_array, 3, &data, &n)) {
     return Throw(env, "io.heartbeat(id, Float64Array(3))");
   }
   HeartbeatFacts f;
