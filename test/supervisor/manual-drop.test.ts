@@ -17,6 +17,7 @@ import type { EventServerConnected, EventServerDisconnected, GapEvent } from '..
 import { startSimulation, type Simulation } from '../../lib/sim/index.js';
 import { TestPeer } from '../helpers/peer.js';
 import { transportsUnderTest } from '../pair/transports.js';
+import { nextEvent, openBothConnected } from '../helpers/pair-events.js';
 
 let sim: Simulation | undefined;
 let pair: TServerPair | undefined;
@@ -29,25 +30,6 @@ afterEach(async () => {
   await peer?.close();
   peer = undefined;
 });
-
-/** Resolves with the next event `name` of `p` that passes `pred`; rejects after `guardMs` (a failure guard, not a budget). */
-function next<T>(p: TServerPair, name: string, pred: (e: T) => boolean, guardMs: number, what: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const on = p.on.bind(p) as (n: string, l: (e: T) => void) => void;
-    const off = p.off.bind(p) as (n: string, l: (e: T) => void) => void;
-    const timer = setTimeout(() => {
-      off(name, l);
-      reject(new Error(`no ${what} within ${guardMs} ms`));
-    }, guardMs);
-    const l = (e: T) => {
-      if (!pred(e)) return;
-      clearTimeout(timer);
-      off(name, l);
-      resolve(e);
-    };
-    on(name, l);
-  });
-}
 
 async function healthyHotPair(transport: 'native' | 'node', options: Partial<TServerPairOptions>): Promise<{ sim: Simulation; pair: TServerPair; gaps: GapEvent[] }> {
   sim = await startSimulation({ mode: 'hot', rate: 50 });
@@ -63,10 +45,7 @@ async function healthyHotPair(transport: 'native' | 'node', options: Partial<TSe
   pair.on('error', () => {});
   const gaps: GapEvent[] = [];
   pair.on('gap', (g) => gaps.push(g));
-  const bothUp = next<EventServerConnected>(pair, 'EventServerConnected', () => pair!.state.endpoints.primary.server === 'open' && pair!.state.endpoints.backup.server === 'open', 60_000, 'both servers connected');
-  await pair.open();
-  if (!(pair.state.endpoints.primary.server === 'open' && pair.state.endpoints.backup.server === 'open')) await bothUp;
-  else void bothUp.catch(() => {});
+  await openBothConnected(pair);
   return { sim, pair, gaps };
 }
 
@@ -81,8 +60,8 @@ async function switchovers(p: TServerPair, count: number, guardMs: number): Prom
     expect(source, `switchover ${i}: delivering from a server`).not.toBeNull();
     expect(p.state.endpoints.primary.server, `switchover ${i}: primary connected`).toBe('open');
     expect(p.state.endpoints.backup.server, `switchover ${i}: backup connected`).toBe('open');
-    const lost = next<EventServerDisconnected>(p, 'EventServerDisconnected', (e) => e.source === source, guardMs, `the loss of ${source}`);
-    const back = next<EventServerConnected>(p, 'EventServerConnected', (e) => e.source === source, guardMs, `${source} connected again after switchover ${i + 1}`);
+    const lost = nextEvent<EventServerDisconnected>(p, 'EventServerDisconnected', (e) => e.source === source, guardMs, `the loss of ${source}`);
+    const back = nextEvent<EventServerConnected>(p, 'EventServerConnected', (e) => e.source === source, guardMs, `${source} connected again after switchover ${i + 1}`);
     p.switchover();
     const l = await lost;
     expect(l.reason).toBe('manual');
@@ -132,7 +111,7 @@ describe('a drop we chose is not paced like a failing server', { timeout: 120_00
       sessions++;
       peer!.connections.at(-1)?.reset();
     });
-    const second = next<EventServerDisconnected>(pair, 'EventServerDisconnected', (e) => e.source === 'backup' && sessions >= 2, 30_000, 'the second dropped session');
+    const second = nextEvent<EventServerDisconnected>(pair, 'EventServerDisconnected', (e) => e.source === 'backup' && sessions >= 2, 30_000, 'the second dropped session');
     await pair.open();
     const d = await second;
     // The server's drop, not ours.

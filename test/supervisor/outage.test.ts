@@ -20,6 +20,7 @@ import { monotonicMs } from '../../lib/clock.js';
 import { DEFAULTS } from '../../lib/config.js';
 import { startSimulation, type Simulation } from '../../lib/sim/index.js';
 import { transportsUnderTest } from '../pair/transports.js';
+import { nextEvent, openBothConnected } from '../helpers/pair-events.js';
 
 let sim: Simulation | undefined;
 let pair: TServerPair | undefined;
@@ -76,25 +77,6 @@ function recordAttempts(name: string): Attempts {
   return out;
 }
 
-/** Resolves with the next event `name` passing `pred`; rejects after `guardMs` (a failure guard, not a budget). */
-function next<T>(p: TServerPair, name: string, pred: (e: T) => boolean, guardMs: number, what: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const on = p.on.bind(p) as (n: string, l: (e: T) => void) => void;
-    const off = p.off.bind(p) as (n: string, l: (e: T) => void) => void;
-    const timer = setTimeout(() => {
-      off(name, l);
-      reject(new Error(`no ${what} within ${guardMs} ms`));
-    }, guardMs);
-    const l = (e: T) => {
-      if (!pred(e)) return;
-      clearTimeout(timer);
-      off(name, l);
-      resolve(e);
-    };
-    on(name, l);
-  });
-}
-
 async function hotPair(name: string, transport: 'native' | 'node'): Promise<{ sim: Simulation; pair: TServerPair; breakers: BreakerEvent[]; attempts: Attempts }> {
   sim = await startSimulation({ mode: 'hot', rate: 0 });
   const attempts = recordAttempts(name);
@@ -110,10 +92,7 @@ async function hotPair(name: string, transport: 'native' | 'node'): Promise<{ si
   pair.on('error', () => {});
   const breakers: BreakerEvent[] = [];
   pair.on('breaker', (e) => breakers.push(e));
-  const both = next<EventServerConnected>(pair, 'EventServerConnected', () => pair!.state.endpoints.primary.server === 'open' && pair!.state.endpoints.backup.server === 'open', 60_000, 'both servers connected');
-  await pair.open();
-  if (pair.state.endpoints.primary.server !== 'open' || pair.state.endpoints.backup.server !== 'open') await both;
-  else void both.catch(() => {});
+  await openBothConnected(pair);
   return { sim, pair, breakers, attempts };
 }
 
@@ -138,8 +117,8 @@ describe('outages do not trip the breaker', { timeout: 180_000 }, () => {
       for (let i = 0; i < 4; i++) {
         const name = s.roles().A === 0 ? 'A' : 'B';
         const ep = epOf(name);
-        const lost = next<EventServerDisconnected>(p, 'EventServerDisconnected', (e) => e.source === ep, 60_000, `the loss of ${ep}`);
-        const back = next<EventServerConnected>(p, 'EventServerConnected', (e) => e.source === ep, 60_000, `${ep} connected again after restart ${i + 1}`);
+        const lost = nextEvent<EventServerDisconnected>(p, 'EventServerDisconnected', (e) => e.source === ep, 60_000, `the loss of ${ep}`);
+        const back = nextEvent<EventServerConnected>(p, 'EventServerConnected', (e) => e.source === ep, 60_000, `${ep} connected again after restart ${i + 1}`);
         await s.fault({ kind: 'restart', server: name });
         const l = await lost;
         const c = await back;
@@ -159,7 +138,7 @@ describe('outages do not trip the breaker', { timeout: 180_000 }, () => {
     for (let i = 0; i < 2; i++) {
       const name = s.roles().A === 0 ? 'A' : 'B';
       const ep = epOf(name);
-      const lost = next<EventServerDisconnected>(p, 'EventServerDisconnected', (e) => e.source === ep, 60_000, `the loss of ${ep}`);
+      const lost = nextEvent<EventServerDisconnected>(p, 'EventServerDisconnected', (e) => e.source === ep, 60_000, `the loss of ${ep}`);
       const before = attempts.length;
       await s.fault({ kind: 'stop', server: name });
       const l = await lost;
@@ -167,7 +146,7 @@ describe('outages do not trip the breaker', { timeout: 180_000 }, () => {
       // breaker opened here. Waited for by count (each takes an ADDP timeout, whatever the machine).
       const enough = DEFAULTS.breaker.volumeThreshold + 1;
       await attempts.until((all) => all.slice(before).filter((a) => a.endpoint === ep).length >= enough, 120_000, `${enough} failed attempts at the stopped server`);
-      const back = next<EventServerConnected>(p, 'EventServerConnected', (e) => e.source === ep, 60_000, `${ep} connected again after SIGCONT ${i + 1}`);
+      const back = nextEvent<EventServerConnected>(p, 'EventServerConnected', (e) => e.source === ep, 60_000, `${ep} connected again after SIGCONT ${i + 1}`);
       await s.fault({ kind: 'cont', server: name });
       const c = await back;
       checkOutage(attempts, ep, l.timestamp, c.timestamp);
@@ -196,7 +175,7 @@ describe('a server that answers every attempt with a failure is held off by the 
       breaker: { resetTimeoutMs: 600_000 },
     });
     pair.on('error', () => {});
-    const opened = next<BreakerEvent>(pair, 'breaker', (e) => e.source === 'backup' && e.state === 'open', 60_000, 'the backup breaker opening');
+    const opened = nextEvent<BreakerEvent>(pair, 'breaker', (e) => e.source === 'backup' && e.state === 'open', 60_000, 'the backup breaker opening');
     await pair.open();
     await opened;
     const backup = () => attempts.filter((a) => a.endpoint === 'backup');
