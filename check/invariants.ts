@@ -50,6 +50,7 @@ export class Checker {
   readonly iterated: PairEventRecord[] = [];
   private readonly delivered = new Map<number, number>(); // switch number → index in stream
   private readonly requests: Tracked[] = [];
+  private readonly byId = new Map<string, Tracked>();
   /** Gaps in the order reported; their spans are resolved at the end (a numbering's base may be learned later). */
   private readonly gaps: { gap: GapEvent; at: number }[] = [];
   /** Switch number minus sequence number, per numbering epoch, from the events delivered in it. */
@@ -96,6 +97,7 @@ export class Checker {
   request(p: Promise<MessageFrame | void>, id: string, timeoutMs: number, repeatable: boolean): void {
     const t: Tracked = { id, repeatable, submittedAt: this.now(), deadline: this.now() + timeoutMs, invalid: !(Number.isInteger(timeoutMs) && timeoutMs >= 1 && timeoutMs <= 0x7fffffff) };
     this.requests.push(t);
+    this.byId.set(id, t);
     p.then(
       (frame) => {
         t.settledAt = this.now();
@@ -125,6 +127,11 @@ export class Checker {
         if (t.invalid && !(err instanceof ConfigError)) this.fail('deadline', `request ${id} with timeoutMs ${timeoutMs} settled with ${t.outcome}, not ConfigError`);
       },
     );
+  }
+
+  /** When the tracked request `id` settled (undefined: not yet, or not tracked). */
+  settledAt(id: string): number | undefined {
+    return this.byId.get(id)?.settledAt;
   }
 
   /** Invariants that hold after every step. */

@@ -114,6 +114,20 @@ export const MUTANTS = [
     find: "      if (dropped === 'manual') return;\n",
     replace: '',
   },
+  {
+    name: '14-breaker-counts-outages',
+    defect: 'the breaker counts attempts no server answered (refused, timed out): an outage opens it, and a server back from it is connected again only at the re-probe',
+    file: 'lib/endpoint/breaker.ts',
+    find: '    errorFilter: noAnswer,\n',
+    replace: '',
+  },
+  {
+    name: '15-queued-not-dispatched-on-active',
+    defect: 'requests queued while no server could take them are not sent when a server becomes active: they wait for the next submission or core input',
+    file: 'lib/pair/core/step.ts',
+    find: "  fx.push({ kind: 'active', event: { Server: s.config.name, endpoint: name, timestamp: now } });\n  fx.push({ kind: 'dispatch', ep: name });\n",
+    replace: "  fx.push({ kind: 'active', event: { Server: s.config.name, endpoint: name, timestamp: now } });\n",
+  },
 ];
 
 function mutate(dir, m) {

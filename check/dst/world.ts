@@ -201,16 +201,29 @@ export class SimServer {
   setRole(role: 0 | 1): void {
     if (this.role === role) return;
     this.role = role;
+    this.world.onRoleChange?.();
     if (!this.alive) return;
     const m = msg(MessageType.EventPrimaryChanged, [int(Attr.ServerRole, role)]);
     for (const c of this.conns) c.toClient(m);
     // A demoted warm server closes its clients (docs/simulator.md).
-    if (role === ServerRole.Backup && this.world.opts.mode === 'warm') for (const c of [...this.conns]) c.serverClose('peer-closed');
+    if (role === ServerRole.Backup && this.world.opts.mode === 'warm') {
+      this.notePeerClose();
+      for (const c of [...this.conns]) c.serverClose('peer-closed');
+    }
+  }
+
+  /**
+   * This server is about to close client connections itself: the only way it can answer one of our
+   * connection attempts with a failure (what a breaker counts; refusals and silence it does not).
+   */
+  private notePeerClose(): void {
+    if (this.conns.size > 0) this.world.peerCloses[this.name].push(Date.now());
   }
 
   /** The server writes garbage: each client closes its connection with a protocol error. */
   garbage(): void {
     if (!this.responsive) return;
+    this.notePeerClose();
     for (const c of [...this.conns]) c.serverClose('protocol-error');
   }
 
@@ -220,6 +233,7 @@ export class SimServer {
     this.hung = false;
     this.silent = false;
     this.backlog = [];
+    this.notePeerClose();
     for (const c of [...this.conns]) c.serverClose(this.world.opts.rng() < 0.5 ? 'peer-closed' : 'peer-reset');
   }
 
@@ -283,6 +297,10 @@ export class World {
    * for other DNs came first): that history holds a restart no client could see, so it is not judged.
    */
   invisibleRenumber = false;
+  /** When each server closed client connections itself (killed, garbage, a warm demotion): see notePeerClose. */
+  readonly peerCloses: Record<ServerName, number[]> = { A: [], B: [] };
+  /** Called whenever a server's role changes (promotions on the management role's timer included). */
+  onRoleChange: (() => void) | undefined;
   private lastUs = 0;
   private promotion: NodeJS.Timeout | undefined;
 

@@ -35,7 +35,22 @@ const renumbered: [string, Schedule][] = [
   ['both servers restart their numbering, each from its own point', { params: { ...base, rate: 1 }, cmds: [{ t: 'emit', n: 1 }, { t: 'renumber', s: 'A' }, { t: 'wait', ms: 50 }, { t: 'renumber', s: 'B' }, { t: 'manual' }] }],
 ];
 
+/**
+ * Timeliness: the shrunk schedules that found the two timeliness defects put back by check:sim:mutants
+ * (14: the breaker counted an outage's refused attempts, so a restarted server waited for the re-probe;
+ * 15: requests queued while no server could take them were not sent when one became active).
+ */
+const timely: [string, Schedule][] = [
+  ['14 breaker counts outages', { params: { ...base, rate: 0, autoPromote: false, windowFrames: 2, breaker: true }, cmds: [{ t: 'kill', s: 'A' }, { t: 'wait', ms: 1990 }] }],
+  ['15 queued not dispatched on active', { params: { ...base, rate: 0, netDelayMs: 1, windowFrames: 2 }, cmds: [] }],
+];
+
 describe('decision-core simulation', () => {
+  it.each(timely)('timeliness defect %s: the schedule that found it holds every invariant', async (_name, s) => {
+    const r = await runSchedule(s);
+    expect(r.violation, describeSchedule(s)).toBeNull();
+  });
+
   it.each(renumbered)('numbering restarted in place — %s: every invariant holds', async (_name, s) => {
     const r = await runSchedule(s);
     expect(r.violation, describeSchedule(s)).toBeNull();
