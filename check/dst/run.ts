@@ -319,8 +319,8 @@ async function heal(world: World, advance0: (ms: number) => Promise<void>, close
   // A request submitted as the faults end: queued if no server can take it now, it must go out as soon
   // as one can (not at its deadline, not at the next unrelated event).
   if (!closed()) tl.probe('r900001');
-  // The healed servers' reports (a queued demotion, a link) reach the pair first; then the reconnect
-  // schedule (≤ 5 s between attempts) and the breakers' re-probe (≤ 3 s here) bound recovery.
+  // The healed servers' reports (a queued demotion, a link) reach the pair first. Recovery itself is judged
+  // by its derived bound (Timeliness); this wait only keeps liveness's generous fallback.
   await advance(1_000);
   for (let t = 0; t < 40_000 && !closed() && (pair.state.active === null || pair.state.source === null); t += 500) await advance(500);
   await advance(500);
