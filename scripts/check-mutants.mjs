@@ -58,9 +58,9 @@ export const MUTANTS = [
   {
     name: '6-registration-no-deadline',
     defect: 'registerAddress()/unregisterAddress() wait for an answer without a deadline',
-    file: 'lib/endpoint/endpoint.ts',
-    find: '      if (timeoutMs !== undefined) {',
-    replace: '      if (timeoutMs === -12345) {',
+    file: 'lib/pair/pair.ts',
+    find: '{ timeoutMs, rule: ruleFor(type, undefined), signal: options.signal }',
+    replace: '{ timeoutMs: 0x7fffffff, rule: ruleFor(type, undefined), signal: options.signal }',
   },
   {
     name: '7-throwing-listener',
