@@ -1,6 +1,6 @@
 /**
- * Whole-client regressions for three silent losses `check:sim --renumber` found (seed 777), each fixed
- * where its rule lives; every schedule here broke "no silent loss" on the code before its fix.
+ * Whole-client regressions for losses and a repeat that `check:sim` with in-place renumbering found (seeds 777
+ * and 20261207), each fixed where its rule lives; every schedule here broke an invariant on the code before its fix.
  */
 import { describe, expect, it } from 'vitest';
 import { runSchedule } from '../../check/dst/run.js';
@@ -34,6 +34,15 @@ const cases: [string, Schedule][] = [
     // dropped — lost for good once the move's target died and delivery came back.
     'events read together with the report that moved delivery away',
     { params: base, cmds: [{ t: 'wait', ms: 1833 }, { t: 'link', s: 'A', up: false }, { t: 'link', s: 'A', up: true }, { t: 'restart', s: 'B', reset: false }] },
+  ],
+  [
+    // core/step.ts `released`: a window whose numbering went back is not delivered, and the events after it
+    // were taken as new without the switch clock's fence — one in flight when delivery moved (stamped
+    // before our last event) was delivered a second time.
+    'a hot backup renumbered long before delivery moves to it: the event in flight is not repeated',
+    { params: { ...base, windowFrames: 100_000, netDelayMs: 0 }, cmds: [
+      { t: 'wait', ms: 1111 }, { t: 'renumber', s: 'B' }, { t: 'emit', n: 1 }, { t: 'wait', ms: 50 }, { t: 'wait', ms: 1062 }, { t: 'link', s: 'A', up: false },
+    ] },
   ],
 ];
 

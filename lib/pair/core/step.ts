@@ -291,6 +291,10 @@ function released(s: CoreState, input: Extract<Input, { kind: 'released' }>, fx:
       if (top > upTo) gap(s, fx, v.epoch, upTo + 1, top, 'sequence-reset', v.name);
       d.lastSeq = Math.max(upTo, top);
       v.pendingSkip = -1;
+      // Live events after the window are still ordered by the switch's clock: one this connection sent
+      // after its window but stamped no later than our last event (it was in flight) was delivered already
+      // from the old source, or lies in the old numbering's gap.
+      if (f.lastTimeUs >= 0) d.fenceUs = f.lastTimeUs;
       fx.push({ kind: 'admitWindow', ep: v.name, gen: v.gen, deliver: false });
     }
     return;
