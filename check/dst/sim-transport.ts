@@ -53,8 +53,12 @@ export class SimConnection {
       const v = f.attributes.find((a) => a.id === Attr.EventSequenceNumber)?.value;
       if (typeof v === 'bigint' || typeof v === 'number') {
         this.toldSeq = Number(v);
-        // The first number after an in-place renumbering decides whether this session could see it at all.
-        if (this.toldAtRenumber >= 0 && this.toldSeq > this.toldAtRenumber) this.server.world.invisibleRenumber = true;
+        // The first number after an in-place renumbering decides whether this session could see it at all:
+        // an event's if it is above the last one, a position's (EventServerInfo, EventRegistered) if it is not
+        // below it — an equal position proves nothing (no event came in between), and every later number is
+        // above it.
+        const position = f.type === MessageType.EventServerInfo || f.type === MessageType.EventRegistered;
+        if (this.toldAtRenumber >= 0 && (position ? this.toldSeq >= this.toldAtRenumber : this.toldSeq > this.toldAtRenumber)) this.server.world.invisibleRenumber = true;
         this.toldAtRenumber = -1;
       }
     }

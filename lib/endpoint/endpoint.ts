@@ -101,6 +101,8 @@ export interface EndpointEvents {
   role: [role: RoleName, previous: RoleName];
   /** The server reported its CTI link state (every report; the pair emits only changes), at position `seq` (-1: none). */
   link: [up: boolean, frame: MessageFrame, seq: number];
+  /** An open session's registration or query was answered at position `seq` (where the server's stream stood). */
+  position: [seq: number];
   /** A connection attempt failed (every one; `attempt` counts failures in a row since a session opened). */
   attemptFailed: [attempt: number, error: Error];
   /** The circuit breaker changed state. */
@@ -560,6 +562,12 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
           if (frame.type === MessageType.EventServerInfo) {
             const role = roleOf(getAttr(frame, Attr.ServerRole));
             if (role !== 'unknown') this.role = role;
+          }
+          // A position read in stream order, after every event the server sent before it: the pair compares it
+          // (the handshake's positions are the session's facts instead).
+          if (this.state === 'open' && (frame.type === MessageType.EventRegistered || frame.type === MessageType.EventAddressInfo)) {
+            const seq = seqOf(frame);
+            if (seq >= 0) this.emit('position', seq);
           }
           if (frame.type === MessageType.EventError) {
             const code = getAttr(frame, Attr.ErrorCode);

@@ -127,6 +127,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
         this.serverEvents.linkReport(ep.name, up, frame, at);
         this.input({ kind: 'link', ep: ep.name, gen: ep.generation, up, seq, at, readAt: up ? ep.reportedAt : at });
       });
+      ep.on('position', (seq) => this.input({ kind: 'position', ep: ep.name, gen: ep.generation, seq, at: monotonicMs() }));
     }
     this.serverEvents = new ServerEvents(o.name, (name, payload) => this.outbox.push(name, payload));
     this.supervisor = new Supervisor(o, this.endpoints, this.lifecycle.signal, () => [...this.dns], (ep, minDelayMs, maxDelayMs) => this.attempts.retry(ep, minDelayMs, maxDelayMs));

@@ -44,6 +44,13 @@ const cases: [string, Schedule][] = [
       { t: 'wait', ms: 1111 }, { t: 'renumber', s: 'B' }, { t: 'emit', n: 1 }, { t: 'wait', ms: 50 }, { t: 'wait', ms: 1062 }, { t: 'link', s: 'A', up: false },
     ] },
   ],
+  [
+    // endpoint.ts 'position' → core `position`: a registration answered mid-session at a position below the
+    // source's last event proves the numbering went back; it was ignored, and the new numbering's events
+    // above the old last one were delivered under the old label.
+    'a source renumbered in place, revealed by a registration answer mid-session',
+    { params: { ...base, seed: 339457610, rate: 0, netDelayMs: 0 }, cmds: [{ t: 'emit', n: 1 }, { t: 'renumber', s: 'A' }, { t: 'register', dn: '9001' }] },
+  ],
 ];
 
 describe('decision-core simulation: losses found with in-place renumbering', () => {

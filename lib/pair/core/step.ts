@@ -69,6 +69,13 @@ function decide(s: CoreState, input: Input, fx: Effect[]): void {
     case 'link':
       link(s, input, fx);
       break;
+    case 'position': {
+      const v = view(s, input.ep, input.gen);
+      // Compared with the events taken from this connection (the source's): a stale maxSeq of a held one
+      // is only lower, so this never sees a restart that was not one.
+      if (v?.open && input.seq >= 0 && input.seq < v.maxSeq) restartSeen(s, v, fx);
+      break;
+    }
     case 'released':
       released(s, input, fx);
       break;
