@@ -36,21 +36,27 @@ export const CLOSE_GRACE_MS = 2000;
  */
 export abstract class TransportBase extends EventEmitter<TransportEvents> implements Transport {
   abstract readonly kind: string;
-  /** The options as given (TLS options keep their non-enumerable secrets: lib/config.ts). */
+  /** @internal The options as given (TLS options keep their non-enumerable secrets: lib/config.ts). */
   protected readonly opts: TransportOptions;
-  /** The options checked, every default filled in. */
+  /** @internal The options checked, every default filled in. */
   protected readonly valid: ValidatedTransportOptions;
+  /** @internal */
   protected readonly ts: TransportTimestamps = { connectStartAt: 0 };
   /**
    * Read freely (a plain field, for the per-frame checks of the hot path); assigned only by this class, so
    * that every transition passes the same guards.
+   * @internal
    */
   protected state: TransportState = 'idle';
-  /** Bytes of the frames `send()` accepted on this connection (CloseInfo.outbound.sent); counted by the subclass. */
+  /**
+   * Bytes of the frames `send()` accepted on this connection (CloseInfo.outbound.sent); counted by the subclass.
+   * @internal
+   */
   protected sentBytes = 0;
   /**
    * How long an orderly close may take before the base aborts it, ms; 0 when the I/O bounds it itself (the
    * native thread, which owns the socket and its timer).
+   * @internal
    */
   protected abstract readonly closeGraceMs: number;
   private connectPromise: Promise<void> | null = null;
@@ -73,28 +79,35 @@ export abstract class TransportBase extends EventEmitter<TransportEvents> implem
   /**
    * Start the connection attempt. The state is `connecting`, `connectStartAt` taken and the connect deadline
    * armed. Report the outcome with {@link opened} or {@link finish} (synchronously is allowed).
+   * @internal
    */
   protected abstract startConnect(): void;
 
-  /** Begin the orderly close of an open connection (state already `closing`); call `finish('local')` when it is done. */
+  /**
+   * Begin the orderly close of an open connection (state already `closing`); call `finish('local')` when it is done.
+   * @internal
+   */
   protected abstract closeGracefully(): void;
 
   /**
    * End the connection attempt or the connection now, abortively when `abort` (RST once established). True
    * when the I/O is gone and the base may finish `local` at once; false when the subclass calls
    * `finish('local')` once its I/O confirms (the state is then `closing` until it does).
+   * @internal
    */
   protected abstract endIo(abort: boolean): boolean;
 
   /**
    * The connection is over (state `closed`, the connect promise settled, `close` not yet emitted): drop
    * per-connection state and settle whatever still waits on the I/O.
+   * @internal
    */
   protected abstract onClosed(reason: CloseReason): void;
 
   /**
    * How many bytes of the frames `send()` accepted the kernel had taken when the loss was detected, or -1
    * where the transport cannot know (CloseInfo.outbound is then absent). Asked only of a connection that opened.
+   * @internal
    */
   protected abstract flushedAtClose(): number;
 
@@ -163,7 +176,7 @@ export abstract class TransportBase extends EventEmitter<TransportEvents> implem
     return done;
   }
 
-  /** Throws what `send()` throws for a transport that is not open, or else for a frame that is not bytes. */
+  /** @internal Throws what `send()` throws for a transport that is not open, or else for a frame that is not bytes. */
   protected refuseSend(): never {
     if (this.state !== 'open') throw new TransportError('ERR_TRANSPORT_CLOSED', `cannot send: transport is ${this.state === 'idle' ? 'not connected' : this.state}`);
     throw new TypeError('send() takes an encoded frame (Uint8Array)');
@@ -172,6 +185,7 @@ export abstract class TransportBase extends EventEmitter<TransportEvents> implem
   /**
    * The I/O takes over the rest of the connect deadline (the native thread, where the attempt can be
    * cancelled): the base's timer stops.
+   * @internal
    */
   protected stopConnectDeadline(): void {
     if (this.connectTimer) clearTimeout(this.connectTimer);
@@ -182,6 +196,7 @@ export abstract class TransportBase extends EventEmitter<TransportEvents> implem
    * The connection is open at `at` (monotonic ms): resolves `connect()` and emits `connect`. Set up what
    * must run before a `connect` listener can close it (read handlers, ADDP) before calling this. False when
    * the attempt was already given up.
+   * @internal
    */
   protected opened(at: number): boolean {
     if (this.state !== 'connecting') return false;
@@ -198,6 +213,7 @@ export abstract class TransportBase extends EventEmitter<TransportEvents> implem
    * The end of the connection or of the attempt, once: state `closed`, timers stopped, `connect()` rejected
    * if pending (with `error` when it is a TransportError), then `close` and the close waiters. A subclass
    * that knows when the loss was detected or the connection closed sets `lossDetectedAt`/`closedAt` first.
+   * @internal
    */
   protected finish(reason: CloseReason, error?: TransportError | ProtocolError): void {
     if (this.state === 'closed') return;
