@@ -4,24 +4,18 @@
  * reason in the suite name, unless TSERVER_HA_NATIVE=require (then the suite fails).
  */
 import * as net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TransportError } from '../../lib/errors.js';
 import { Attr, MessageType, ProtocolError, encodeMessage, getAttr, int64 } from '../../lib/protocol/index.js';
-import { createTransport } from '../../lib/transport/index.js';
 import type { Transport, TransportOptions } from '../../lib/transport/types.js';
 import { ChildPeer } from '../helpers/child-peer.js';
 import { TestPeer, type PeerOptions } from '../helpers/peer.js';
 import { liveTimeoutMs } from '../helpers/timing.js';
 import { monotonicMs } from '../../lib/clock.js';
 import { makeCerts, opensslMissing } from '../helpers/tls-certs.js';
-import { Recorder, nativeSkipReason, prepareKinds, settledKernelBytes, sleep, within, type KindUnderTest } from './harness.js';
+import { KINDS, Recorder, closeChecks, prepareKinds, settledKernelBytes, sleep, within } from './harness.js';
 
 await prepareKinds();
-
-const KINDS: KindUnderTest[] = [
-  { kind: 'node', create: (o) => createTransport(o, 'node'), skipReason: () => undefined },
-  { kind: 'native', create: (o) => createTransport(o, 'native'), skipReason: nativeSkipReason },
-];
 
 const hasIpv6 = await new Promise<boolean>((resolve) => {
   const s = net.createServer();
@@ -56,17 +50,8 @@ for (const k of KINDS) {
     continue;
   }
   describe.skipIf(reason !== undefined)(`transport conformance: ${k.kind}${reason ? ` — SKIPPED: ${reason}` : ''}`, () => {
-    const cleanups: Array<() => Promise<unknown> | unknown> = [];
-    const recorders: Recorder[] = [];
-    afterEach(async () => {
-      for (const c of cleanups.splice(0).reverse()) await c();
-      // Invariants for every transport of every case: after destroy(), exactly one close, nothing after it.
-      for (const r of recorders.splice(0)) {
-        expect(r.closes).toHaveLength(1);
-        expect(r.eventsAfterClose).toBe(0);
-        expect(r.t.connected).toBe(false);
-      }
-    });
+    // Every transport of every case: after destroy(), exactly one close, nothing after it.
+    const { cleanups, recorders } = closeChecks();
 
     async function peer(options: PeerOptions = {}): Promise<TestPeer> {
       const p = await TestPeer.start(options);

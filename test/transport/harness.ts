@@ -4,7 +4,8 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { isTransportAvailable } from '../../lib/transport/index.js';
+import { afterEach, expect } from 'vitest';
+import { createTransport, isTransportAvailable } from '../../lib/transport/index.js';
 import type { CloseInfo, FrameBatch, Transport, TransportOptions } from '../../lib/transport/types.js';
 import type { MessageFrame } from '../../lib/protocol/index.js';
 
@@ -41,6 +42,31 @@ export async function prepareKinds(): Promise<void> {
 /** Why the native kind is not available, for the skip message. */
 export function nativeSkipReason(): string | undefined {
   return isTransportAvailable('native') ? undefined : `native transport not registered (${nativeLoadError ?? 'lib/native loaded but did not call registerTransport'})`;
+}
+
+/** The transport kinds the suites run against: one line per implementation. */
+export const KINDS: KindUnderTest[] = [
+  { kind: 'node', create: (o) => createTransport(o, 'node'), skipReason: () => undefined },
+  { kind: 'native', create: (o) => createTransport(o, 'native'), skipReason: nativeSkipReason },
+];
+
+/**
+ * Per-suite bookkeeping, registered with `afterEach` (call inside a describe): `cleanups` run after each case,
+ * newest first; then every transport whose `Recorder` is in `recorders` must have closed exactly once, emitted
+ * nothing after its close, and say it is not connected.
+ */
+export function closeChecks(): { cleanups: Array<() => Promise<unknown> | unknown>; recorders: Recorder[] } {
+  const cleanups: Array<() => Promise<unknown> | unknown> = [];
+  const recorders: Recorder[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+    for (const r of recorders.splice(0)) {
+      expect(r.closes).toHaveLength(1);
+      expect(r.eventsAfterClose).toBe(0);
+      expect(r.t.connected).toBe(false);
+    }
+  });
+  return { cleanups, recorders };
 }
 
 /** Everything one transport emitted, plus waiting helpers. */

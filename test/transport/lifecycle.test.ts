@@ -5,37 +5,23 @@
  * peer never completes. Real sockets on loopback, against each kind.
  */
 import * as net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TransportError } from '../../lib/errors.js';
 import { MessageType, encodeMessage } from '../../lib/protocol/index.js';
-import { createTransport } from '../../lib/transport/index.js';
 import { CLOSE_GRACE_MS } from '../../lib/transport/transport-base.js';
 import type { Transport, TransportOptions } from '../../lib/transport/types.js';
 import { TestPeer } from '../helpers/peer.js';
-import { Recorder, nativeSkipReason, prepareKinds, sleep, within, type KindUnderTest } from './harness.js';
+import { KINDS, Recorder, closeChecks, prepareKinds, sleep, within } from './harness.js';
 
 await prepareKinds();
-
-const KINDS: KindUnderTest[] = [
-  { kind: 'node', create: (o) => createTransport(o, 'node'), skipReason: () => undefined },
-  { kind: 'native', create: (o) => createTransport(o, 'native'), skipReason: nativeSkipReason },
-];
 
 const register = () => encodeMessage(MessageType.RequestRegisterClient, { ApplicationName: 'lifecycle', ReferenceID: 1 });
 
 for (const k of KINDS) {
   const reason = k.skipReason();
   describe.skipIf(reason !== undefined)(`transport lifecycle: ${k.kind}${reason ? ` — SKIPPED: ${reason}` : ''}`, () => {
-    const cleanups: Array<() => Promise<unknown> | unknown> = [];
-    const recorders: Recorder[] = [];
-    afterEach(async () => {
-      for (const c of cleanups.splice(0).reverse()) await c();
-      for (const r of recorders.splice(0)) {
-        expect(r.closes).toHaveLength(1);
-        expect(r.eventsAfterClose).toBe(0);
-        expect(r.t.connected).toBe(false);
-      }
-    });
+    // Every transport of every case: after destroy(), exactly one close, nothing after it.
+    const { cleanups, recorders } = closeChecks();
 
     function transport(o: TransportOptions): { t: Transport; rec: Recorder } {
       const t = k.create({ connectTimeoutMs: 2000, addp: false, ...o });
