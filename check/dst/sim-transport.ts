@@ -33,6 +33,7 @@ export class SimConnection {
   /** toldSeq when the server last renumbered in place, until the session is told its next number; else -1. */
   toldAtRenumber = -1;
   private open = true;
+  private pollWaiting: (() => void) | null = null;
   private out: MessageFrame[] = [];
   private requests: MessageFrame[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
@@ -76,6 +77,17 @@ export class SimConnection {
   resumed(): void {
     if (this.out.length) this.scheduleFlush();
     if (this.requests.length) this.scheduleRequests();
+    // A poll that arrived while the server read nothing waited in its socket: it is answered now.
+    const answer = this.pollWaiting;
+    this.pollWaiting = null;
+    if (answer && this.answersPolls) setTimeout(answer, this.server.world.opts.netDelayMs);
+  }
+
+  /** An ADDP poll reached the server: answered one network delay later, or on resume if it reads nothing now. */
+  poll(answer: () => void): void {
+    if (!this.open) return;
+    if (this.answersPolls) setTimeout(answer, this.server.world.opts.netDelayMs);
+    else this.pollWaiting = answer;
   }
 
   /** The server closed the connection (killed, demoted warm server). */
@@ -245,12 +257,12 @@ export class SimTransport extends TransportBase {
       if (quiet >= T / 2 && !this.polling) {
         this.polling = true;
         const conn = this.conn;
-        setTimeout(() => {
-          if (conn?.answersPolls && this.state === 'open') {
-            this.lastRx = monotonicMs();
-            this.polling = false;
-          }
-        }, 2 * this.world.opts.netDelayMs);
+        const answered = () => {
+          if (this.state !== 'open' || this.conn !== conn) return;
+          this.lastRx = monotonicMs();
+          this.polling = false;
+        };
+        setTimeout(() => conn?.poll(answered), this.world.opts.netDelayMs);
       }
       this.addpTimer = setTimeout(check, Math.max(1, T / 4));
     };
