@@ -357,28 +357,27 @@ async function heal(world: World, advance0: (ms: number) => Promise<void>, close
   await advance(tl.requestBoundMs() + 1);
 }
 
-/** Idempotent requests lost together on one connection are re-sent in submission order. */
+/**
+ * Idempotent requests lost together on one connection are re-sent in submission order (docs/semantics.md).
+ * Only re-sends after an attempt that was lost: one a server refused (1002/1003, nothing ran) is sent again
+ * when a server can take it, and a request submitted meanwhile may go first (requests are pipelined: it
+ * can overtake one whose refusal is still on its way).
+ */
 function checkResendOrder(world: World, checker: Checker): void {
-  const first = new Map<string, { conn: number }>();
-  const resent = new Map<number, { conn: number; n: number }[]>(); // by the connection they were lost on
+  const last = new Map<string, { conn: number; refused: boolean }>();
+  const resent = new Map<number, Map<number, number[]>>(); // lost on → re-sent on → request numbers
   for (const r of world.routeLog) {
-    const f = first.get(r.id);
-    if (!f) {
-      first.set(r.id, { conn: r.conn });
-      continue;
-    }
-    const list = resent.get(f.conn) ?? [];
-    list.push({ conn: r.conn, n: Number(r.id.slice(1)) });
-    resent.set(f.conn, list);
+    const prev = last.get(r.id);
+    last.set(r.id, { conn: r.conn, refused: r.refused });
+    if (!prev || prev.refused) continue;
+    const byTarget = resent.get(prev.conn) ?? new Map<number, number[]>();
+    const ns = byTarget.get(r.conn) ?? [];
+    const n = Number(r.id.slice(1));
+    if (!ns.includes(n)) ns.push(n);
+    byTarget.set(r.conn, ns);
+    resent.set(prev.conn, byTarget);
   }
-  for (const [lostOn, list] of resent) {
-    const byTarget = new Map<number, number[]>();
-    // The first re-send of each request per target: a request refused there (1002/1003, nothing ran) is
-    // sent again when that connection can take requests — a second round, in order among itself.
-    for (const x of list) {
-      const ns = byTarget.get(x.conn) ?? [];
-      if (!ns.includes(x.n)) byTarget.set(x.conn, [...ns, x.n]);
-    }
+  for (const [lostOn, byTarget] of resent) {
     for (const [target, ns] of byTarget) {
       for (let i = 1; i < ns.length; i++) {
         if (ns[i]! < ns[i - 1]!) {

@@ -155,9 +155,12 @@ export class SimServer {
       case MessageType.RequestRouteCall: {
         const id = strOf(frame, Attr.OtherDN);
         this.world.receipts.set(id, (this.world.receipts.get(id) ?? 0) + 1);
-        this.world.routeLog.push({ id, server: this.name, conn: c.id, at: Date.now() });
-        if (this.role !== ServerRole.Primary) return error(ERR.backup);
-        if (!this.reportedLinkUp) return error(ERR.linkDown);
+        const entry = { id, server: this.name, conn: c.id, at: Date.now(), refused: false };
+        this.world.routeLog.push(entry);
+        if (this.role !== ServerRole.Primary || !this.reportedLinkUp) {
+          entry.refused = true;
+          return error(this.role !== ServerRole.Primary ? ERR.backup : ERR.linkDown);
+        }
         // Acted on: the switch routes a call once and refuses any later route for it (1202).
         this.world.executions.set(id, (this.world.executions.get(id) ?? 0) + 1);
         if (this.world.routed.has(id)) return error(ERR.alreadyRouted);
@@ -289,7 +292,8 @@ export class World {
   /** Requests whose call the switch routed (once: later routes for it are refused with 1202). */
   readonly routed = new Set<string>();
   /** Every RequestRouteCall a server read, in order, with the connection it came on. */
-  readonly routeLog: { id: string; server: ServerName; conn: number; at: number }[] = [];
+  /** Every RequestRouteCall a server read, in order; `refused`: answered 1002/1003 (nothing ran). */
+  readonly routeLog: { id: string; server: ServerName; conn: number; at: number; refused: boolean }[] = [];
   switchSeq = 0;
   connections = 0;
   /**

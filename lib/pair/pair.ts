@@ -485,6 +485,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
           break;
         case 'active':
           this.noActiveSince = fx.event.endpoint === null ? (this.noActiveSince ?? monotonicMs()) : null;
+          if (fx.event.endpoint === null) this.book.untarget();
           this.outbox.push('active', fx.event);
           break;
         case 'splitBrain':

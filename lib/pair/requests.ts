@@ -143,6 +143,11 @@ export class RequestBook {
     });
   }
 
+  /** No server takes requests now: they wait in the queue (sent on the next {@link dispatch}). */
+  untarget(): void {
+    this.target = undefined;
+  }
+
   /** Send every queued request, in submission order, to `target` (the active endpoint). */
   dispatch(target: Endpoint): void {
     this.target = target;

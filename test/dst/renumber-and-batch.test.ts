@@ -51,6 +51,17 @@ const cases: [string, Schedule][] = [
     'a source renumbered in place, revealed by a registration answer mid-session',
     { params: { ...base, seed: 339457610, rate: 0, netDelayMs: 0 }, cmds: [{ t: 'emit', n: 1 }, { t: 'renumber', s: 'A' }, { t: 'register', dn: '9001' }] },
   ],
+  [
+    // core/admit.ts `restartedInSession`: delivery moved to the backup, whose window held only its old
+    // numbering; the restart was seen on the first live event after it, which was also the last event the
+    // old source had delivered (in flight on both): delivered twice. Now the switch clock fences it.
+    'a hot backup renumbered just before the source is lost, seen only after the move',
+    { params: { ...base, netDelayMs: 1 }, cmds: [
+      { t: 'register', dn: '9000' }, { t: 'wait', ms: 1860 }, { t: 'renumber', s: 'B' },
+      { t: 'request', timeoutMs: 1, idempotent: false, abortAfterMs: null, burst: 1 }, { t: 'request', timeoutMs: 1, idempotent: false, abortAfterMs: null, burst: 1 },
+      { t: 'resolveSplit' }, { t: 'restart', s: 'A', reset: false },
+    ] },
+  ],
 ];
 
 describe('decision-core simulation: losses found with in-place renumbering', () => {

@@ -29,8 +29,13 @@ export function admit<E extends Admissible>(s: CoreState, v: ConnView, e: E, swi
     return DELIVER;
   }
   const d = s.delivery;
+  let restarted = false;
+  if (wentBack(v.maxSeq, seq)) {
+    restartSeen(s, v, fx);
+    restarted = true;
+  }
   if (d.fenceUs >= 0) {
-    // Right after a change of numbering the switch's clock orders events (see `released`).
+    // Right after a change of numbering the switch's clock orders events (see `released`, `restartedInSession`).
     const timeUs = switchTimeUs(e);
     if (timeUs >= 0 && timeUs <= d.fenceUs) {
       // Stamped no later than the last event delivered in the old numbering: delivered, or in its gap.
@@ -41,11 +46,6 @@ export function admit<E extends Admissible>(s: CoreState, v: ConnView, e: E, swi
     }
     d.fenceUs = -1;
   }
-  let restarted = false;
-  if (wentBack(v.maxSeq, seq)) {
-    restartSeen(s, v, fx);
-    restarted = true;
-  }
   v.maxSeq = seq;
   if (seq <= d.lastSeq) {
     s.stats.duplicatesDropped++;
@@ -55,6 +55,7 @@ export function admit<E extends Admissible>(s: CoreState, v: ConnView, e: E, swi
     gap(s, fx, d.epoch ?? v.epoch, s.gapOut.fromSeq, s.gapOut.toSeq, 'link-restored', v.name);
   }
   d.lastSeq = seq;
+  d.movedAtUs = -1;
   s.stats.delivered++;
   return DELIVER;
 }
@@ -84,17 +85,29 @@ export function restartSeen(s: CoreState, v: ConnView, fx: Effect[]): void {
   const d = s.delivery;
   const missed = d.source === v.name && v.holes.firstFrom !== Infinity ? Math.max(v.holes.firstFrom, d.lastSeq + 1) : -1;
   const oldEpoch = d.epoch ?? v.epoch;
-  restartedInSession(s, v);
-  if (missed >= 0) gap(s, fx, oldEpoch, missed, OPEN_END, 'link-restored', v.name);
+  // (Inside the whole rest of the old numbering, when that was reported: not twice.)
+  if (!restartedInSession(s, v, fx) && missed >= 0) gap(s, fx, oldEpoch, missed, OPEN_END, 'link-restored', v.name);
 }
 
-function restartedInSession(s: CoreState, v: ConnView): void {
-  renumbered(v);
+/** Returns whether the rest of the old numbering was reported lost. */
+function restartedInSession(s: CoreState, v: ConnView, fx: Effect[]): boolean {
   const d = s.delivery;
-  if (d.source === v.name) {
-    d.epoch = v.epoch;
-    d.lastSeq = -1;
+  const oldEpoch = d.epoch ?? v.epoch;
+  renumbered(v);
+  if (d.source !== v.name) return false;
+  const reported = d.movedAtUs >= 0;
+  if (reported) {
+    // Delivery moved here and nothing of this stream was delivered yet: it may lag what the earlier source
+    // delivered, and its new numbers say nothing about that. As at a release across numberings: the rest of
+    // the old numbering may be lost, and what the switch stamped no later than our last event is not
+    // delivered again.
+    gap(s, fx, oldEpoch, d.lastSeq + 1, OPEN_END, 'sequence-reset', v.name);
+    d.fenceUs = d.movedAtUs;
+    d.movedAtUs = -1;
   }
+  d.epoch = v.epoch;
+  d.lastSeq = -1;
+  return reported;
 }
 
 /**

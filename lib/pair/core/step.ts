@@ -25,7 +25,7 @@ export function createCore(config: CoreConfig): CoreState {
   return {
     config,
     eps: { primary: conn('primary', config.maxHoles), backup: conn('backup', config.maxHoles) },
-    delivery: { phase: 'none', source: null, gen: -1, epoch: null, lastSeq: -1, everHadSource: false, lost: null, fenceUs: -1 },
+    delivery: { phase: 'none', source: null, gen: -1, epoch: null, lastSeq: -1, everHadSource: false, lost: null, fenceUs: -1, movedAtUs: -1 },
     routing: { active: null, lastActive: null, lostActive: null, everActive: false, replayed: 0, gap: null },
     split: { since: null, reported: false },
     closed: false,
@@ -253,6 +253,7 @@ function released(s: CoreState, input: Extract<Input, { kind: 'released' }>, fx:
   const wentBackBeforeWindow = (input.facts.firstSeenSeq >= 0 && v.handshakeSeq >= 0 && input.facts.firstSeenSeq <= v.handshakeSeq) || input.facts.belowRegistration === true;
   const f = wentBackBeforeWindow ? { ...input.facts, seqDecreased: true } : input.facts;
   v.windowEnd = f.lastSeenSeq;
+  d.movedAtUs = d.everHadSource ? f.lastTimeUs : -1;
   const reason: GapEvent['reason'] = s.config.mode === 'hot' ? 'switchover' : 'reconnect';
   if (!d.everHadSource && f.seqDecreased) {
     // The first source, renumbered before we delivered anything: what its window holds mixes numberings,

@@ -70,6 +70,12 @@ export interface Delivery {
    * of the new numbering stamped at or before it were (or were reported as possibly) delivered already.
    */
   fenceUs: number;
+  /**
+   * The switch time (µs) of the last event delivered when delivery moved to this source, while nothing of
+   * this source has been delivered yet; else -1. A restart seen then cannot be placed by numbers: this
+   * source's stream may lag what the earlier one delivered, so the fence above is raised to it.
+   */
+  movedAtUs: number;
 }
 
 /** Where requests go, and what the next `switchover` reports. */
