@@ -76,14 +76,8 @@ for (const k of KINDS) {
       expect(rec.closes[0]!.outbound).toBeUndefined();
       expect(rec.closes[0]!.error).toBeUndefined();
       expect(rec.closes[0]!.timestamps.closedAt).toBeTypeOf('number');
-      let err: unknown;
-      try {
-        t.send(register());
-      } catch (e) {
-        err = e;
-      }
-      expect(err).toBeInstanceOf(TransportError);
-      expect((err as TransportError).message).toMatch(/closed/);
+      expect(() => t.send(register())).toThrow(TransportError);
+      expect(() => t.send(register())).toThrow(/closed/);
       expect(() => (t as unknown as { send(x: unknown): void }).send('not bytes')).toThrow(TransportError);
     });
 
