@@ -9,11 +9,11 @@ import { TransportError } from '../../lib/errors.js';
 import { Attr, MessageType, ProtocolError, encodeMessage, getAttr, int64 } from '../../lib/protocol/index.js';
 import type { Transport, TransportOptions } from '../../lib/transport/types.js';
 import { ChildPeer } from '../helpers/child-peer.js';
-import { TestPeer, type PeerOptions } from '../helpers/peer.js';
+import type { TestPeer } from '../helpers/peer.js';
 import { liveTimeoutMs } from '../helpers/timing.js';
 import { monotonicMs } from '../../lib/clock.js';
 import { makeCerts, opensslMissing } from '../helpers/tls-certs.js';
-import { KINDS, Recorder, closeChecks, prepareKinds, settledKernelBytes, sleep, within } from './harness.js';
+import { KINDS, Recorder, suiteFor, prepareKinds, settledKernelBytes, sleep, within } from './harness.js';
 
 await prepareKinds();
 
@@ -51,21 +51,7 @@ for (const k of KINDS) {
   }
   describe.skipIf(reason !== undefined)(`transport conformance: ${k.kind}${reason ? ` — SKIPPED: ${reason}` : ''}`, () => {
     // Every transport of every case: after destroy(), exactly one close, nothing after it.
-    const { cleanups, recorders } = closeChecks();
-
-    async function peer(options: PeerOptions = {}): Promise<TestPeer> {
-      const p = await TestPeer.start(options);
-      cleanups.push(() => p.close());
-      return p;
-    }
-
-    function transport(o: TransportOptions): { t: Transport; rec: Recorder } {
-      const t = k.create({ connectTimeoutMs: 2000, addp: false, ...o });
-      cleanups.push(() => t.destroy());
-      const rec = new Recorder(t);
-      recorders.push(rec);
-      return { t, rec };
-    }
+    const { cleanups, transport, peer } = suiteFor(k);
 
     async function connected(p: TestPeer, o: Partial<TransportOptions> = {}) {
       const conn = p.nextConnection();

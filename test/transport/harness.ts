@@ -8,6 +8,7 @@ import { afterEach, expect } from 'vitest';
 import { createTransport, isTransportAvailable } from '../../lib/transport/index.js';
 import type { CloseInfo, FrameBatch, Transport, TransportOptions } from '../../lib/transport/types.js';
 import type { MessageFrame } from '../../lib/protocol/index.js';
+import { TestPeer, type PeerOptions } from '../helpers/peer.js';
 
 export interface KindUnderTest {
   kind: 'node' | 'native';
@@ -51,11 +52,15 @@ export const KINDS: KindUnderTest[] = [
 ];
 
 /**
- * Per-suite bookkeeping, registered with `afterEach` (call inside a describe): `cleanups` run after each case,
- * newest first; then every transport whose `Recorder` is in `recorders` must have closed exactly once, emitted
- * nothing after its close, and say it is not connected.
+ * Per-suite bookkeeping for kind `k`, registered with `afterEach` (call inside a describe): `cleanups` run
+ * after each case, newest first; then every transport made by `transport()` must have closed exactly once,
+ * emitted nothing after its close, and say it is not connected. `peer()` starts a TestPeer closed after the case.
  */
-export function closeChecks(): { cleanups: Array<() => Promise<unknown> | unknown>; recorders: Recorder[] } {
+export function suiteFor(k: KindUnderTest): {
+  cleanups: Array<() => Promise<unknown> | unknown>;
+  transport: (o: TransportOptions) => { t: Transport; rec: Recorder };
+  peer: (options?: PeerOptions) => Promise<TestPeer>;
+} {
   const cleanups: Array<() => Promise<unknown> | unknown> = [];
   const recorders: Recorder[] = [];
   afterEach(async () => {
@@ -66,7 +71,19 @@ export function closeChecks(): { cleanups: Array<() => Promise<unknown> | unknow
       expect(r.t.connected).toBe(false);
     }
   });
-  return { cleanups, recorders };
+  const transport = (o: TransportOptions) => {
+    const t = k.create({ connectTimeoutMs: 2000, addp: false, ...o });
+    cleanups.push(() => t.destroy());
+    const rec = new Recorder(t);
+    recorders.push(rec);
+    return { t, rec };
+  };
+  const peer = async (options: PeerOptions = {}) => {
+    const p = await TestPeer.start(options);
+    cleanups.push(() => p.close());
+    return p;
+  };
+  return { cleanups, transport, peer };
 }
 
 /** Everything one transport emitted, plus waiting helpers. */

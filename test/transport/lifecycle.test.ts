@@ -10,8 +10,8 @@ import { TransportError } from '../../lib/errors.js';
 import { MessageType, encodeMessage } from '../../lib/protocol/index.js';
 import { CLOSE_GRACE_MS } from '../../lib/transport/transport-base.js';
 import type { Transport, TransportOptions } from '../../lib/transport/types.js';
-import { TestPeer } from '../helpers/peer.js';
-import { KINDS, Recorder, closeChecks, prepareKinds, sleep, within } from './harness.js';
+import type { TestPeer } from '../helpers/peer.js';
+import { KINDS, Recorder, suiteFor, prepareKinds, sleep, within } from './harness.js';
 
 await prepareKinds();
 
@@ -21,21 +21,7 @@ for (const k of KINDS) {
   const reason = k.skipReason();
   describe.skipIf(reason !== undefined)(`transport lifecycle: ${k.kind}${reason ? ` — SKIPPED: ${reason}` : ''}`, () => {
     // Every transport of every case: after destroy(), exactly one close, nothing after it.
-    const { cleanups, recorders } = closeChecks();
-
-    function transport(o: TransportOptions): { t: Transport; rec: Recorder } {
-      const t = k.create({ connectTimeoutMs: 2000, addp: false, ...o });
-      cleanups.push(() => t.destroy());
-      const rec = new Recorder(t);
-      recorders.push(rec);
-      return { t, rec };
-    }
-
-    async function peer(): Promise<TestPeer> {
-      const p = await TestPeer.start({});
-      cleanups.push(() => p.close());
-      return p;
-    }
+    const { cleanups, transport, peer } = suiteFor(k);
 
     /** A peer that reads everything and never closes its side: our FIN is never answered. */
     async function halfOpenPeer(): Promise<{ port: number; gotFin: Promise<void> }> {
