@@ -16,7 +16,6 @@ import { createTransport, resolveTransportKind } from '../transport/index.js';
 import '../native/register.js';
 import { FrameKind, frameKind, isHeldEvent } from '../transport/hold-rule.js';
 import { HoldWindow, concatReleases } from '../transport/hold-window.js';
-import { positionWentBack } from '../protocol/sequence.js';
 
 
 // The decision core's vocabulary: an endpoint reports in the words the core decides with.
@@ -101,8 +100,6 @@ export interface EndpointEvents {
   role: [role: RoleName, previous: RoleName];
   /** The server reported its CTI link state (every report; the pair emits only changes), at position `seq` (-1: none). */
   link: [up: boolean, frame: MessageFrame, seq: number];
-  /** An open session's registration or query was answered at position `seq` (where the server's stream stood). */
-  position: [seq: number];
   /** A connection attempt failed (every one; `attempt` counts failures in a row since a session opened). */
   attemptFailed: [attempt: number, error: Error];
   /** The circuit breaker changed state. */
@@ -352,17 +349,9 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
       const refused: { dn: string; error: ServerError }[] = [];
       const replies = await Promise.allSettled(dns.map((dn) => this.registerAddress(dn)));
       const dnPositions = new Map<string, number>();
-      // The answers came in the order the requests went out, each carrying where the stream stood. A lower
-      // one than before means the numbering restarted in place during the handshake: no position of this
-      // session says where its DNs' streams begin in one numbering, so it cannot be used. A new session can.
-      let position = seqOf(info);
       replies.forEach((r, i) => {
         if (r.status === 'fulfilled') {
           const at = seqOf(r.value);
-          if (positionWentBack(position, at)) {
-            throw new HandshakeError(this.label, `the server's numbering went back during the handshake (${messageName(info.type)} at ${seqOf(info)}, ${dns[i]} registered at ${at}); starting a new session`);
-          }
-          if (at >= 0) position = at;
           registeredSeq = Math.max(registeredSeq, at);
           if (at >= 0) dnPositions.set(dns[i]!, at);
         }
@@ -562,12 +551,6 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
           if (frame.type === MessageType.EventServerInfo) {
             const role = roleOf(getAttr(frame, Attr.ServerRole));
             if (role !== 'unknown') this.role = role;
-          }
-          // A position read in stream order, after every event the server sent before it: the pair compares it
-          // (the handshake's positions are the session's facts instead).
-          if (this.state === 'open' && (frame.type === MessageType.EventRegistered || frame.type === MessageType.EventAddressInfo)) {
-            const seq = seqOf(frame);
-            if (seq >= 0) this.emit('position', seq);
           }
           if (frame.type === MessageType.EventError) {
             const code = getAttr(frame, Attr.ErrorCode);

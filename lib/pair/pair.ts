@@ -127,7 +127,6 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
         this.serverEvents.linkReport(ep.name, up, frame, at);
         this.input({ kind: 'link', ep: ep.name, gen: ep.generation, up, seq, at, readAt: up ? ep.reportedAt : at });
       });
-      ep.on('position', (seq) => this.input({ kind: 'position', ep: ep.name, gen: ep.generation, seq, at: monotonicMs() }));
     }
     this.serverEvents = new ServerEvents(o.name, (name, payload) => this.outbox.push(name, payload));
     this.supervisor = new Supervisor(o, this.endpoints, this.lifecycle.signal, () => [...this.dns], (ep, minDelayMs, maxDelayMs) => this.attempts.retry(ep, minDelayMs, maxDelayMs));
@@ -360,8 +359,8 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
 
   /**
    * Add a DN to the registration set, replayed on every (re)connect and switchover, and register it where
-   * connected. Resolves when the active server confirmed it — at once when there is none (each server
-   * gets the set as it opens). Rejects with ServerError if the active server refused, ClosedError if the
+   * connected. Resolves when the active server confirmed it (with none, the next one: it waits like a
+   * request; with no server connected at all, at once — each server gets the set as it opens). Rejects with ServerError if the active server refused, ClosedError if the
    * pair closed first, and otherwise as a request does by its deadline (RequestTimeoutError, or
    * SwitchoverError when a failover left it in doubt: a registration lost with its server is repeated on
    * the next primary, docs/semantics.md). The DN stays in the set either way.
@@ -404,6 +403,8 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
    * The active server's answer goes through the request book like any request — one deadline, abort and
    * failover rule for both; the other connected server is told best effort (its connection bounds the call).
    */
+  private bestEffortCalls = 0;
+
   private async addressCall(type: number, dn: string, options: AddressOptions, update: () => void): Promise<void> {
     const what = messageName(type);
     if (this.core.closed || this.draining) throw new ClosedError();
@@ -414,12 +415,28 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     update();
     const active = this.core.routing.active;
     const attrs = addressAttributes(type, dn, this.options.registerMode);
-    for (const ep of Object.values(this.endpoints)) {
-      if (ep.state === 'open' && ep.name !== active) ep.call(type, attrs).catch(() => {});
-    }
-    if (active === null) return;
+    const connected = Object.values(this.endpoints).filter((ep) => ep.state === 'open');
+    // Nothing connected: each server gets the set as its session opens.
+    if (connected.length === 0) return;
+    for (const ep of connected) if (ep.name !== active) this.tellBestEffort(ep, type, attrs);
+    // With no active server it waits in the book, in submission order with the application's other
+    // (un)registrations, for the server that takes requests next (its answer is the one that counts).
     const ref = this.nextRef();
-    await this.book.submit(ref, what, encodeMessage(type, { ...attrs, ReferenceID: ref }), { timeoutMs, rule: ruleFor(type, undefined), signal: options.signal }, this.endpoints[active]);
+    await this.book.submit(ref, what, encodeMessage(type, { ...attrs, ReferenceID: ref }), { timeoutMs, rule: ruleFor(type, undefined), signal: options.signal }, active ? this.endpoints[active] : undefined);
+  }
+
+  /**
+   * A (un)registration for a connected server that does not take requests (it holds events for us): its
+   * answer is not waited for, and at most `maxPendingRequests` such calls are outstanding — a server that
+   * never answers them cannot make them pile up; its next session registers the set anyway.
+   */
+  private tellBestEffort(ep: Endpoint, type: number, attrs: AttributeInput): void {
+    if (this.bestEffortCalls >= this.options.maxPendingRequests) return;
+    this.bestEffortCalls++;
+    ep.call(type, attrs).then(
+      () => this.bestEffortCalls--,
+      () => this.bestEffortCalls--,
+    );
   }
 
   private nextRef(): number {
@@ -525,8 +542,9 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
    */
   private reconcileDns(ep: Endpoint, registered: readonly string[]): void {
     const had = new Set(registered);
-    for (const dn of this.dns) if (!had.has(dn)) ep.registerAddress(dn).catch(() => {});
-    for (const dn of had) if (!this.dns.has(dn)) ep.unregisterAddress(dn).catch(() => {});
+    const mode = this.options.registerMode;
+    for (const dn of this.dns) if (!had.has(dn)) this.tellBestEffort(ep, MessageType.RequestRegisterAddress, addressAttributes(MessageType.RequestRegisterAddress, dn, mode));
+    for (const dn of had) if (!this.dns.has(dn)) this.tellBestEffort(ep, MessageType.RequestUnregisterAddress, addressAttributes(MessageType.RequestUnregisterAddress, dn, mode));
   }
 
   private onLost(ep: Endpoint, info: CloseInfo, dropped: DropReason | undefined): void {

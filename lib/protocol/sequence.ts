@@ -11,11 +11,3 @@ export function wentBack(prev: number, seq: number): boolean {
   return prev >= 0 && seq >= 0 && seq <= prev;
 }
 
-/**
- * A position (the number a handshake or registration answer carries: where the server's stream stands, no
- * event of its own) reported after one at `prev` on the same connection: did the numbering go back? Equal
- * is no proof — no event came in between — so only a lower position is.
- */
-export function positionWentBack(prev: number, pos: number): boolean {
-  return prev >= 0 && pos >= 0 && pos < prev;
-}

@@ -108,15 +108,17 @@ export class HoldWindow<T = Buffer> {
 export function concatReleases(head: ReleaseResult, tail: ReleaseResult, afterSeq: number): ReleaseResult {
   // The tail's first frame is its lowest unless its own numbering went back (then it says so).
   const decreased = head.seqDecreased || tail.seqDecreased || wentBack(head.lastSeenSeq, tail.firstSeenSeq);
-  const kept = (b: FrameBatch): FrameBatch => {
+  // The window evicts its oldest frames first: what the tail evicted is newer than the head's frames, so the
+  // head's frames up to there count as evicted too (reported in the gap up to evictedUpTo, not delivered).
+  const kept = (b: FrameBatch, above: number): FrameBatch => {
     if (decreased) return b;
     const keep: number[] = [];
-    for (let i = 0; i < b.count; i++) if (b.seq(i) > afterSeq) keep.push(i);
+    for (let i = 0; i < b.count; i++) if (b.seq(i) > above) keep.push(i);
     return keep.length === b.count ? b : new SubsetBatch(b, keep);
   };
   const lowest = [head.firstSeenSeq, tail.firstSeenSeq].filter((s) => s >= 0);
   return {
-    batch: new ConcatBatch(kept(head.batch), kept(tail.batch)),
+    batch: new ConcatBatch(kept(head.batch, Math.max(afterSeq, tail.evictedUpTo)), kept(tail.batch, afterSeq)),
     evictedUpTo: Math.max(head.evictedUpTo, tail.evictedUpTo),
     firstSeenSeq: lowest.length > 0 ? Math.min(...lowest) : -1,
     lastSeenSeq: tail.lastSeenSeq >= 0 ? tail.lastSeenSeq : head.lastSeenSeq,

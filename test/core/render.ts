@@ -72,8 +72,6 @@ export function toInput(spec: StepSpec): Input {
       return { kind: 'role', ep: i.ep as never, gen: i.gen as number, role: i.role as never, at, readAt: at };
     case 'link':
       return { kind: 'link', ep: i.ep as never, gen: i.gen as number, up: i.up as boolean, seq: (i.seq ?? -1) as number, at, readAt: at };
-    case 'position':
-      return { kind: 'position', ep: i.ep as never, gen: i.gen as number, seq: i.seq as number, at };
     case 'released': {
       const f = (i.facts ?? {}) as Partial<ReleaseFacts>;
       const facts: ReleaseFacts = { evictedUpTo: f.evictedUpTo ?? -1, firstSeenSeq: f.firstSeenSeq ?? -1, seqDecreased: f.seqDecreased ?? false, lastSeenSeq: f.lastSeenSeq ?? -1, lastTimeUs: f.lastTimeUs ?? -1 };

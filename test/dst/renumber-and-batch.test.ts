@@ -19,16 +19,6 @@ const cases: [string, Schedule][] = [
     ] },
   ],
   [
-    // endpoint.ts handshake: a DN's registration position below EventServerInfo's proves the numbering
-    // went back during the handshake; the session's registration point mixed two numberings.
-    'a promoted warm backup renumbered between its handshake and its DN registrations',
-    { params: { ...base, mode: 'warm', windowFrames: 100_000 }, cmds: [
-      { t: 'wait', ms: 16 }, { t: 'splitBrain' }, { t: 'switchover' },
-      { t: 'request', timeoutMs: 1, idempotent: false, abortAfterMs: null, burst: 1 }, { t: 'resume', s: 'A' },
-      { t: 'request', timeoutMs: 1, idempotent: false, abortAfterMs: null, burst: 1 }, { t: 'renumber', s: 'B' },
-    ] },
-  ],
-  [
     // endpoint.ts `spill`: a link-down report moved delivery away in the middle of a read; the events after
     // it in the same read were out of the transport (its window holds only what it reads next) and were
     // dropped — lost for good once the move's target died and delivery came back.
@@ -43,13 +33,6 @@ const cases: [string, Schedule][] = [
     { params: { ...base, windowFrames: 100_000, netDelayMs: 0 }, cmds: [
       { t: 'wait', ms: 1111 }, { t: 'renumber', s: 'B' }, { t: 'emit', n: 1 }, { t: 'wait', ms: 50 }, { t: 'wait', ms: 1062 }, { t: 'link', s: 'A', up: false },
     ] },
-  ],
-  [
-    // endpoint.ts 'position' → core `position`: a registration answered mid-session at a position below the
-    // source's last event proves the numbering went back; it was ignored, and the new numbering's events
-    // above the old last one were delivered under the old label.
-    'a source renumbered in place, revealed by a registration answer mid-session',
-    { params: { ...base, seed: 339457610, rate: 0, netDelayMs: 0 }, cmds: [{ t: 'emit', n: 1 }, { t: 'renumber', s: 'A' }, { t: 'register', dn: '9001' }] },
   ],
   [
     // core/admit.ts `restartedInSession`: delivery moved to the backup, whose window held only its old

@@ -48,6 +48,8 @@ export function admit<E extends Admissible>(s: CoreState, v: ConnView, e: E, swi
   }
   v.maxSeq = seq;
   if (seq <= d.lastSeq) {
+    // The other server's copy; at our last event this stream has caught up with what was delivered.
+    if (seq === d.lastSeq) d.movedAtUs = -1;
     s.stats.duplicatesDropped++;
     return DUPLICATE;
   }

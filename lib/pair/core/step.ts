@@ -69,13 +69,6 @@ function decide(s: CoreState, input: Input, fx: Effect[]): void {
     case 'link':
       link(s, input, fx);
       break;
-    case 'position': {
-      const v = view(s, input.ep, input.gen);
-      // Compared with the events taken from this connection (the source's): a stale maxSeq of a held one
-      // is only lower, so this never sees a restart that was not one.
-      if (v?.open && input.seq >= 0 && input.seq < v.maxSeq) restartSeen(s, v, fx);
-      break;
-    }
     case 'released':
       released(s, input, fx);
       break;
@@ -253,7 +246,9 @@ function released(s: CoreState, input: Extract<Input, { kind: 'released' }>, fx:
   const wentBackBeforeWindow = (input.facts.firstSeenSeq >= 0 && v.handshakeSeq >= 0 && input.facts.firstSeenSeq <= v.handshakeSeq) || input.facts.belowRegistration === true;
   const f = wentBackBeforeWindow ? { ...input.facts, seqDecreased: true } : input.facts;
   v.windowEnd = f.lastSeenSeq;
-  d.movedAtUs = d.everHadSource ? f.lastTimeUs : -1;
+  // Its stream may lag what was delivered — unless, in the same numbering, its window reached our last event.
+  const caughtUp = d.epoch === v.epoch && !f.seqDecreased && f.lastSeenSeq >= 0 && f.lastSeenSeq >= d.lastSeq;
+  d.movedAtUs = d.everHadSource && !caughtUp ? f.lastTimeUs : -1;
   const reason: GapEvent['reason'] = s.config.mode === 'hot' ? 'switchover' : 'reconnect';
   if (!d.everHadSource && f.seqDecreased) {
     // The first source, renumbered before we delivered anything: what its window holds mixes numberings,

@@ -160,11 +160,6 @@ export type Input =
   /** `readAt`: when the report was read from the socket (a switchover's `announcedAt`). */
   | { kind: 'role'; ep: EndpointName; gen: number; role: RoleName; at: number; readAt: number }
   | { kind: 'link'; ep: EndpointName; gen: number; up: boolean; seq: number; at: number; readAt: number }
-  /**
-   * A position the server answered on an open session (a registration's EventRegistered): where its stream
-   * stood, at least every event it sent us before — one below them proves the numbering went back.
-   */
-  | { kind: 'position'; ep: EndpointName; gen: number; seq: number; at: number }
   | { kind: 'released'; ep: EndpointName; gen: number; facts: ReleaseFacts; at: number }
   | { kind: 'releaseFailed'; ep: EndpointName; gen: number; at: number }
   /** The released window went through `admit` (`replayed` of its events delivered), or was discarded. */
