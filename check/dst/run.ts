@@ -444,11 +444,12 @@ const SLACK_MS = 10;
  *   next attempt (≤ `maxDelayMs` later) is the probe. A session lost after `H` (ADDP ending a connection
  *   whose poll a hung server never answered) moves `L`.
  * - warm standby: the one primary's endpoint is connected and delivering by `max(H + 2 maxDelayMs + nd,
- *   L + pause + probeMs + 2 nd + min(maxDelayMs, 2 minDelayMs)) + 5 nd + slack`, `H` also after the last
- *   role change. Why: attempts alternate between the servers (the other, a backup or down, refuses at
- *   once), so the primary is tried within two delays; after a loss the loop first probes the other server
- *   for at most `probeMs`, then tries it once more and the primary next. The breaker as in hot standby,
- *   with two delays.
+ *   L + pause + probeMs + attempt + 2 nd + min(maxDelayMs, 2 minDelayMs)) + 5 nd + slack`, `H` also after
+ *   the last role change, `attempt` = connect + handshake timeouts. Why: attempts alternate between the
+ *   servers (the other, a backup or down, refuses at once), so the primary is tried within two delays;
+ *   after a loss the loop first probes the other server for at most `probeMs` — an attempt started just
+ *   before that ends runs to its own deadline when that server is hung — then tries it once more and the
+ *   primary next. The breaker as in hot standby, with two delays.
  *
  * **Requests flow.** While the world's one primary is healthy (and its link up as it reported it), the
  * pair's `active` names its endpoint and that endpoint is open (the pair knows it as primary with a link),
@@ -564,7 +565,10 @@ class Timeliness {
       if (Hp === null || Hp === undefined) return null;
       due = Math.max(Hp, this.rolesSince) + 2 * r.maxDelayMs + nd;
       const l = this.loss.primary;
-      if (l) due = Math.max(due, l.at + l.pauseMs + r.probeMs + 2 * nd + firstRetry);
+      // The probe of the other server ends after probeMs — but an attempt it started just before runs to its
+      // own deadline (connect + handshake: a hung server answers nothing), then the primary is tried.
+      const attempt = this.o.connectTimeoutMs + this.o.handshakeTimeoutMs;
+      if (l) due = Math.max(due, l.at + l.pauseMs + r.probeMs + attempt + 2 * nd + firstRetry);
       afterProbe = 2 * r.maxDelayMs + nd;
     }
     const b = this.o.breaker;

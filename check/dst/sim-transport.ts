@@ -18,7 +18,12 @@ import { Attr, MessageType } from '../../lib/protocol/ids.js';
 
 
 /** Frames whose EventSequenceNumber a client keeps as its session's position (switch events, handshake). */
-const TOLD = new Set<number>([MessageType.EventRouteRequest, MessageType.EventRinging, MessageType.EventEstablished, MessageType.EventReleased, MessageType.EventServerInfo, MessageType.EventRegistered]);
+/**
+ * The numbers a session is told that a client can compare a restarted numbering with: switch events and the
+ * handshake's EventServerInfo. Not EventRegistered: the client deliberately takes no proof of a restart from
+ * positions in answers (docs/semantics.md), so a restart only they would reveal is left unjudged.
+ */
+const TOLD = new Set<number>([MessageType.EventRouteRequest, MessageType.EventRinging, MessageType.EventEstablished, MessageType.EventReleased, MessageType.EventServerInfo]);
 
 /** The server side of one connection: what the server queued for the client, what the client sent. */
 export class SimConnection {
@@ -27,7 +32,7 @@ export class SimConnection {
   registered = false;
   /**
    * The last sequence number this session was told by a switch event or a handshake position
-   * (EventServerInfo, EventRegistered): what a client can compare a restarted numbering with.
+   * (EventServerInfo): what a client can compare a restarted numbering with (see TOLD).
    */
   toldSeq = -1;
   /** toldSeq when the server last renumbered in place, until the session is told its next number; else -1. */
@@ -55,10 +60,9 @@ export class SimConnection {
       if (typeof v === 'bigint' || typeof v === 'number') {
         this.toldSeq = Number(v);
         // The first number after an in-place renumbering decides whether this session could see it at all:
-        // an event's if it is above the last one, a position's (EventServerInfo, EventRegistered) if it is not
-        // below it — an equal position proves nothing (no event came in between), and every later number is
-        // above it.
-        const position = f.type === MessageType.EventServerInfo || f.type === MessageType.EventRegistered;
+        // an event's if it is above the last one, a position's (EventServerInfo) if it is not below it — an
+        // equal position proves nothing (no event came in between), and every later number is above it.
+        const position = f.type === MessageType.EventServerInfo;
         if (this.toldAtRenumber >= 0 && (position ? this.toldSeq >= this.toldAtRenumber : this.toldSeq > this.toldAtRenumber)) this.server.world.invisibleRenumber = true;
         this.toldAtRenumber = -1;
       }

@@ -467,9 +467,13 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
    * of a DN precedes its registration). Only events at or below the session's registration point are read
    * (rarely any: those that arrived while later DNs were still registering), one attribute each.
    */
-  numberingWentBackIn(batch: FrameBatch): boolean {
+  numberingWentBackIn(batch: FrameBatch, firstSeenSeq = -1): boolean {
     const session = this.session;
     if (!session || session.dnPositions.size === 0) return false;
+    // Every event comes after its own DN's registration, so after the lowest of them: one numbered at or
+    // below that proves it too, whatever its DN — also when the window has evicted it (its lowest number
+    // is kept).
+    if (firstSeenSeq >= 0 && firstSeenSeq <= Math.min(...session.dnPositions.values())) return true;
     for (let i = 0; i < batch.count; i++) {
       const seq = batch.seq(i);
       if (seq < 0 || seq > session.registeredSeq) continue;

@@ -563,7 +563,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
       const r = await ep.release(afterSeq);
       // Read by the `admitWindow` effect this input triggers (a stale release is ignored and overwritten later).
       this.window = r.batch;
-      const facts = { evictedUpTo: r.evictedUpTo, firstSeenSeq: r.firstSeenSeq, seqDecreased: r.seqDecreased, belowRegistration: ep.numberingWentBackIn(r.batch), lastSeenSeq: r.lastSeenSeq, lastTimeUs: this.lastEvent ? switchTimeUs(this.lastEvent) : -1 };
+      const facts = { evictedUpTo: r.evictedUpTo, firstSeenSeq: r.firstSeenSeq, seqDecreased: r.seqDecreased, belowRegistration: ep.numberingWentBackIn(r.batch, r.firstSeenSeq), lastSeenSeq: r.lastSeenSeq, lastTimeUs: this.lastEvent ? switchTimeUs(this.lastEvent) : -1 };
       this.input({ kind: 'released', ep: name, gen, facts, at: monotonicMs() });
     } catch {
       this.input({ kind: 'releaseFailed', ep: name, gen, at: monotonicMs() });

@@ -45,6 +45,13 @@ const cases: [string, Schedule][] = [
       { t: 'resolveSplit' }, { t: 'restart', s: 'A', reset: false },
     ] },
   ],
+  [
+    // endpoint.ts numberingWentBackIn: the backup renumbered after its DN registrations; the window's first
+    // new event (evicted since) was numbered below every registration position, which proves it — its
+    // survivors alone did not. Delivered under the old label before (seed 99).
+    'a hot backup renumbered after its registrations, the revealing event evicted from its window',
+    { params: base, cmds: [{ t: 'emit', n: 1 }, { t: 'emit', n: 1 }, { t: 'resume', s: 'A' }, { t: 'renumber', s: 'B' }, { t: 'wait', ms: 50 }, { t: 'kill', s: 'A' }] },
+  ],
 ];
 
 describe('decision-core simulation: losses found with in-place renumbering', () => {
