@@ -27,15 +27,15 @@ interface Report {
   violations: { invariant: string; detail: string; seed: number; path: string; schedule: Schedule; text: string }[];
 }
 
-const usage = `usage: check:sim [--seconds N | --schedules N] [--seed S] [--runs N] [--max-steps N] [--renumber] [--json] [--replay SEED:PATH]
+const usage = `usage: check:sim [--seconds N | --schedules N] [--seed S] [--runs N] [--max-steps N] [--no-renumber] [--json] [--replay SEED:PATH]
   --seconds N     explore for N seconds of wall time (default 30; with --schedules, a safety cap only)
   --schedules N   explore exactly N schedules (deterministic for a given seed, whatever the machine's speed)
   --seed S        first fast-check seed (default: from the clock; printed)
   --runs N        schedules per fast-check batch (default 100)
   --max-steps N   longest schedule (default 40 commands)
-  --renumber      also servers that restart their numbering in place (inside open sessions); histories where
-                  no client could see the restart are counted and not judged (opt-in: cases still open,
-                  docs/semantics.md)
+  --no-renumber   leave out servers that restart their numbering in place (inside open sessions); explored
+                  by default: histories no client or no checker can judge are counted, not judged
+  --renumber      accepted (the default)
   --replay S:P    replay the counterexample fast-check printed (seed and path), verbose
   --json          one JSON object on stdout`;
 
@@ -48,6 +48,7 @@ async function main(): Promise<number> {
       runs: { type: 'string', default: '100' },
       'max-steps': { type: 'string', default: '40' },
       renumber: { type: 'boolean', default: false },
+      'no-renumber': { type: 'boolean', default: false },
       replay: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -68,7 +69,7 @@ async function main(): Promise<number> {
     console.error(usage);
     return 2;
   }
-  const renumber = values.renumber;
+  const renumber = !values['no-renumber'];
   const arb = scheduleArb(maxSteps, { renumber });
   if (values.replay) {
     const [seed, path] = values.replay.split(':');
@@ -126,10 +127,10 @@ async function main(): Promise<number> {
     console.log(`  steps                ${report.steps}  (${report.stepsPerSecond}/s)`);
     console.log(`  events delivered     ${report.eventsDelivered}`);
     console.log(`  gaps reported        ${report.gapsReported}`);
-    if (renumber) console.log(`  not judged           ${report.unjudged}  (a renumbering no client could see)`);
+    if (renumber) console.log(`  not judged           ${report.unjudged}  (a restart no client could see, or a loss no checker can place)`);
     console.log(`  violations           ${report.violations.length}`);
     for (const v of report.violations) {
-      console.log(`\n${v.invariant}: ${v.detail}\nshrunk schedule:\n${v.text}\nreplay: npm run check:sim -- --replay ${v.seed}:${v.path}${renumber ? ' --renumber' : ''}`);
+      console.log(`\n${v.invariant}: ${v.detail}\nshrunk schedule:\n${v.text}\nreplay: npm run check:sim -- --replay ${v.seed}:${v.path}${renumber ? '' : ' --no-renumber'}`);
     }
   }
   return report.violations.length > 0 ? 1 : 0;

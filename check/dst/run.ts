@@ -21,7 +21,10 @@ export interface RunResult {
   steps: number;
   delivered: number;
   gaps: number;
-  /** The history held a renumbering no client could see (world.ts `invisibleRenumber`): not judged. */
+  /**
+   * Not judged: the history held a renumbering no client could see (world.ts `invisibleRenumber`), or a gap
+   * in a numbering the client named itself that no delivered event places on the switch's numbers.
+   */
   unjudged: boolean;
 }
 
@@ -277,7 +280,7 @@ export async function runSchedule(s: Schedule): Promise<RunResult> {
     clearInterval(traffic);
     if (!checker.failed) await checker.finish();
     if (!checker.failed) checkResendOrder(world, checker);
-    const unjudged = world.invisibleRenumber;
+    const unjudged = world.invisibleRenumber || checker.lossUnjudged;
     return { violation: unjudged ? null : checker.failed, steps, delivered: pair.stats.delivered, gaps: pair.stats.gaps, unjudged };
   } finally {
     diagnostics.unsubscribe('tserver-ha:attempt-failed', onAttempt);
