@@ -347,7 +347,8 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
       // A DN the server refuses does not keep the session from opening (one bad DN would lock the pair
       // out): it is reported, and tried again with the next session.
       const refused: { dn: string; error: ServerError }[] = [];
-      const replies = await Promise.allSettled(dns.map((dn) => this.registerAddress(dn)));
+      const register = (dn: string) => this.call(MessageType.RequestRegisterAddress, addressAttributes(MessageType.RequestRegisterAddress, dn, this.ctx.options.registerMode));
+      const replies = await Promise.allSettled(dns.map(register));
       const dnPositions = new Map<string, number>();
       replies.forEach((r, i) => {
         if (r.status === 'fulfilled') {
@@ -399,20 +400,10 @@ export class Endpoint extends EventEmitter<EndpointEvents> {
   }
 
   /**
-   * Register one DN on the current connection; resolves with EventRegistered. No deadline of its own: the
-   * handshake's bounds it there, the pair's request book where the application waits for it, and the
-   * connection's end settles it anyway (best-effort calls).
+   * Send a request and wait for its reply or the connection's end. No deadline of its own: the handshake's
+   * bounds its registrations, the pair's request book what the application waits for, and the connection's
+   * end settles the pair's best-effort calls.
    */
-  registerAddress(dn: string): Promise<MessageFrame> {
-    return this.call(MessageType.RequestRegisterAddress, addressAttributes(MessageType.RequestRegisterAddress, dn, this.ctx.options.registerMode));
-  }
-
-  /** Unregister one DN on the current connection (settled like {@link registerAddress}). */
-  unregisterAddress(dn: string): Promise<MessageFrame> {
-    return this.call(MessageType.RequestUnregisterAddress, addressAttributes(MessageType.RequestUnregisterAddress, dn, this.ctx.options.registerMode));
-  }
-
-  /** Send a request and wait for its reply or the connection's end (deadlines are the caller's: see above). */
   call(type: number, attrs: AttributeInput): Promise<MessageFrame> {
     return new Promise((resolve, reject) => {
       const ref = this.ctx.nextRef();
