@@ -58,8 +58,13 @@ for (const major of versions) {
   const plain = r.stdout.replace(/\x1b\[[0-9;]*m/g, '');
   const tests = /^\s*Tests\s+(.*)$/m.exec(plain)?.[1]?.trim() ?? 'no summary';
   const files = /^\s*Test Files\s+(.*)$/m.exec(plain)?.[1]?.trim() ?? '';
-  results.push({ node: version, ok: r.status === 0, tests, files, seconds: Math.round((Date.now() - t0) / 1000) });
+  // The names of failed tests, repeated in the summary: a CI log is often read from its tail.
+  const failed = [...new Set(plain.split('\n').filter((l) => /^\s*(FAIL|×)\s/.test(l)).map((l) => l.trim()))];
+  results.push({ node: version, ok: r.status === 0, tests, files, failed, seconds: Math.round((Date.now() - t0) / 1000) });
 }
 console.log('\nnode matrix:');
-for (const x of results) console.log(`  ${x.node.padEnd(9)} ${x.ok ? 'pass' : 'FAIL'}  tests: ${x.tests}  files: ${x.files}  (${x.seconds} s)`);
+for (const x of results) {
+  console.log(`  ${x.node.padEnd(9)} ${x.ok ? 'pass' : 'FAIL'}  tests: ${x.tests}  files: ${x.files}  (${x.seconds} s)`);
+  for (const line of x.failed) console.log(`      ${line}`);
+}
 process.exit(results.every((x) => x.ok) ? 0 : 1);

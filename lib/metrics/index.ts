@@ -127,7 +127,7 @@ class MetricSet {
       labelNames: ['pair', 'reason'], buckets: switchoverBuckets, registers,
     }));
     this.overhead = own(new c.Histogram({
-      name: p + 'switchover_overhead_seconds', help: 'The client\'s own share of a switchover: from the new primary\'s report being read to requests sent (completedAt - announcedAt).',
+      name: p + 'switchover_overhead_seconds', help: 'The client\'s own share of a switchover: from the report that decided it being read to requests sent (completedAt - announcedAt).',
       labelNames: ['pair'], buckets: switchoverBuckets, registers,
     }));
     this.disconnects = own(new c.Counter({ name: p + 'disconnects_total', help: 'Sessions that ended, by reason (addp-timeout: a missed heartbeat).', labelNames: ['pair', 'endpoint', 'reason'], registers }));

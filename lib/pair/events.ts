@@ -90,9 +90,11 @@ export interface SwitchoverEvent {
   /** Monotonic ms when the old primary stopped being usable (loss detected, ADDP deadline, role or link report). */
   detectedAt: number;
   /**
-   * When the report that made `to` usable was read from its socket: its promotion (EventPrimaryChanged),
-   * its link coming up, or its session opening (warm standby). `completedAt - announcedAt` is the client's
-   * own overhead.
+   * When the last fact the pair needed for this switchover was read from a socket or detected: usually
+   * `to`'s promotion (EventPrimaryChanged), its link coming up or its session opening (warm standby); the
+   * old primary stepping down when that came second (a management switchover: until then both claim
+   * primary and requests stay where they were); a loss, when `to` was ready before. `completedAt -
+   * announcedAt` is the client's own overhead (native: from the I/O thread's read stamp).
    */
   announcedAt: number;
   /** When `to` became usable and the queued requests were sent to it. */

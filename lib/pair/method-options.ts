@@ -5,7 +5,7 @@
 import { show } from '../config.js';
 import { ConfigError } from '../errors.js';
 import type { EndpointName } from './core/vocabulary.js';
-import { MAX_TIMEOUT_MS } from './requests.js';
+import { MAX_TIMEOUT_MS, checkTimeout } from './requests.js';
 
 /** Options of `registerAddress()` / `unregisterAddress()`. */
 export interface AddressOptions {
@@ -69,6 +69,17 @@ export function checkOptions(method: string, v: unknown, known: readonly string[
   for (const k of Object.keys(v)) {
     if (!known.includes(k)) throw new ConfigError(`unknown option ${k} of ${method}; known: ${known.join(', ')}`);
   }
+}
+
+/**
+ * The options every call that waits for an answer takes — `timeoutMs` (default `defaultTimeoutMs`) and
+ * `signal` — checked together with the method's own keys (request() and the (un)registrations share this).
+ */
+export function checkCallOptions(method: string, v: unknown, known: readonly string[], defaultTimeoutMs: number): { timeoutMs: number; signal: AbortSignal | undefined } {
+  checkOptions(method, v, known);
+  const { timeoutMs, signal } = v as { timeoutMs?: unknown; signal?: unknown };
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new ConfigError('option signal must be an AbortSignal');
+  return { timeoutMs: checkTimeout('timeoutMs', timeoutMs === undefined ? defaultTimeoutMs : timeoutMs), signal };
 }
 
 /** `signal` of open(): an AbortSignal or nothing (checked before anything is armed). */

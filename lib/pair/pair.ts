@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { gapChannel, switchoverChannel } from '../diagnostics.js';
 import { resolvePairOptions, show, type ResolvedPairOptions, type TServerPairOptions } from '../config.js';
-import { AbortedError, ClosedError, ConfigError, OpenTimeoutError, QueueFullError, SwitchoverError, TransportError, TServerHaError } from '../errors.js';
+import { AbortedError, ClosedError, ConfigError, OpenTimeoutError, SwitchoverError, TransportError, TServerHaError } from '../errors.js';
 import { monotonicMs } from '../clock.js';
 import { addressAttributes, encodeRequest, Endpoint, type EndpointName, type SessionInfo, type DropReason } from '../endpoint/endpoint.js';
 import type { AttributeInput } from '../protocol/encoder.js';
@@ -18,9 +18,9 @@ import { TEvent, type PairEventRecord, type PairEvents, type PairState, type Swi
 import { Outbox } from './outbox.js';
 import { AttemptEvents } from './attempt-events.js';
 import { logEvent, requestChannel, type RequestTraceContext } from './observe.js';
-import { checkTimeout, RequestBook, type RequestOptions, type RequestReply } from './requests.js';
+import { RequestBook, type RequestOptions, type RequestReply } from './requests.js';
 import { callOf, ruleFor } from './request-rules.js';
-import { checkDrain, checkOptions, checkSignal, type AddressOptions, type CloseOptions, type EventsOptions, type OpenOptions, type PairHealth } from './method-options.js';
+import { checkCallOptions, checkDrain, checkOptions, checkSignal, type AddressOptions, type CloseOptions, type EventsOptions, type OpenOptions, type PairHealth } from './method-options.js';
 export type { AddressOptions, CloseOptions, EventsOptions, OpenOptions, PairHealth } from './method-options.js';
 import { ServerEvents } from './server-events.js';
 import { Supervisor } from './supervisor.js';
@@ -327,22 +327,21 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
   request(name: MessageName | number, attributes: AttributeInput | readonly Attribute[], options: RequestOptions = {}): Promise<RequestReply> {
     if (this.core.closed || !this.opened || this.draining) return Promise.reject(new ClosedError(this.core.closed || this.draining ? 'the pair is closed' : 'call open() first'));
     // Every argument checked before anything is sent, armed or allocated.
-    try {
-      checkOptions('request()', options, ['timeoutMs', 'idempotent', 'repeat', 'signal']);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) return Promise.reject(new ConfigError('option signal must be an AbortSignal'));
-    if (typeof attributes !== 'object' || attributes === null) return Promise.reject(new TypeError('attributes must be an object of attribute names or an array of attributes'));
     let timeoutMs: number;
+    let signal: AbortSignal | undefined;
     let type: number;
     let bytes: Uint8Array;
-    const ref = this.nextRef();
     try {
-      timeoutMs = checkTimeout('timeoutMs', options.timeoutMs === undefined ? this.options.requestTimeoutMs : options.timeoutMs);
+      ({ timeoutMs, signal } = checkCallOptions('request()', options, ['timeoutMs', 'idempotent', 'repeat', 'signal'], this.options.requestTimeoutMs));
+      if (typeof attributes !== 'object' || attributes === null) throw new TypeError('attributes must be an object of attribute names or an array of attributes');
       for (const k of ['idempotent', 'repeat'] as const) {
         if (options[k] !== undefined && typeof options[k] !== 'boolean') throw new ConfigError(`option ${k} must be a boolean, got ${typeof options[k]}`);
       }
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const ref = this.nextRef();
+    try {
       ({ type, bytes } = encodeRequest(name, attributes, ref));
     } catch (err) {
       return Promise.reject(err);
@@ -351,7 +350,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     const idempotent = options.idempotent ?? false;
     const rule = ruleFor(type, options.repeat ?? (idempotent ? true : undefined));
     const call = callOf(type, attributes);
-    const submit = () => this.book.submit(ref, messageName(type), bytes, { timeoutMs, rule, signal: options.signal, call }, active ? this.endpoints[active] : undefined);
+    const submit = () => this.book.submit(ref, messageName(type), bytes, { timeoutMs, rule, signal, call }, active ? this.endpoints[active] : undefined);
     if (!requestChannel.hasSubscribers) return submit();
     const ctx: RequestTraceContext = { pair: this.options.name, request: messageName(type), referenceId: ref, timeoutMs, idempotent, active };
     return requestChannel.tracePromise(submit, ctx);
@@ -399,19 +398,19 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     this.input({ kind: 'manual', at: monotonicMs() });
   }
 
+  /** Best-effort (un)registrations outstanding on connected non-active servers (tellBestEffort). */
+  private bestEffortCalls = 0;
+
   /**
    * The active server's answer goes through the request book like any request — one deadline, abort and
    * failover rule for both; the other connected server is told best effort (its connection bounds the call).
+   * The DN set changes only once every check passed (a refused call leaves it as it was).
    */
-  private bestEffortCalls = 0;
-
   private async addressCall(type: number, dn: string, options: AddressOptions, update: () => void): Promise<void> {
     const what = messageName(type);
     if (this.core.closed || this.draining) throw new ClosedError();
-    checkOptions(what, options, ['timeoutMs', 'signal']);
-    const timeoutMs = checkTimeout('timeoutMs', options.timeoutMs === undefined ? this.options.requestTimeoutMs : options.timeoutMs);
-    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new ConfigError('option signal must be an AbortSignal');
-    if (this.book.size >= this.options.maxPendingRequests) throw new QueueFullError(this.options.maxPendingRequests);
+    const { timeoutMs, signal } = checkCallOptions(what, options, ['timeoutMs', 'signal'], this.options.requestTimeoutMs);
+    this.book.checkRoom();
     update();
     const active = this.core.routing.active;
     const attrs = addressAttributes(type, dn, this.options.registerMode);
@@ -422,7 +421,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     // With no active server it waits in the book, in submission order with the application's other
     // (un)registrations, for the server that takes requests next (its answer is the one that counts).
     const ref = this.nextRef();
-    await this.book.submit(ref, what, encodeMessage(type, { ...attrs, ReferenceID: ref }), { timeoutMs, rule: ruleFor(type, undefined), signal: options.signal }, active ? this.endpoints[active] : undefined);
+    await this.book.submit(ref, what, encodeMessage(type, { ...attrs, ReferenceID: ref }), { timeoutMs, rule: ruleFor(type, undefined), signal }, active ? this.endpoints[active] : undefined);
   }
 
   /**

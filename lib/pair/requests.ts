@@ -118,8 +118,17 @@ export class RequestBook {
     return { live: this.live.size, queue: this.queue.size, requeued: this.requeued.size, parked: this.parked.size };
   }
 
+  /** QueueFullError when `maxPendingRequests` are unsettled, for a caller that must know before it changes anything. */
+  checkRoom(): void {
+    if (this.live.size >= this.limit) throw new QueueFullError(this.limit);
+  }
+
   submit(ref: number, name: string, bytes: Uint8Array, opts: { timeoutMs: number; rule: RequestRule; signal?: AbortSignal; call?: { connId: bigint; destination: string } }, target: Endpoint | undefined): Promise<RequestReply> {
-    if (this.live.size >= this.limit) return Promise.reject(new QueueFullError(this.limit));
+    try {
+      this.checkRoom();
+    } catch (err) {
+      return Promise.reject(err);
+    }
     if (opts.signal?.aborted) return Promise.reject(new AbortedError(name, opts.signal.reason));
     return new Promise<RequestReply>((resolve, reject) => {
       const e: Entry = {

@@ -124,14 +124,23 @@ async function settled(children: { A?: ChildHandle; B?: ChildHandle }, mode: 'ho
 }
 
 const live = new Set<ChildHandle>();
+/** Working directories this process made for simulations not stopped yet: removed at exit too. */
+const ownDirs = new Set<string>();
 let exitHookInstalled = false;
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  // Children also exit on their own when our IPC channel closes; this makes it immediate.
+  // Children also exit on their own when our IPC channel closes; this makes it immediate. A process that
+  // exits without stopping its simulations (process.exit, an uncaught error) leaves no directory behind.
   process.on('exit', () => {
     for (const c of live) c.killNow();
+    for (const d of ownDirs) removeDir(d);
   });
+}
+
+function removeDir(dir: string): void {
+  ownDirs.delete(dir);
+  rmSync(dir, { recursive: true, force: true });
 }
 
 /** Start a switch, two T-Servers and the management role. */
@@ -153,6 +162,17 @@ async function startOnce(o: ReturnType<typeof resolveSimulationOptions>): Promis
   installExitHook();
   const ownDir = o.dir === undefined;
   const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'tserver-ha-sim-'));
+  if (ownDir) ownDirs.add(dir);
+  try {
+    return await startIn(o, dir, ownDir);
+  } catch (err) {
+    // A start that failed before its children ran (ports, netns, TLS): stop() did not remove it.
+    if (ownDirs.has(dir)) removeDir(dir);
+    throw err;
+  }
+}
+
+async function startIn(o: ReturnType<typeof resolveSimulationOptions>, dir: string, ownDir: boolean): Promise<Simulation> {
   const events = new EventEmitter();
   const host = o.host === 'localhost' ? '127.0.0.1' : o.host;
   const port = async (p: number | undefined) => (p ? p : freePort(host));
@@ -337,7 +357,7 @@ async function startOnce(o: ReturnType<typeof resolveSimulationOptions>): Promis
     clearInterval(watchdog);
     await Promise.all([children.A?.stop(), children.B?.stop(), children.switch?.stop()]);
     netns?.destroy();
-    if (ownDir) rmSync(dir, { recursive: true, force: true });
+    if (ownDir) removeDir(dir);
   };
 
   try {

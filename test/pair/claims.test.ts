@@ -3,7 +3,8 @@
  * both transports.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { SplitBrainEvent } from '../../lib/pair/events.js';
+import { endpointsOf } from '../../lib/cli/bench/observer.js';
+import type { SplitBrainEvent, SwitchoverEvent } from '../../lib/pair/events.js';
 import { rig, until, type Rig } from './harness.js';
 import { transportsUnderTest } from './transports.js';
 
@@ -33,5 +34,27 @@ describe.each(transportsUnderTest())('event claims (%s transport)', (transport) 
     expect(sb.keeping).toBe('backup');
     expect(sb.ignoring).toBe('primary');
     expect(sb.eventsFrom).toBe(st.source);
+  });
+
+  it('switchover.announcedAt is when the last report the pair needed was read (a management switchover: both)', async () => {
+    r = await rig({ mode: 'hot', rate: 500, promotionDelayMs: 100 }, { transport });
+    const rr = r;
+    await rr.pair.open();
+    await until(() => rr.pair.state.endpoints.backup.server === 'open' && rr.pair.state.endpoints.backup.link === 'up', 15_000, 'backup connected');
+    const eps = endpointsOf(rr.pair);
+    const before = { primary: eps.primary.reportedAt, backup: eps.backup.reportedAt };
+    let seen: { e: SwitchoverEvent; read: { primary: number; backup: number } } | undefined;
+    rr.pair.once('switchover', (e) => (seen = { e, read: { primary: eps.primary.reportedAt, backup: eps.backup.reportedAt } }));
+    // B is promoted, A steps down: requests can move only once both are read (until then both claim primary).
+    await rr.sim.fault({ kind: 'switchover' });
+    await until(() => seen !== undefined, 15_000, () => `switchover; ${rr.timeline().join(' ')}`);
+    const { e, read } = seen!;
+    expect(e.to).toBe('backup');
+    // Both reports were read by then (each endpoint's stamp moved), and the event counts from the later one
+    // (old code: from B's promotion, so the wait for A's step-down was reported as the client's overhead).
+    expect(read.primary).toBeGreaterThan(before.primary);
+    expect(read.backup).toBeGreaterThan(before.backup);
+    expect(e.announcedAt).toBe(Math.max(read.primary, read.backup));
+    expect(e.completedAt).toBeGreaterThanOrEqual(e.announcedAt);
   });
 });

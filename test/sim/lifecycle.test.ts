@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -48,12 +49,13 @@ describe('simulator lifecycle and CLI', { timeout: 30_000 }, () => {
     expect(pids.every(alive)).toBe(true);
     await sim.stop();
     expect(pids.some(alive)).toBe(false);
+    expect(existsSync(sim.dir), 'its working directory is removed').toBe(false);
   });
 
   it('children exit when their parent is killed with SIGKILL', async () => {
     const r = runCli(['sim', '--json']);
     await until(() => r.out().includes('\n'), 15_000, 'CLI endpoints');
-    const info = JSON.parse(r.out().split('\n')[0]!) as { control: { port: number } };
+    const info = JSON.parse(r.out().split('\n')[0]!) as { control: { port: number }; dir: string };
     const st = (await controlRequest(info.control.port, { op: 'status' })) as { ok: boolean; result: { pids: Record<string, number> } };
     expect(st.ok).toBe(true);
     const children = Object.values(st.result.pids);
@@ -61,12 +63,15 @@ describe('simulator lifecycle and CLI', { timeout: 30_000 }, () => {
     expect(children.every(alive)).toBe(true);
     r.p.kill('SIGKILL');
     await until(() => !children.some(alive), 10_000, 'children to exit');
+    // A process killed with SIGKILL cannot remove its working directory: the one who killed it does.
+    expect(existsSync(info.dir)).toBe(true);
+    rmSync(info.dir, { recursive: true, force: true });
   });
 
   it('tserver-ha sim: control address runs faults; Ctrl-C (SIGINT) stops everything cleanly', async () => {
     const r = runCli(['sim', '--json', '--mode', 'warm', '--promotion-delay', '100']);
     await until(() => r.out().includes('\n'), 15_000, 'CLI endpoints');
-    const info = JSON.parse(r.out().split('\n')[0]!) as { mode: string; control: { port: number }; backup: { port: number } };
+    const info = JSON.parse(r.out().split('\n')[0]!) as { mode: string; control: { port: number }; backup: { port: number }; dir: string };
     expect(info.mode).toBe('warm');
     const bad = await controlRequest(info.control.port, { kind: 'kill', server: 'nobody' });
     expect(bad.ok).toBe(false);
@@ -82,6 +87,7 @@ describe('simulator lifecycle and CLI', { timeout: 30_000 }, () => {
     r.p.kill('SIGINT');
     const [code] = (await once(r.p, 'exit')) as [number];
     expect(code).toBe(0);
+    expect(existsSync(info.dir), 'its working directory is removed').toBe(false);
   });
 
   it('bad CLI options exit with code 2 and a clear message', async () => {

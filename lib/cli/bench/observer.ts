@@ -112,12 +112,12 @@ export class RunObserver {
     on('switchover', (e: SwitchoverEvent) => {
       if (this.faultAt === null || this.switchover) return;
       this.switchover = e;
-      // The read of the socket batch that carried the report making `to` usable (EventPrimaryChanged / its
-      // link report), stamped by the transport (native: on the I/O thread). The public announcedAt is the
-      // decision time since the decision core, so the bench takes the endpoint's own stamp.
-      this.switchoverSeen = { at: monotonicMs(), reportRead: endpointsOf(pair)[e.to].reportedAt };
+      // announcedAt: the read of the socket batch that carried the last report the pair needed to decide
+      // (native: stamped on the I/O thread) — the new primary's promotion, or the old one stepping down
+      // when that came second (a management switchover): before it the pair could not act.
+      this.switchoverSeen = { at: monotonicMs(), reportRead: e.announcedAt };
       this.mark(e.detectedAt, `switchover detected (${e.reason})`);
-      this.mark(e.announcedAt, `new primary's report read (${e.to})`);
+      this.mark(e.announcedAt, `deciding report read (switchover to ${e.to})`);
     });
     on('gap', (g: GapEvent) => {
       this.gaps.push(g);

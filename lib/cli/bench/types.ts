@@ -23,7 +23,7 @@ export interface RunMetrics {
   readyMs: number | null;
   /** Fault → requests flow again (`active` on the server that now takes them). */
   recoverMs: number | null;
-  /** The client's own part: hot, the new primary's report read → `switchover` emitted; warm, connect start → `active`. */
+  /** The client's own part: hot, the report that decided the switchover read (`announcedAt`) → `switchover` emitted; warm, connect start → `active`. */
   overheadMs: number | null;
 }
 

@@ -30,6 +30,7 @@ export function createCore(config: CoreConfig): CoreState {
     split: { since: null, reported: false },
     closed: false,
     timerAt: null,
+    factAt: 0,
     stats: { delivered: 0, duplicatesDropped: 0, replayed: 0, gaps: 0, switchovers: 0 },
     gapOut: { fromSeq: -1, toSeq: -1, epoch: '' },
   };
@@ -54,12 +55,15 @@ function decide(s: CoreState, input: Input, fx: Effect[]): void {
       break;
     case 'lost': {
       const v = view(s, input.ep, input.gen);
-      if (v?.open) lost(s, v, input.reason, input.at, fx);
+      if (!v?.open) break;
+      s.factAt = input.at;
+      lost(s, v, input.reason, input.at, fx);
       break;
     }
     case 'role': {
       const v = view(s, input.ep, input.gen);
       if (!v?.open || v.role === input.role) break;
+      s.factAt = input.readAt;
       v.role = input.role;
       v.reportedAt = input.readAt;
       watchBackup(s, v, input.at);
@@ -154,6 +158,7 @@ function view(s: CoreState, ep: EndpointName, gen: number): ConnView | null {
 function opened(s: CoreState, input: Extract<Input, { kind: 'opened' }>, fx: Effect[]): void {
   const v = s.eps[input.ep];
   const f = input.facts;
+  s.factAt = f.at;
   // A session can only open after the previous one ended; if its loss never reached us, apply it now.
   if (v.open && v.gen !== input.gen) lost(s, v, 'crash', f.at, fx);
   v.open = true;
@@ -209,6 +214,7 @@ function lost(s: CoreState, v: ConnView, reason: SwitchoverReason, at: number, f
 function link(s: CoreState, input: Extract<Input, { kind: 'link' }>, fx: Effect[]): void {
   const v = view(s, input.ep, input.gen);
   if (!v?.open) return;
+  s.factAt = input.readAt;
   // A link-down report's position is the last event the server received before the drop, so it is at
   // least every event it sent us before: one below them means its numbering went back (the outage is then
   // in the new numbering). Not a link-up report: its position is where the outage ended, repeated as is by
@@ -399,7 +405,7 @@ function updateActive(s: CoreState, reason: SwitchoverReason, at: number, now: n
       kind: 'switchover',
       event: {
         Server: s.config.name, from: r.lastActive, to: name, reason: lostActive.reason, detectedAt: lostActive.at,
-        announcedAt: s.eps[name].reportedAt, completedAt: now, replayed: r.replayed, gap: r.gap,
+        announcedAt: s.factAt, completedAt: now, replayed: r.replayed, gap: r.gap,
       },
     });
   }
@@ -425,6 +431,7 @@ function watchSplit(s: CoreState, cands: Candidate[], at: number): void {
 
 function tick(s: CoreState, at: number, fx: Effect[]): void {
   if (s.closed) return;
+  s.factAt = at;
   for (const name of NAMES) {
     const v = s.eps[name];
     if (v.backupSince >= 0 && at >= v.backupSince + s.config.warmBackupWaitMs) {

@@ -116,6 +116,12 @@ export interface CoreState {
   closed: boolean;
   /** The deadline the shell's timer is armed for (monotonic ms), or null: the earliest of every deadline. */
   timerAt: number | null;
+  /**
+   * When the latest fact the core acted on was read or detected (a role or link report, a session opening,
+   * a loss, a deadline): a switchover decided in a later step (a window replayed) still counts from it.
+   * A switchover's `announcedAt`.
+   */
+  factAt: number;
   /** Counters reported by `pair.stats`. */
   readonly stats: { delivered: number; duplicatesDropped: number; replayed: number; gaps: number; switchovers: number };
   /** Scratch range for the hole bookkeeping (no allocation per event); internal to the core. */
