@@ -164,15 +164,10 @@ export class LabSession {
       m.firstEventMs = at(o.firstEvent?.at);
       m.recoverMs = at(recovered.timestamp);
       const sw = o.switchover;
-      if (cfg.mode === 'hot' && sw && sw.to === recovered.endpoint) {
-        // The report read from the new primary's socket → the pair's decision (queued requests sent).
-        m.overheadMs = o.switchoverSeen ? round3(sw.completedAt - o.switchoverSeen.reportRead) : null;
-        if (o.switchoverSeen) {
-          // Split: the read → JS handling it (native: the I/O thread → main thread hop and any wait behind
-          // other work), then the decision; and the wait until the application's listener ran.
-          res.extra.readToHandledMs = round3(sw.announcedAt - o.switchoverSeen.reportRead);
-          res.extra.listenerLagMs = round3(o.switchoverSeen.at - sw.completedAt);
-        }
+      const hot = cfg.mode === 'hot' ? o.hotOverhead(recovered.endpoint) : null;
+      if (hot) {
+        m.overheadMs = hot.overheadMs;
+        res.extra.listenerLagMs = hot.listenerLagMs;
       }
       const wc = o.warmConnect;
       if (cfg.mode === 'warm' && wc?.connectStartAt !== undefined && o.recovered) m.overheadMs = round3(recovered.timestamp - wc.connectStartAt);

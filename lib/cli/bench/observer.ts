@@ -60,8 +60,8 @@ export class RunObserver {
   disconnectAt: number | null = null;
   linkDownAt: number | null = null;
   switchover: SwitchoverEvent | null = null;
-  /** When the application got `switchover`, and when the new primary's report had been read from its socket. */
-  switchoverSeen: { at: number; reportRead: number } | null = null;
+  /** When the application's `switchover` listener ran. */
+  switchoverSeenAt: number | null = null;
   recovered: ActiveEvent | null = null;
   /** Requests flow again on the old primary itself, after an interruption (a lab failover that did not move). */
   sameRecovery: ActiveEvent | null = null;
@@ -78,6 +78,18 @@ export class RunObserver {
   /** The warm reconnect (connect start, connected, session open), read when the pair recovers. */
   warmConnect: { connectStartAt?: number; connectedAt?: number; openAt?: number } | null = null;
   private readonly off: (() => void)[] = [];
+
+  /**
+   * Hot standby, a switchover to `to`: the client's own part — the read of the socket batch that carried the
+   * last report the pair needed (`announcedAt`; native: stamped on the I/O thread) → its decision
+   * (`completedAt`: queued requests sent) — and the further wait until the application's listener ran
+   * (the outbox delivers the events queued before it first).
+   */
+  hotOverhead(to: EndpointName | null): { overheadMs: number; listenerLagMs: number } | null {
+    const sw = this.switchover;
+    if (!sw || sw.to !== to || this.switchoverSeenAt === null) return null;
+    return { overheadMs: round3(sw.completedAt - sw.announcedAt), listenerLagMs: round3(this.switchoverSeenAt - sw.completedAt) };
+  }
 
   constructor(
     private readonly pair: TServerPair,
@@ -112,10 +124,7 @@ export class RunObserver {
     on('switchover', (e: SwitchoverEvent) => {
       if (this.faultAt === null || this.switchover) return;
       this.switchover = e;
-      // announcedAt: the read of the socket batch that carried the last report the pair needed to decide
-      // (native: stamped on the I/O thread) — the new primary's promotion, or the old one stepping down
-      // when that came second (a management switchover): before it the pair could not act.
-      this.switchoverSeen = { at: monotonicMs(), reportRead: e.announcedAt };
+      this.switchoverSeenAt = monotonicMs();
       this.mark(e.detectedAt, `switchover detected (${e.reason})`);
       this.mark(e.announcedAt, `deciding report read (switchover to ${e.to})`);
     });

@@ -207,15 +207,10 @@ export class SimCell {
       m.recoverMs = at(recovered.timestamp);
       if (promotionAt !== null) m.readyMs = round3(recovered.timestamp - promotionAt);
       const sw = o.switchover;
-      if (cfg.mode === 'hot' && sw && sw.to === recoverOn) {
-        // The report read from the new primary's socket → the pair's decision (queued requests sent).
-        m.overheadMs = o.switchoverSeen ? round3(sw.completedAt - o.switchoverSeen.reportRead) : null;
-        if (o.switchoverSeen) {
-          // Split: the read → JS handling it (native: the I/O thread → main thread hop and any wait behind
-          // other work), then the decision; and the wait until the application's listener ran.
-          res.extra.readToHandledMs = round3(sw.announcedAt - o.switchoverSeen.reportRead);
-          res.extra.listenerLagMs = round3(o.switchoverSeen.at - sw.completedAt);
-        }
+      const hot = cfg.mode === 'hot' ? o.hotOverhead(recoverOn) : null;
+      if (hot) {
+        m.overheadMs = hot.overheadMs;
+        res.extra.listenerLagMs = hot.listenerLagMs;
       }
       const wc = o.warmConnect;
       if (cfg.mode === 'warm' && cfg.fault !== 'link-down' && wc?.connectStartAt !== undefined) {
