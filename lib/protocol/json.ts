@@ -1,7 +1,9 @@
 import { FrameKind, ValueType } from './constants.js';
 import { attrName, messageName } from './ids.js';
-import type { PlainValue } from './message.js';
 import type { Attribute, DecodedValue, Frame, KVPair, MessageFrame } from './types.js';
+
+/** A plain value as applications see it: lists become objects (first occurrence of a key wins). */
+export type PlainValue = string | number | bigint | Uint8Array | null | { [key: string]: PlainValue };
 
 /** A key/value list as an object: null prototype, every key an own data property ({@link listToRecord}). */
 export type KVRecord = { [key: string]: PlainValue };

@@ -1,8 +1,7 @@
-import { listToRecord, messageToRecord } from './json.js';
+import { listToRecord, messageToRecord, type PlainValue } from './json.js';
 import type { DecodedValue, KVPair, MessageFrame } from './types.js';
 
-/** A plain value as applications see it: lists become objects (first occurrence of a key wins). */
-export type PlainValue = string | number | bigint | Uint8Array | null | { [key: string]: PlainValue };
+export type { PlainValue };
 
 /** First value of attribute `id` in a message, or `undefined`. */
 export function getAttr(frame: MessageFrame, id: number): DecodedValue | undefined {
