@@ -23,6 +23,7 @@ import { callOf, ruleFor } from './request-rules.js';
 import { checkCallOptions, checkDrain, checkOptions, checkSignal, type AddressOptions, type CloseOptions, type EventsOptions, type OpenOptions, type PairHealth } from './method-options.js';
 export type { AddressOptions, CloseOptions, EventsOptions, OpenOptions, PairHealth } from './method-options.js';
 import { ServerEvents } from './server-events.js';
+import { endpointStatus, openTimeoutError, pairHealth } from './status.js';
 import { Supervisor } from './supervisor.js';
 
 const ALL = Symbol('tserver-ha:all');
@@ -80,7 +81,6 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
   private opened = false;
   private closing: Promise<void> | undefined;
   private readyWaiters: { resolve(): void; reject(e: Error): void }[] = [];
-  /** Registration calls waiting for an answer: rejected with ClosedError by close(). */
   /** Inputs arriving while effects run (a write that closes its connection) wait their turn here. */
   private readonly inputs: Input[] = [];
   private stepping = false;
@@ -190,16 +190,6 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
 
   /** Snapshot of where the pair stands. */
   get state(): PairState {
-    const status = (ep: Endpoint) => ({
-      address: `${ep.address.host}:${ep.address.port}`,
-      server: ep.state,
-      role: ep.role,
-      link: ep.link,
-      breaker: ep.breakerState,
-      pendingRequests: ep.pendingCount,
-      transport: ep.transportKind,
-      lastError: ep.lastError,
-    });
     return {
       name: this.options.name,
       mode: this.options.mode,
@@ -209,7 +199,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
       lastSeq: this.core.delivery.lastSeq,
       epoch: this.core.delivery.epoch,
       queuedRequests: this.book.queued,
-      endpoints: { primary: status(this.endpoints.primary), backup: status(this.endpoints.backup) },
+      endpoints: { primary: endpointStatus(this.endpoints.primary), backup: endpointStatus(this.endpoints.backup) },
     };
   }
 
@@ -232,7 +222,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     let onAbort: (() => void) | undefined;
     const startedAt = monotonicMs();
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(this.openTimeoutError()), this.options.openTimeoutMs);
+      timer = setTimeout(() => reject(openTimeoutError(this.options.name, this.options.openTimeoutMs, this.endpoints)), this.options.openTimeoutMs);
       if (signal) {
         onAbort = () => reject(new AbortedError('open()', signal.reason));
         signal.addEventListener('abort', onAbort, { once: true });
@@ -260,26 +250,8 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
    * readiness probe does not take the pair out of service at every switchover.
    */
   health(options: { graceMs?: number } = {}): PairHealth {
-    checkOptions('health()', options, ['graceMs']);
-    const graceMs = options.graceMs === undefined ? 2000 : options.graceMs;
-    if (typeof graceMs !== 'number' || !Number.isFinite(graceMs) || graceMs < 0) throw new ConfigError(`option graceMs must be a number of ms >= 0, got ${show(graceMs)}`);
-    const live = this.opened && !this.core.closed && !this.draining;
-    const active = this.core.routing.active;
-    const noServerForMs = active === null && this.noActiveSince !== null ? monotonicMs() - this.noActiveSince : null;
-    let reason: string | undefined;
-    if (!this.opened) reason = 'open() was not called';
-    else if (this.core.closed || this.draining) reason = 'the pair is closing or closed';
-    else if (!this.core.routing.everActive) reason = 'no server has taken requests yet';
-    else if (active === null && (noServerForMs ?? 0) >= graceMs) reason = `no server has taken requests for ${Math.round(noServerForMs!)} ms`;
-    return { live, ready: reason === undefined, active, noServerForMs, ...(reason ? { reason } : {}) };
-  }
-
-  /** ERR_OPEN_TIMEOUT with why: each endpoint's state and last error, the most recent one as `cause`. */
-  private openTimeoutError(): OpenTimeoutError {
-    const eps = Object.values(this.endpoints);
-    const each = (ep: Endpoint) => ({ address: `${ep.address.host}:${ep.address.port}`, state: ep.state, role: ep.role, link: ep.link, lastError: ep.lastError });
-    const latest = eps.filter((ep) => ep.lastError).sort((a, b) => b.lastErrorAt - a.lastErrorAt)[0];
-    return new OpenTimeoutError(this.options.name, this.options.openTimeoutMs, { primary: each(this.endpoints.primary), backup: each(this.endpoints.backup) }, latest?.lastError ?? undefined);
+    const { opened, draining, core } = this;
+    return pairHealth({ opened, stopping: core.closed || draining, active: core.routing.active, everActive: core.routing.everActive, noActiveSince: this.noActiveSince }, options);
   }
 
   /**
