@@ -382,7 +382,7 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
     const what = messageName(type);
     if (this.core.closed || this.draining) throw new ClosedError();
     const { timeoutMs, signal } = checkCallOptions(what, options, ['timeoutMs', 'signal'], this.options.requestTimeoutMs);
-    this.book.checkRoom();
+    this.book.checkCanTake(what, signal);
     update();
     const active = this.core.routing.active;
     const attrs = addressAttributes(type, dn, this.options.registerMode);

@@ -118,18 +118,21 @@ export class RequestBook {
     return { live: this.live.size, queue: this.queue.size, requeued: this.requeued.size, parked: this.parked.size };
   }
 
-  /** QueueFullError when `maxPendingRequests` are unsettled, for a caller that must know before it changes anything. */
-  checkRoom(): void {
+  /**
+   * Whether a call can be taken now — QueueFullError when `maxPendingRequests` are unsettled, AbortedError
+   * when its signal already aborted — for a caller that must know before it changes anything.
+   */
+  checkCanTake(name: string, signal: AbortSignal | undefined): void {
     if (this.live.size >= this.limit) throw new QueueFullError(this.limit);
+    if (signal?.aborted) throw new AbortedError(name, signal.reason);
   }
 
   submit(ref: number, name: string, bytes: Uint8Array, opts: { timeoutMs: number; rule: RequestRule; signal?: AbortSignal; call?: { connId: bigint; destination: string } }, target: Endpoint | undefined): Promise<RequestReply> {
     try {
-      this.checkRoom();
+      this.checkCanTake(name, opts.signal);
     } catch (err) {
       return Promise.reject(err);
     }
-    if (opts.signal?.aborted) return Promise.reject(new AbortedError(name, opts.signal.reason));
     return new Promise<RequestReply>((resolve, reject) => {
       const e: Entry = {
         order: this.submitted++, ref, name, bytes, rule: opts.rule, inDoubt: false, refused: undefined, refusedOn: undefined, lostOn: undefined, sentTo: undefined, everSent: false,

@@ -167,7 +167,7 @@ async function startOnce(o: ReturnType<typeof resolveSimulationOptions>): Promis
     return await startIn(o, dir, ownDir);
   } catch (err) {
     // A start that failed before its children ran (ports, netns, TLS): stop() did not remove it.
-    if (ownDirs.has(dir)) removeDir(dir);
+    if (ownDir && ownDirs.has(dir)) removeDir(dir);
     throw err;
   }
 }

@@ -25,7 +25,7 @@ export function renderEffect(fx: Effect): string {
     case 'switchover': {
       const e = fx.event;
       const gap = e.gap ? ` gap ${e.gap.epoch}:${e.gap.fromSeq}..${e.gap.toSeq >= OPEN_END ? 'end' : e.gap.toSeq}` : '';
-      return `switchover ${e.from}->${e.to} ${e.reason} detected ${e.detectedAt} replayed ${e.replayed}${gap}`;
+      return `switchover ${e.from}->${e.to} ${e.reason} detected ${e.detectedAt} announced ${e.announcedAt} replayed ${e.replayed}${gap}`;
     }
     case 'active':
       return `active ${fx.event.endpoint ?? 'none'}`;

@@ -88,4 +88,24 @@ describe('registrations across a failover', () => {
     expect(internals.pendingBackup).toBeLessThanOrEqual(10);
     expect(pair.state.endpoints.backup.server).toBe('open');
   }, 60_000);
+
+  it('a call whose signal already aborted changes nothing: AbortedError, no frame to either server, the set as it was', async () => {
+    const { pair, backup, pc, bc } = await hotPair('Aborted', { dns: ['7001'] });
+    const dnCalls = (c: PeerConnection) => c.received.filter((f) => f.type === MessageType.RequestRegisterAddress || f.type === MessageType.RequestUnregisterAddress)
+      .map((f) => `${f.type === MessageType.RequestRegisterAddress ? 'reg' : 'unreg'} ${getAttr(f, Attr.ThisDN)}`);
+    const before = { p: dnCalls(pc).length, b: dnCalls(bc).length };
+    await expect(pair.registerAddress('9100', { signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'ERR_ABORTED' });
+    await expect(pair.unregisterAddress('7001', { signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'ERR_ABORTED' });
+    // A call that goes through after them: each connection is ordered, so anything sent before it arrived first.
+    await pair.registerAddress('9200');
+    await bc.waitFor((f) => f.type === MessageType.RequestRegisterAddress && getAttr(f, Attr.ThisDN) === '9200', 30_000);
+    expect(dnCalls(pc).slice(before.p)).toEqual(['reg 9200']);
+    expect(dnCalls(bc).slice(before.b)).toEqual(['reg 9200']);
+    // The registration set: what the backup's next session registers.
+    const next = backup.nextConnection(30_000);
+    bc.reset();
+    const bc2 = await next;
+    await until(() => pair.state.endpoints.backup.server === 'open', 30_000, 'backup open again');
+    expect(dnCalls(bc2).sort()).toEqual(['reg 7001', 'reg 9200']);
+  }, 60_000);
 });

@@ -52,6 +52,23 @@ describe('simulator lifecycle and CLI', { timeout: 30_000 }, () => {
     expect(existsSync(sim.dir), 'its working directory is removed').toBe(false);
   });
 
+  it('a start that fails removes only a directory it made: never one it was given', async () => {
+    const first = await startSimulation({ rate: 0 });
+    const busy = net.createServer();
+    busy.listen(0, '127.0.0.1');
+    await once(busy, 'listening');
+    try {
+      const port = (busy.address() as net.AddressInfo).port;
+      // Given the running simulation's directory and a port that is taken: the start fails.
+      await expect(startSimulation({ rate: 0, dir: first.dir, ports: { switch: port } })).rejects.toThrow();
+      expect(existsSync(first.dir), "the running simulation's directory is still there").toBe(true);
+    } finally {
+      busy.close();
+      await first.stop();
+    }
+    expect(existsSync(first.dir)).toBe(false);
+  });
+
   it('children exit when their parent is killed with SIGKILL', async () => {
     const r = runCli(['sim', '--json']);
     await until(() => r.out().includes('\n'), 15_000, 'CLI endpoints');

@@ -26,7 +26,7 @@ export function createCore(config: CoreConfig): CoreState {
     config,
     eps: { primary: conn('primary', config.maxHoles), backup: conn('backup', config.maxHoles) },
     delivery: { phase: 'none', source: null, gen: -1, epoch: null, lastSeq: -1, everHadSource: false, lost: null, fenceUs: -1, movedAtUs: -1 },
-    routing: { active: null, lastActive: null, lostActive: null, everActive: false, replayed: 0, gap: null },
+    routing: { active: null, lastActive: null, lostActive: null, everActive: false, replayed: 0, gap: null, wanted: null, wantedSince: 0 },
     split: { since: null, reported: false },
     closed: false,
     timerAt: null,
@@ -360,6 +360,7 @@ function evaluate(s: CoreState, reason: SwitchoverReason, at: number, now: numbe
   if (s.closed) return;
   const cands = candidates(s);
   watchSplit(s, cands, at);
+  noteWanted(s, cands);
   const d = s.delivery;
   // Mid-move, the next decision waits for the move to complete (`replayed` decides again).
   if (d.phase === 'moving') return;
@@ -385,7 +386,9 @@ function evaluate(s: CoreState, reason: SwitchoverReason, at: number, now: numbe
 /** Requests go to a routable endpoint; a change of that endpoint after the first is a switchover. */
 function updateActive(s: CoreState, reason: SwitchoverReason, at: number, now: number, fx: Effect[]): void {
   const r = s.routing;
-  const name = pickActive(candidates(s), r.active, s.delivery.source);
+  const cands = candidates(s);
+  noteWanted(s, cands);
+  const name = pickActive(cands, r.active, s.delivery.source);
   if (name === r.active) {
     // Same target: still send what was re-queued meanwhile (an idempotent request lost on another server).
     if (name) fx.push({ kind: 'dispatch', ep: name });
@@ -405,7 +408,7 @@ function updateActive(s: CoreState, reason: SwitchoverReason, at: number, now: n
       kind: 'switchover',
       event: {
         Server: s.config.name, from: r.lastActive, to: name, reason: lostActive.reason, detectedAt: lostActive.at,
-        announcedAt: s.factAt, completedAt: now, replayed: r.replayed, gap: r.gap,
+        announcedAt: r.wantedSince, completedAt: now, replayed: r.replayed, gap: r.gap,
       },
     });
   }
@@ -417,6 +420,18 @@ function updateActive(s: CoreState, reason: SwitchoverReason, at: number, now: n
   fx.push({ kind: 'active', event: { Server: s.config.name, endpoint: name, timestamp: now } });
   fx.push({ kind: 'dispatch', ep: name });
   fx.push({ kind: 'ready' });
+}
+
+/**
+ * The switchover a move will complete was announced by the fact that made its target the one requests
+ * would go to (a promotion, the old primary stepping down, a loss), not by whatever arrived last.
+ */
+function noteWanted(s: CoreState, cands: Candidate[]): void {
+  const r = s.routing;
+  const want = pickActive(cands, r.active, s.delivery.source);
+  if (want === r.wanted) return;
+  r.wanted = want;
+  r.wantedSince = s.factAt;
 }
 
 function watchSplit(s: CoreState, cands: Candidate[], at: number): void {

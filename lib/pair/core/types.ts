@@ -88,6 +88,13 @@ export interface Routing {
   /** Replayed events and the union of gaps since the last switchover. */
   replayed: number;
   gap: GapRange | null;
+  /**
+   * Where requests would go on the facts known now — ahead of `active` while delivery is still moving —
+   * and since which fact (`factAt`) that has been so: a switchover's `announcedAt`. Facts that leave it as
+   * it was (a server reopening as backup, a repeated report, a deadline that decides nothing) do not move it.
+   */
+  wanted: EndpointName | null;
+  wantedSince: number;
 }
 
 /** Both servers claiming primary, and whether that was reported. */
@@ -117,9 +124,8 @@ export interface CoreState {
   /** The deadline the shell's timer is armed for (monotonic ms), or null: the earliest of every deadline. */
   timerAt: number | null;
   /**
-   * When the latest fact the core acted on was read or detected (a role or link report, a session opening,
-   * a loss, a deadline): a switchover decided in a later step (a window replayed) still counts from it.
-   * A switchover's `announcedAt`.
+   * When the fact being applied was read or detected (a role or link report, a session opening, a loss, a
+   * deadline); `routing.wantedSince` keeps it when that fact changes where requests would go.
    */
   factAt: number;
   /** Counters reported by `pair.stats`. */
