@@ -233,6 +233,14 @@ export class Checker {
         this.lastActive = a.endpoint;
         break;
       }
+      case 'switchover': {
+        // Its times tell a story in order: the report it waited for came before the switch completed.
+        const e = data as { from: string; to: string; detectedAt: number; announcedAt: number; completedAt: number };
+        if (e.from === e.to) this.fail('claims', `switchover from ${e.from} to itself`);
+        if (e.announcedAt > e.completedAt) this.fail('claims', `switchover announced at ${e.announcedAt} ms, after it completed at ${e.completedAt} ms`);
+        if (e.detectedAt > e.completedAt) this.fail('claims', `switchover detected at ${e.detectedAt} ms, after it completed at ${e.completedAt} ms`);
+        break;
+      }
       case 'splitBrain': {
         // What the event says must be what the pair does. A split is reported from a timer of its own (one
         // decision), so the pair's state when the event is emitted is the state the event describes.
