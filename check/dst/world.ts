@@ -8,6 +8,7 @@ import { ValueType } from '../../lib/protocol/constants.js';
 import { Attr, ErrorCode, MessageType, ServerRole } from '../../lib/protocol/ids.js';
 import type { Attribute, MessageFrame } from '../../lib/protocol/types.js';
 import type { SimConnection } from './sim-transport.js';
+import { refOf } from '../../lib/transport/frame-batch.js';
 
 export type ServerName = 'A' | 'B';
 
@@ -374,10 +375,6 @@ export class World {
   }
 }
 
-function refOf(f: MessageFrame): number {
-  const a = f.attributes.find((x) => x.id === Attr.ReferenceID);
-  return typeof a?.value === 'number' ? a.value : -1;
-}
 
 function strOf(f: MessageFrame, id: number): string {
   const a = f.attributes.find((x) => x.id === id);

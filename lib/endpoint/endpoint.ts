@@ -16,6 +16,7 @@ import { createTransport, resolveTransportKind } from '../transport/index.js';
 import '../native/register.js';
 import { FrameKind, frameKind, isHeldEvent } from '../transport/hold-rule.js';
 import { HoldWindow, concatReleases } from '../transport/hold-window.js';
+import { seqOf } from '../transport/frame-batch.js';
 
 
 // The decision core's vocabulary: an endpoint reports in the words the core decides with.
@@ -128,11 +129,6 @@ export function encodeRequest(name: MessageName | number, attributes: AttributeI
 
 function roleOf(v: unknown): RoleName {
   return v === 0 ? 'primary' : v === 1 ? 'backup' : 'unknown';
-}
-
-function seqOf(frame: MessageFrame): number {
-  const v = getAttr(frame, Attr.EventSequenceNumber);
-  return typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? v : -1;
 }
 
 /** A string or numeric `seq-epoch` in EventServerInfo's Extensions. */
