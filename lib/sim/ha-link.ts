@@ -3,6 +3,7 @@
  * registration and routing updates from the primary, heartbeats both ways. The backup opens it.
  */
 import net from 'node:net';
+import { once } from 'node:events';
 import { Attr, FrameDecoder, ServerRole, ValueType, encodeMessage, getAttr, type KVPair } from '../protocol/index.js';
 import { toParent } from './child.js';
 import { Private } from './frames.js';
@@ -24,17 +25,21 @@ export class HaLink {
     return this.socket !== undefined;
   }
 
-  start(): void {
+  /** Listen for the peer; resolves once every HA listener is bound. */
+  start(): Promise<void> {
+    const bound: Promise<unknown>[] = [];
     for (const host of [this.ts.cfg.host, ...this.ts.cfg.extraHaHosts]) {
       const l = net.createServer((s) => this.attach(s));
       l.on('error', (err) => {
         process.stderr.write(`tserver ${this.ts.cfg.name}: HA listener on ${host}: ${err.message}\n`);
         process.exit(1);
       });
+      bound.push(once(l, 'listening'));
       l.listen({ host, port: this.ts.cfg.haPort });
     }
     setInterval(() => this.beat(), HEARTBEAT_MS).unref();
     if (this.ts.role === ServerRole.Backup) this.connect();
+    return Promise.all(bound).then(() => {});
   }
 
   private connect(): void {

@@ -130,7 +130,12 @@ export function resolveSimulationOptions(o: SimulationOptions = {}) {
   const host = o.host ?? '127.0.0.1';
   if (!['127.0.0.1', '::1', 'localhost'].includes(host)) throw new ConfigError(`host must be a loopback address, got ${host}`);
   const ports = o.ports ?? {};
-  for (const [k, v] of Object.entries(ports)) intOpt(`ports.${k}`, v, 0, 0, 65535);
+  const given = new Map<number, string>();
+  for (const [k, v] of Object.entries(ports)) {
+    const port = intOpt(`ports.${k}`, v, 0, 0, 65535);
+    if (port && given.has(port)) throw new ConfigError(`ports.${k} and ports.${given.get(port)} are both ${port}: each server needs its own port`);
+    given.set(port, k);
+  }
   return {
     mode,
     host,

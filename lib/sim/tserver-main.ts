@@ -35,8 +35,14 @@ function main(): void {
   const tls = childSecrets<{ tls?: TServerConfig['tls'] }>()?.tls;
   if (tls) cfg.tls = tls;
   const ts = new TServer(cfg);
-  ts.start();
-  toParent({ t: 'ready', name: cfg.name });
+  // Ready only once its ports are bound: a parent that saw 'ready' may hand them to clients at once.
+  ts.start().then(
+    () => toParent({ t: 'ready', name: cfg.name }),
+    (err: Error) => {
+      process.stderr.write(`tserver ${cfg.name}: client port ${cfg.clientPort}: ${err.message}\n`);
+      process.exit(3);
+    },
+  );
   runChild(
     (cmd) => {
       switch (cmd.op) {

@@ -156,12 +156,25 @@ export class TServer implements SessionHost {
     return this.ctiUp && (this.role === ServerRole.Primary || this.syncDone || !this.ha.connected);
   }
 
-  start(): void {
+  /**
+   * Start serving; resolves once the client and HA ports are bound. A port another process took between
+   * the parent's probe and this bind rejects (the parent then starts the simulation again on new ports);
+   * later re-binds (after a refusal fault) retry instead.
+   */
+  start(): Promise<void> {
     if (this.seqBase !== null) this.reportNumbering();
     this.connectCti();
-    this.ha.start();
+    const ha = this.ha.start();
     this.updateListener();
+    const l = this.listener;
+    const client = l
+      ? new Promise<void>((resolve, reject) => {
+          l.once('listening', resolve);
+          l.once('error', reject);
+        })
+      : Promise.resolve();
     setInterval(() => this.writeRuns(), 200).unref();
+    return Promise.all([ha, client]).then(() => {});
   }
 
   // ---- CTI link ----------------------------------------------------------------------------------

@@ -69,6 +69,19 @@ describe('simulator lifecycle and CLI', { timeout: 30_000 }, () => {
     expect(existsSync(first.dir)).toBe(false);
   });
 
+  it('a server whose port is taken fails the start (it is not reported ready while it cannot listen)', async () => {
+    const busy = net.createServer();
+    busy.listen(0, '127.0.0.1');
+    await once(busy, 'listening');
+    try {
+      const port = (busy.address() as net.AddressInfo).port;
+      await expect(startSimulation({ rate: 0, ports: { primary: port } })).rejects.toThrow(/A exited before it was ready/);
+      await expect(startSimulation({ rate: 0, ports: { primary: 20001, backup: 20001 } })).rejects.toThrow(/each server needs its own port/);
+    } finally {
+      busy.close();
+    }
+  });
+
   it('children exit when their parent is killed with SIGKILL', async () => {
     const r = runCli(['sim', '--json']);
     await until(() => r.out().includes('\n'), 15_000, 'CLI endpoints');
