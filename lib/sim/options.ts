@@ -8,7 +8,7 @@ export interface SimulationOptions {
   host?: string;
   /** Hot or warm standby (default hot). */
   mode?: 'hot' | 'warm';
-  /** Ports; 0 or absent = pick free ones. */
+  /** Ports; 0 or absent = pick free ones (distinct from the others). Given ports must differ. */
   ports?: { switch?: number; primary?: number; backup?: number; primaryHa?: number; backupHa?: number };
   /** Switch events per second (default 0: events only via `emit`). */
   rate?: number;
