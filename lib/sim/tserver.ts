@@ -157,9 +157,10 @@ export class TServer implements SessionHost {
   }
 
   /**
-   * Start serving; resolves once the client and HA ports are bound. A port another process took between
-   * the parent's probe and this bind rejects (the parent then starts the simulation again on new ports);
-   * later re-binds (after a refusal fault) retry instead.
+   * Start serving; resolves once the HA port and — when this server serves clients now — the client port
+   * are bound. A port another process took between the parent's probe and this bind rejects (the parent
+   * then starts the simulation again on new ports). A warm backup binds its client port only when it is
+   * promoted, and later binds (promotion, the end of a refusal fault) retry instead.
    */
   start(): Promise<void> {
     if (this.seqBase !== null) this.reportNumbering();

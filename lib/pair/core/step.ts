@@ -408,7 +408,7 @@ function updateActive(s: CoreState, reason: SwitchoverReason, at: number, now: n
       kind: 'switchover',
       event: {
         Server: s.config.name, from: r.lastActive, to: name, reason: lostActive.reason, detectedAt: lostActive.at,
-        announcedAt: r.wantedSince, completedAt: now, replayed: r.replayed, gap: r.gap,
+        announcedAt: Math.min(r.wantedSince, now), completedAt: now, replayed: r.replayed, gap: r.gap,
       },
     });
   }
@@ -426,6 +426,8 @@ function updateActive(s: CoreState, reason: SwitchoverReason, at: number, now: n
  * The switchover a move will complete was announced by the fact that made its target the one requests
  * would go to (a promotion, the old primary stepping down, a loss), not by whatever arrived last.
  */
+// (A switchover that completes at a loss carries the loss's own stamp, which the native I/O thread can
+// take before JS processed a report read earlier: `announcedAt` is clamped to `completedAt`.)
 function noteWanted(s: CoreState, cands: Candidate[]): void {
   const r = s.routing;
   const want = pickActive(cands, r.active, s.delivery.source);
