@@ -386,9 +386,7 @@ function evaluate(s: CoreState, reason: SwitchoverReason, at: number, now: numbe
 /** Requests go to a routable endpoint; a change of that endpoint after the first is a switchover. */
 function updateActive(s: CoreState, reason: SwitchoverReason, at: number, now: number, fx: Effect[]): void {
   const r = s.routing;
-  const cands = candidates(s);
-  noteWanted(s, cands);
-  const name = pickActive(cands, r.active, s.delivery.source);
+  const name = noteWanted(s, candidates(s));
   if (name === r.active) {
     // Same target: still send what was re-queued meanwhile (an idempotent request lost on another server).
     if (name) fx.push({ kind: 'dispatch', ep: name });
@@ -423,17 +421,20 @@ function updateActive(s: CoreState, reason: SwitchoverReason, at: number, now: n
 }
 
 /**
- * The switchover a move will complete was announced by the fact that made its target the one requests
- * would go to (a promotion, the old primary stepping down, a loss), not by whatever arrived last.
+ * Where requests would go now, noting since which fact: a switchover a move completes later was announced
+ * by the fact that made its target the one (a promotion, the old primary stepping down, a loss), not by
+ * whatever arrived last. (A switchover that completes at a loss carries the loss's own stamp, which the
+ * native I/O thread can take before JS processed a report read earlier: `announcedAt` is clamped to
+ * `completedAt` where it is emitted.)
  */
-// (A switchover that completes at a loss carries the loss's own stamp, which the native I/O thread can
-// take before JS processed a report read earlier: `announcedAt` is clamped to `completedAt`.)
-function noteWanted(s: CoreState, cands: Candidate[]): void {
+function noteWanted(s: CoreState, cands: Candidate[]): EndpointName | null {
   const r = s.routing;
   const want = pickActive(cands, r.active, s.delivery.source);
-  if (want === r.wanted) return;
-  r.wanted = want;
-  r.wantedSince = s.factAt;
+  if (want !== r.wanted) {
+    r.wanted = want;
+    r.wantedSince = s.factAt;
+  }
+  return want;
 }
 
 function watchSplit(s: CoreState, cands: Candidate[], at: number): void {
@@ -448,7 +449,6 @@ function watchSplit(s: CoreState, cands: Candidate[], at: number): void {
 
 function tick(s: CoreState, at: number, fx: Effect[]): void {
   if (s.closed) return;
-  s.factAt = at;
   for (const name of NAMES) {
     const v = s.eps[name];
     if (v.backupSince >= 0 && at >= v.backupSince + s.config.warmBackupWaitMs) {

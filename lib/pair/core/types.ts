@@ -124,8 +124,9 @@ export interface CoreState {
   /** The deadline the shell's timer is armed for (monotonic ms), or null: the earliest of every deadline. */
   timerAt: number | null;
   /**
-   * When the fact being applied was read or detected (a role or link report, a session opening, a loss, a
-   * deadline); `routing.wantedSince` keeps it when that fact changes where requests would go.
+   * When the fact being applied was read or detected (a role or link report, a session opening, a loss);
+   * `routing.wantedSince` keeps it when that fact changes where requests would go. (A deadline is not a
+   * fact: a tick never changes where requests go.)
    */
   factAt: number;
   /** Counters reported by `pair.stats`. */
