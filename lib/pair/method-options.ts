@@ -91,6 +91,14 @@ export function checkSignal(options: OpenOptions): AbortSignal | undefined {
 }
 
 /** `drain` of close(): null (no drain), or the longest wait in ms (Infinity: each request's own deadline). */
+/** health()'s grace period in ms (default 2000). */
+export function checkHealth(options: { graceMs?: number }): number {
+  checkOptions('health()', options, ['graceMs']);
+  const graceMs = options.graceMs === undefined ? 2000 : options.graceMs;
+  if (typeof graceMs !== 'number' || !Number.isFinite(graceMs) || graceMs < 0) throw new ConfigError(`option graceMs must be a number of ms >= 0, got ${show(graceMs)}`);
+  return graceMs;
+}
+
 export function checkDrain(options: CloseOptions): number | null {
   checkOptions('close()', options, ['drain']);
   const d = options.drain;

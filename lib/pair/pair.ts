@@ -20,7 +20,7 @@ import { AttemptEvents } from './attempt-events.js';
 import { logEvent, requestChannel, type RequestTraceContext } from './observe.js';
 import { RequestBook, type RequestOptions, type RequestReply } from './requests.js';
 import { callOf, ruleFor } from './request-rules.js';
-import { checkCallOptions, checkDrain, checkOptions, checkSignal, type AddressOptions, type CloseOptions, type EventsOptions, type OpenOptions, type PairHealth } from './method-options.js';
+import { checkCallOptions, checkDrain, checkHealth, checkOptions, checkSignal, type AddressOptions, type CloseOptions, type EventsOptions, type OpenOptions, type PairHealth } from './method-options.js';
 export type { AddressOptions, CloseOptions, EventsOptions, OpenOptions, PairHealth } from './method-options.js';
 import { ServerEvents } from './server-events.js';
 import { endpointStatus, openTimeoutError, pairHealth } from './status.js';
@@ -250,8 +250,9 @@ export class TServerPair extends EventEmitter<PairEvents> implements AsyncDispos
    * readiness probe does not take the pair out of service at every switchover.
    */
   health(options: { graceMs?: number } = {}): PairHealth {
+    const graceMs = checkHealth(options);
     const { opened, draining, core } = this;
-    return pairHealth({ opened, stopping: core.closed || draining, active: core.routing.active, everActive: core.routing.everActive, noActiveSince: this.noActiveSince }, options);
+    return pairHealth({ opened, stopping: core.closed || draining, active: core.routing.active, everActive: core.routing.everActive, noActiveSince: this.noActiveSince }, graceMs);
   }
 
   /**

@@ -1,10 +1,9 @@
 import { monotonicMs } from '../clock.js';
 import type { Endpoint } from '../endpoint/endpoint.js';
-import { ConfigError, OpenTimeoutError } from '../errors.js';
-import { show } from '../config.js';
+import { OpenTimeoutError } from '../errors.js';
 import type { EndpointName } from './core/vocabulary.js';
 import type { EndpointStatus } from './events.js';
-import { checkOptions, type PairHealth } from './method-options.js';
+import type { PairHealth } from './method-options.js';
 
 // What the pair says about itself — state, health, why open() timed out — read from its parts, deciding
 // nothing: one rendering of an endpoint's status for all three.
@@ -45,10 +44,7 @@ export interface HealthFacts {
 }
 
 /** pair.health(): liveness, and readiness with a grace period for switchovers (docs/semantics.md, "Health"). */
-export function pairHealth(facts: HealthFacts, options: { graceMs?: number }): PairHealth {
-  checkOptions('health()', options, ['graceMs']);
-  const graceMs = options.graceMs === undefined ? 2000 : options.graceMs;
-  if (typeof graceMs !== 'number' || !Number.isFinite(graceMs) || graceMs < 0) throw new ConfigError(`option graceMs must be a number of ms >= 0, got ${show(graceMs)}`);
+export function pairHealth(facts: HealthFacts, graceMs: number): PairHealth {
   const { opened, stopping, active } = facts;
   const noServerForMs = active === null && facts.noActiveSince !== null ? monotonicMs() - facts.noActiveSince : null;
   let reason: string | undefined;
