@@ -175,19 +175,9 @@ async function startOnce(o: ReturnType<typeof resolveSimulationOptions>): Promis
 async function startIn(o: ReturnType<typeof resolveSimulationOptions>, dir: string, ownDir: boolean): Promise<Simulation> {
   const events = new EventEmitter();
   const host = o.host === 'localhost' ? '127.0.0.1' : o.host;
-  // Probed ports are drawn at random: one simulation must not draw the same one twice (its second
-  // server would then never listen), nor one it was given.
+  // One simulation never draws the same port twice (its second server would never listen), nor one it was given.
   const taken = new Set(Object.values(o.ports).filter((p): p is number => Boolean(p)));
-  const port = async (p: number | undefined): Promise<number> => {
-    if (p) return p;
-    for (let attempt = 0; attempt < 20; attempt++) {
-      const q = await freePort(host);
-      if (taken.has(q)) continue;
-      taken.add(q);
-      return q;
-    }
-    throw new Error(`no free port on ${host} apart from ${[...taken].join(', ')}`);
-  };
+  const port = async (p: number | undefined): Promise<number> => (p ? p : freePort(host, taken));
   const ports = {
     switch: await port(o.ports.switch),
     A: await port(o.ports.primary),

@@ -28,17 +28,30 @@ export function childScriptDir(): string {
   throw new Error('cannot locate the simulator child scripts (dist/lib/sim)');
 }
 
-/** A free TCP port on `host` (bound and released; the caller binds it again at once). */
-export async function freePort(host: string): Promise<number> {
+/**
+ * A free TCP port on `host` (bound and released; the caller binds it again at once), not one of `taken`
+ * — the ports already chosen for the same simulation, which are free too until their servers bind them —
+ * and added to it.
+ */
+export async function freePort(host: string, taken: Set<number>): Promise<number> {
   // Not port 0: the kernel would pick from the ephemeral range, and between our probe and the child's
   // bind any outgoing connection (a busy test run makes hundreds) may take that port (EADDRINUSE under
   // load). Below the ephemeral range only another listener can take it.
   const low = ephemeralLow();
   for (let attempt = 0; attempt < 50; attempt++) {
     const port = 10_000 + Math.floor(Math.random() * Math.max(1, low - 10_000));
-    if (await canListen(host, port)) return port;
+    if (!taken.has(port) && (await canListen(host, port))) return take(taken, port);
   }
-  return listenAny(host);
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const port = await listenAny(host);
+    if (!taken.has(port)) return take(taken, port);
+  }
+  throw new Error(`no free port on ${host} apart from ${[...taken].join(', ')}`);
+}
+
+function take(taken: Set<number>, port: number): number {
+  taken.add(port);
+  return port;
 }
 
 function ephemeralLow(): number {
