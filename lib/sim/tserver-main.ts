@@ -39,7 +39,7 @@ function main(): void {
   ts.start().then(
     () => toParent({ t: 'ready', name: cfg.name }),
     (err: Error) => {
-      process.stderr.write(`tserver ${cfg.name}: client port ${cfg.clientPort}: ${err.message}\n`);
+      process.stderr.write(`tserver ${cfg.name}: ${err.message}\n`);
       process.exit(3);
     },
   );
