@@ -95,8 +95,8 @@ export interface SwitchoverEvent {
    * old primary stepping down when that came second (a management switchover: until then both claim
    * primary and requests stay where they were); a loss, when `to` was ready before. Reports that arrive
    * later and change nothing about where requests go (the old primary reopening as backup, a repeated
-   * report) do not move it. `completedAt - announcedAt` is the client's own overhead (native: from the
-   * I/O thread's read stamp).
+   * report) do not move it; never after `completedAt`. `completedAt - announcedAt` is the client's own
+   * overhead (native: from the I/O thread's read stamp).
    */
   announcedAt: number;
   /** When `to` became usable and the queued requests were sent to it. */
