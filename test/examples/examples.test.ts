@@ -58,14 +58,21 @@ afterAll(async () => {
 });
 
 describe('examples/', { timeout: 60_000 }, () => {
-  it('route.mjs (ESM) opens, routes calls, and closes on SIGTERM', async () => {
-    const r = run('route.mjs');
-    await until(() => /open: requests go to primary/.test(r.out()), 20_000, () => `open\n${r.out()}\n${r.err()}`);
-    await until(() => sim.oracle().routes.some((x) => x.by === 'request'), 20_000, 'a routed call');
-    r.child.kill('SIGTERM');
-    expect(await exitOf(r)).toBe(0);
-    expect(r.out()).toMatch(/connected primary \(role primary\)/);
-    expect(r.out()).toMatch(/routed [1-9]\d* calls; delivered [1-9]\d* events/);
+  it('route.mjs (ESM) opens, routes calls, and closes on SIGTERM, letting routes already sent be answered', async () => {
+    // The switch acts on a route at once and the answer leaves 300 ms later: SIGTERM lands in between.
+    await sim.fault({ kind: 'route-reply-latency', server: 'primary', ms: 300 });
+    try {
+      const r = run('route.mjs');
+      await until(() => /open: requests go to primary/.test(r.out()), 20_000, () => `open\n${r.out()}\n${r.err()}`);
+      await until(() => sim.oracle().routes.some((x) => x.by === 'request'), 20_000, 'a routed call');
+      r.child.kill('SIGTERM');
+      expect(await exitOf(r)).toBe(0);
+      expect(r.out()).toMatch(/connected primary \(role primary\)/);
+      expect(r.out()).toMatch(/routed [1-9]\d* calls; delivered [1-9]\d* events/);
+      expect(r.err()).toBe('');
+    } finally {
+      await sim.fault({ kind: 'route-reply-latency', server: 'primary', ms: 0 });
+    }
   });
 
   it('commonjs.cjs loads the package with require()', async () => {
